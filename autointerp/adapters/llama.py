@@ -1,0 +1,87 @@
+"""Llama-family adapter (Llama, SmolLM2, Qwen2, Mistral): separate q/k/v projections,
+grouped-query attention (several query heads share one key/value head), RMSNorm, rotary.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers.masking_utils import create_causal_mask
+
+from autointerp.adapters.base import ArchitectureAdapter, BlockContext, HeadParams
+from autointerp.adapters.neox import apply_rotary
+
+
+class LlamaAdapter(ArchitectureAdapter):
+    family = "llama"
+    model_types = ("llama", "qwen2", "mistral", "qwen3")
+
+    @property
+    def _body(self) -> nn.Module:
+        return self.model.model
+
+    @property
+    def n_kv_heads(self) -> int:
+        return int(getattr(self.config, "num_key_value_heads", None) or self.n_heads)
+
+    @property
+    def d_head(self) -> int:
+        return int(getattr(self.config, "head_dim", None) or self.d_model // self.n_heads)
+
+    def blocks(self) -> nn.ModuleList:
+        return self._body.layers
+
+    def attention(self, layer: int) -> nn.Module:
+        return self.blocks()[layer].self_attn
+
+    def out_proj(self, layer: int) -> nn.Module:
+        return self.blocks()[layer].self_attn.o_proj
+
+    def mlp(self, layer: int) -> nn.Module:
+        return self.blocks()[layer].mlp
+
+    def final_norm(self) -> nn.Module:
+        return self._body.norm
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self._body.embed_tokens(input_ids)
+
+    def block_context(self, resid: torch.Tensor) -> BlockContext:
+        positions = torch.arange(resid.shape[1], device=resid.device).unsqueeze(0)
+        mask = create_causal_mask(
+            config=self.config, inputs_embeds=resid, attention_mask=None,
+            past_key_values=None, position_ids=positions,
+        )
+        rotary = self._body.rotary_emb(resid, position_ids=positions)
+        return {"attention_mask": mask, "position_ids": positions, "position_embeddings": rotary}
+
+    def run_block(self, layer: int, resid: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
+        return self.blocks()[layer](
+            resid,
+            attention_mask=ctx["attention_mask"],
+            position_ids=ctx["position_ids"],
+            position_embeddings=ctx["position_embeddings"],
+        )
+
+    def head_params(self, layer: int, head: int) -> HeadParams:
+        attn = self.attention(layer)
+        dh = self.d_head
+        q_rows = slice(head * dh, (head + 1) * dh)
+        g = self.kv_group(head)
+        kv_rows = slice(g * dh, (g + 1) * dh)
+
+        def bias(proj: nn.Linear, rows: slice) -> torch.Tensor | None:
+            return None if proj.bias is None else proj.bias[rows]
+
+        return HeadParams(
+            wq=attn.q_proj.weight[q_rows], wk=attn.k_proj.weight[kv_rows],
+            wv=attn.v_proj.weight[kv_rows], wo=attn.o_proj.weight[:, q_rows],
+            bq=bias(attn.q_proj, q_rows), bk=bias(attn.k_proj, kv_rows), bv=bias(attn.v_proj, kv_rows),
+        )
+
+    def rotate(self, layer, q, k, ctx):
+        cos, sin = ctx["position_embeddings"]
+        return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+
+    def attention_scale(self, layer: int) -> float:
+        return float(self.attention(layer).scaling)

@@ -1,0 +1,81 @@
+"""Create the store's tables and check the schema version.
+
+Why: the store creates its tables on first use, so a fresh SQLite file or an
+empty PostgreSQL database just works, and it refuses a database written by a
+newer version of the code instead of misreading it. Several processes may
+open a fresh database at the same moment (a batch of runs), so creation runs
+under a lock: SQLite's write lock (``BEGIN IMMEDIATE``) or a PostgreSQL
+transaction-level advisory lock; both back ends have transactional DDL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, inspect, select, text
+
+from store.engine import Store
+from store.errors import SchemaTooNew
+from store.plain import utcnow
+from store.tables import METADATA, SCHEMA_VERSION, SchemaVersion
+
+_PG_LOCK_KEY = 0x6175746F696E74  # "autoint": an arbitrary advisory-lock id
+
+
+def _stored_version(conn: Connection) -> int | None:
+    """The version recorded in the database, or None if there is none."""
+    if not inspect(conn).has_table(SchemaVersion.__tablename__):
+        return None
+    row = conn.execute(select(SchemaVersion.version).where(SchemaVersion.id == 1)).first()
+    return None if row is None else int(row[0])
+
+
+def _check(store: Store, version: int | None) -> None:
+    if version is not None and version > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"The database at {store.masked_url} has schema version {version} but this "
+            f"autointerp understands only up to version {SCHEMA_VERSION}; upgrade autointerp."
+        )
+
+
+def _complete(conn: Connection) -> bool:
+    """Whether every store table exists."""
+    existing = set(inspect(conn).get_table_names())
+    return all(name in existing for name in METADATA.tables)
+
+
+def schema_version(store: Store) -> int | None:
+    """Return the schema version recorded in the store's database."""
+    with store.engine.connect() as conn:
+        return _stored_version(conn)
+
+
+def ensure_schema(store: Store) -> None:
+    """Create missing tables and record the schema version.
+
+    Raises:
+        SchemaTooNew: If the database's recorded version is newer than
+            :data:`~store.tables.SCHEMA_VERSION`.
+    """
+    with store.engine.connect() as conn:  # fast path: nothing to do
+        version = _stored_version(conn)
+        _check(store, version)
+        if version == SCHEMA_VERSION and _complete(conn):
+            return
+    with store.writer.begin() as conn:
+        if store.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        version = _stored_version(conn)
+        _check(store, version)
+        METADATA.create_all(conn)
+        if version is None:
+            conn.execute(
+                SchemaVersion.__table__.insert().values(  # type: ignore[attr-defined]
+                    id=1, version=SCHEMA_VERSION, updated_at=utcnow()
+                )
+            )
+        elif version < SCHEMA_VERSION:
+            # Migrations from older versions go here, version by version.
+            conn.execute(
+                SchemaVersion.__table__.update()  # type: ignore[attr-defined]
+                .where(SchemaVersion.__table__.c.id == 1)  # type: ignore[attr-defined]
+                .values(version=SCHEMA_VERSION, updated_at=utcnow())
+            )
