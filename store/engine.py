@@ -185,19 +185,24 @@ def _postgres_engine(url: URL) -> Engine:
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
-    return create_engine(
-        url, json_serializer=dumps, pool_pre_ping=True, connect_args=connect_args
-    )
+    return create_engine(url, json_serializer=dumps, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL, or None for other back ends and in-memory DBs."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    return None if database.startswith("file:") else Path(database).expanduser()
 
 
 def _artifact_dir(url: URL, artifact_dir: str | Path | None) -> Path:
     """Choose the artifact directory: given, next to a SQLite file, or user data."""
     if artifact_dir is not None:
         return Path(artifact_dir).expanduser().resolve()
-    database = url.database or ""
-    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
-        if not database.startswith("file:"):
-            return Path(database).expanduser().resolve().parent / "artifacts"
+    path = _sqlite_file(url)
+    if path is not None:
+        return path.resolve().parent / "artifacts"
     return Path(platformdirs.user_data_dir("autointerp")) / "artifacts"
 
 
@@ -226,9 +231,8 @@ def open_store(url: str | None = None, *, artifact_dir: str | Path | None = None
     parsed = parse_url(raw)
     masked = mask_url(parsed)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database not in ("", ":memory:") and not database.startswith("file:"):
-            path = Path(database).expanduser()
+        path = _sqlite_file(parsed)
+        if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -290,8 +294,7 @@ def read_session(store: Store) -> Iterator[Session]:
         with Session(store.engine, expire_on_commit=False) as session:
             if store.dialect == "postgresql":
                 session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            yield session
-            session.rollback()
+            yield session  # closing the session ends (rolls back) the read
     except OperationalError as exc:
         raise StoreError(
             f"A read from the database at {store.masked_url} failed "

@@ -8,9 +8,11 @@ tokenised for it. Everything downstream receives this one handle.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
@@ -93,7 +95,9 @@ def load_model(name: str, progress: Callable[[str], None] | None = None, seed: i
         UnknownModelError: the model cannot be found offline, or has no adapter.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     if name == BUNDLED:
         directory, tokenizer = _bundled_tokenizer(progress)
         model = AutoModelForCausalLM.from_pretrained(directory, attn_implementation="sdpa")
@@ -102,7 +106,7 @@ def load_model(name: str, progress: Callable[[str], None] | None = None, seed: i
         _, tokenizer = _bundled_tokenizer(progress)
         # tiny-llama follows the Llama convention of a BOS token; the others do not.
         return _target(name, build_tiny(name, seed), tokenizer, prepend_bos=name == "tiny-llama")
-    local_only = Path(name).exists() or os.environ.get("HF_HUB_OFFLINE") == "1"
+    local_only = Path(name).exists() or os.environ.get("HF_HUB_OFFLINE") == "1" or not _hub_reachable()
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
         model = AutoModelForCausalLM.from_pretrained(name, local_files_only=local_only)
@@ -114,6 +118,16 @@ def load_model(name: str, progress: Callable[[str], None] | None = None, seed: i
         ) from None
     bos = getattr(model.config, "model_type", "") in ("llama", "mistral")
     return _target(name, model, tokenizer, prepend_bos=bos and tokenizer.bos_token_id is not None)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the hub answers at all; offline machines fail fast instead of retrying for a minute."""
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def _target(name: str, model: nn.Module, tokenizer, prepend_bos: bool) -> TargetModel:

@@ -10,7 +10,13 @@ bundled SmolLM2 tokenizer, so tasks tokenise exactly as on the real model.
 from __future__ import annotations
 
 import torch
-from transformers import AutoModelForCausalLM, GPT2Config, GPTNeoXConfig, LlamaConfig, PretrainedConfig
+from transformers import (
+    AutoModelForCausalLM,
+    GPT2Config,
+    GPTNeoXConfig,
+    LlamaConfig,
+    PretrainedConfig,
+)
 
 TINY_VOCAB = 49152  # the SmolLM2 tokenizer's vocabulary
 

@@ -1,0 +1,59 @@
+"""Shared CLI plumbing: one-sentence errors, JSON output, progress bars.
+
+Why here: every command must turn a user-caused error into one clear sentence
+and a non-zero exit (never a traceback), print exactly one JSON object with
+``--json``, and show progress on stderr so stdout stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+stdout = Console()
+stderr = Console(stderr=True)
+# errors are one sentence on one line, whatever the terminal width
+error_console = Console(stderr=True, width=10_000, soft_wrap=True)
+
+EXIT_USER_ERROR = 2
+
+
+def print_json(obj: object) -> None:
+    """Print one JSON object on stdout (no rich markup, no wrapping)."""
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Progress]:
+    """A rich progress bar on stderr; disabled (but still usable) when not a terminal or not wanted."""
+    progress = Progress(
+        SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
+        MofNCompleteColumn(), TimeElapsedColumn(),
+        console=stderr, transient=True, disable=not enabled,
+    )
+    with progress:
+        yield progress
+
+
+def load_target(model: str, progress: Progress):
+    """Load a model with a spinner step in ``progress``."""
+    from autointerp.models import load_model
+
+    step = progress.add_task(f"loading {model}", total=None)
+    target = load_model(model, progress=lambda msg: progress.update(step, description=msg))
+    progress.update(step, total=1, completed=1)
+    progress.remove_task(step)
+    return target

@@ -1,0 +1,39 @@
+"""``autointerp task check``: does the model perform the task at all?"""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from autointerp.cli.common import load_target, print_json, progress_bar, stdout
+
+app = typer.Typer(help="Inspect tasks.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(
+    task: str = typer.Argument(..., help="Built-in task name or path to a JSONL file."),
+    model: str = typer.Option("smollm2-135m", "--model", "-m", help="Target model."),
+    n: int = typer.Option(None, "--n", help="Number of pairs (default: the task's)."),
+    seed: int = typer.Option(0, "--seed", help="Pair-generation seed."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Report clean and corrupt logit difference and accuracy of MODEL on TASK."""
+    from autointerp.evaluate_task import check_task
+    from autointerp.tasks import load_task
+
+    with progress_bar() as progress:
+        target = load_target(model, progress)
+        data = load_task(task, target, n=n, seed=seed)
+        step = progress.add_task(f"{data.task.name}: forward passes", total=data.n_pairs)
+        result = check_task(target, data, on_step=lambda k: progress.advance(step, k))
+    if json_out:
+        print_json(result.to_dict())
+        return
+    table = Table(title=f"{result.task} on {result.model} ({result.n_pairs} pairs)")
+    table.add_column("metric")
+    table.add_column("clean", justify="right")
+    table.add_column("corrupt", justify="right")
+    table.add_row("logit diff (answer - distractor)", f"{result.clean_metric:.3f}", f"{result.corrupt_metric:.3f}")
+    table.add_row("accuracy (answer beats distractor)", f"{result.accuracy:.1%}", f"{result.corrupt_accuracy:.1%}")
+    stdout.print(table)

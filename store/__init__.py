@@ -1,0 +1,89 @@
+"""autointerp's store: SQL records of runs, hypotheses, experiments and more.
+
+Why: every claim an agent makes must be traceable to the experiments behind
+it, across processes, crashes and resumptions, in SQLite or PostgreSQL. This
+package holds the SQLModel schema and the functions that write and query it;
+it imports nothing else of autointerp (DESIGN §2).
+
+Usage::
+
+    from store import open_store, start_run, add_experiment, load_run_for_audit
+
+    with open_store() as st:                 # $AUTOINTERP_DB or a user-data SQLite file
+        run_id = start_run(st, task="ioi", model="smollm2-135m", agent="scripted")
+        exp_id = add_experiment(st, run_id, "logit_lens", {"layer": 3}, "…", {...},
+                                idempotency_key="step-1")
+        audit = load_run_for_audit(st, run_id)
+"""
+
+from store.artifacts import load_array, save_array
+from store.audit import load_run_for_audit, run_to_dict
+from store.engine import Store, default_url, mask_url, open_store
+from store.errors import RunNotFound, SchemaTooNew, StoreError
+from store.read import (
+    count_experiments,
+    find_experiment,
+    get_experiment,
+    get_explanation,
+    get_run,
+    list_evaluations,
+    list_runs,
+)
+from store.redact import REDACTED, redact
+from store.schema import schema_version
+from store.tables import SCHEMA_VERSION, Run
+from store.write_research import (
+    add_experiment,
+    add_hypothesis,
+    add_message,
+    link_evidence,
+    update_hypothesis,
+)
+from store.write_results import save_evaluation, save_explanation
+from store.write_runs import (
+    add_tokens,
+    finish_run,
+    new_run_id,
+    resume_run,
+    start_run,
+    update_run_meta,
+)
+
+__all__ = [
+    "REDACTED",
+    "SCHEMA_VERSION",
+    "Run",
+    "RunNotFound",
+    "SchemaTooNew",
+    "Store",
+    "StoreError",
+    "add_experiment",
+    "add_hypothesis",
+    "add_message",
+    "add_tokens",
+    "count_experiments",
+    "default_url",
+    "find_experiment",
+    "finish_run",
+    "get_experiment",
+    "get_explanation",
+    "get_run",
+    "link_evidence",
+    "list_evaluations",
+    "list_runs",
+    "load_array",
+    "load_run_for_audit",
+    "mask_url",
+    "new_run_id",
+    "open_store",
+    "redact",
+    "resume_run",
+    "run_to_dict",
+    "save_array",
+    "save_evaluation",
+    "save_explanation",
+    "schema_version",
+    "start_run",
+    "update_hypothesis",
+    "update_run_meta",
+]
