@@ -79,14 +79,14 @@ def runs_table(runs: Sequence[Any]) -> Table:
     for run in runs:
         tokens = (_get(run, "prompt_tokens") or 0) + (_get(run, "completion_tokens") or 0)
         table.add_row(
-            str(_get(run, "id")),
-            _when(_get(run, "created_at")),
-            str(_get(run, "task") or ""),
-            str(_get(run, "model") or ""),
-            str(_get(run, "agent") or ""),
+            Text(str(_get(run, "id"))),
+            Text(_when(_get(run, "created_at"))),
+            Text(str(_get(run, "task") or "")),
+            Text(str(_get(run, "model") or "")),
+            Text(str(_get(run, "agent") or "")),
             _status(_get(run, "status")),
-            f"{tokens:,}",
-            f"{float(_get(run, 'cost_usd') or 0.0):.4f}",
+            Text(f"{tokens:,}"),
+            Text(f"{float(_get(run, 'cost_usd') or 0.0):.4f}"),
         )
     return table
 
@@ -165,14 +165,14 @@ def _messages_table(messages: Sequence[Mapping[str, Any]]) -> Table:
         if calls:
             names = ", ".join(str(_get(c, "name", "?")) for c in calls)
             content = f"{content} [tool calls: {names}]".strip()
-        table.add_row(str(msg.get("seq")), str(msg.get("role")), content)
+        table.add_row(Text(str(msg.get("seq"))), Text(str(msg.get("role"))), Text(content))
     return table
 
 
 def _explanation_view(expl: Mapping[str, Any] | None) -> RenderableType:
     if expl is None:
         return Text("Explanation: (none)", style="dim")
-    table = Table(title="Explanation", caption=_short(expl.get("summary"), 300))
+    table = Table(title="Explanation", caption=Text(_short(expl.get("summary"), 300)))
     table.add_column("Component", no_wrap=True)
     table.add_column("Role")
     table.add_column("Description")
@@ -187,8 +187,10 @@ def _explanation_view(expl: Mapping[str, Any] | None) -> RenderableType:
         )
     clusters = Tree(Text("Clusters", style="bold"))
     for cluster in expl.get("clusters", []):
-        members = ", ".join(cluster.get("members", []))
-        clusters.add(f"{cluster.get('name')}: {members} — {_short(cluster.get('description'))}")
+        members = ", ".join(str(m) for m in cluster.get("members", []))
+        clusters.add(
+            Text(f"{cluster.get('name')}: {members} — {_short(cluster.get('description'))}")
+        )
     circuit = Text(f"Circuit: {', '.join(str(c) for c in expl.get('circuit', []))}")
     return Group(table, clusters, circuit)
 
@@ -200,7 +202,7 @@ def _evaluations_table(evaluations: Sequence[Mapping[str, Any]]) -> Table:
     table.add_column("Scores")
     for ev in evaluations:
         scores = json.dumps(ev.get("scores", {}), sort_keys=True)
-        table.add_row(str(ev.get("id")), str(ev.get("kind")), _short(scores, 200))
+        table.add_row(Text(str(ev.get("id"))), Text(str(ev.get("kind"))), Text(_short(scores, 200)))
     return table
 
 
