@@ -85,9 +85,14 @@ def build_cache(root: Path, progress: Callable[[str], None] | None = None) -> Pa
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / "autointerp-cache.json").write_text(json.dumps(_fingerprint(source)))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        if target.exists() and cached_weights(root) is None:
+            shutil.rmtree(target, ignore_errors=True)  # a stale cache for another GGUF file
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            # another process finished the same cache first: use theirs
+            if cached_weights(root) is None:
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

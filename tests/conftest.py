@@ -1,0 +1,43 @@
+"""Shared fixtures: tests never download anything, and each model is loaded once per session."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ALL_MODELS = ("tiny-gpt2", "tiny-llama", "tiny-neox", "smollm2-135m")
+TINY_MODELS = ("tiny-gpt2", "tiny-llama", "tiny-neox")
+
+
+@functools.lru_cache(maxsize=None)
+def cached_model(name: str):
+    """Load a model once per test session (models are frozen; tests must not mutate them)."""
+    from autointerp.models import load_model
+
+    return load_model(name)
+
+
+@pytest.fixture(scope="session")
+def load():
+    return cached_model
+
+
+@pytest.fixture(params=ALL_MODELS)
+def any_model(request):
+    return cached_model(request.param)
+
+
+@pytest.fixture(params=TINY_MODELS)
+def tiny_model(request):
+    return cached_model(request.param)
+
+
+@pytest.fixture(scope="session")
+def smollm():
+    return cached_model("smollm2-135m")
