@@ -32,10 +32,10 @@ from store.read import (
 from store.redact import REDACTED, redact
 from store.schema import schema_version
 from store.tables import SCHEMA_VERSION, Run
+from store.write_messages import add_message
 from store.write_research import (
     add_experiment,
     add_hypothesis,
-    add_message,
     link_evidence,
     update_hypothesis,
 )

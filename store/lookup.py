@@ -48,7 +48,7 @@ def require_hypothesis(
     """Return the hypothesis or raise :class:`StoreError`."""
     query = select(Hypothesis).where(Hypothesis.id == hypothesis_id)
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)
     hyp = session.exec(query).first()
     if hyp is None:
         raise StoreError(f"No hypothesis with id {hypothesis_id} in {store.masked_url}.")

@@ -21,6 +21,13 @@ from store.lookup import require_run
 from store.tables import Evaluation, Experiment, Explanation, HypothesisExperiment, Run
 
 
+def _as_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
+    """Accept datetimes or ISO-8601 strings (``2026-01-31``, ``...T12:00Z``)."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def get_run(store: Store, run_id: str) -> Run:
     """Return one run.
 
@@ -38,8 +45,8 @@ def list_runs(
     model: str | None = None,
     agent: str | None = None,
     status: str | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: dt.datetime | str | None = None,
+    until: dt.datetime | str | None = None,
     limit: int | None = None,
 ) -> list[Run]:
     """List runs, newest first, optionally filtered.
@@ -50,13 +57,15 @@ def list_runs(
         model: Only runs of this model.
         agent: Only runs with this agent spec.
         status: Only runs with this status.
-        since: Only runs created at or after this time (naive means UTC).
-        until: Only runs created before this time (naive means UTC).
+        since: Only runs created at or after this time (a datetime or an
+            ISO-8601 string; naive means UTC).
+        until: Only runs created before this time (same forms).
         limit: At most this many runs.
 
     Returns:
         Detached :class:`~store.tables.Run` rows.
     """
+    since, until = _as_datetime(since), _as_datetime(until)
     query = select(Run)
     for column, value in (
         (Run.task, task),

@@ -10,7 +10,7 @@ transaction-level advisory lock; both back ends have transactional DDL.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, inspect, select, text
+from sqlalchemy import Connection, Table, inspect, select, text
 
 from store.engine import Store
 from store.errors import SchemaTooNew
@@ -18,13 +18,14 @@ from store.plain import utcnow
 from store.tables import METADATA, SCHEMA_VERSION, SchemaVersion
 
 _PG_LOCK_KEY = 0x6175746F696E74  # "autoint": an arbitrary advisory-lock id
+_TABLE: Table = SchemaVersion.__table__  # type: ignore[attr-defined]
 
 
 def _stored_version(conn: Connection) -> int | None:
     """The version recorded in the database, or None if there is none."""
-    if not inspect(conn).has_table(SchemaVersion.__tablename__):
+    if not inspect(conn).has_table(_TABLE.name):
         return None
-    row = conn.execute(select(SchemaVersion.version).where(SchemaVersion.id == 1)).first()
+    row = conn.execute(select(_TABLE.c.version).where(_TABLE.c.id == 1)).first()
     return None if row is None else int(row[0])
 
 
@@ -67,15 +68,11 @@ def ensure_schema(store: Store) -> None:
         _check(store, version)
         METADATA.create_all(conn)
         if version is None:
-            conn.execute(
-                SchemaVersion.__table__.insert().values(  # type: ignore[attr-defined]
-                    id=1, version=SCHEMA_VERSION, updated_at=utcnow()
-                )
-            )
+            conn.execute(_TABLE.insert().values(id=1, version=SCHEMA_VERSION, updated_at=utcnow()))
         elif version < SCHEMA_VERSION:
             # Migrations from older versions go here, version by version.
             conn.execute(
-                SchemaVersion.__table__.update()  # type: ignore[attr-defined]
-                .where(SchemaVersion.__table__.c.id == 1)  # type: ignore[attr-defined]
+                _TABLE.update()
+                .where(_TABLE.c.id == 1)
                 .values(version=SCHEMA_VERSION, updated_at=utcnow())
             )

@@ -1,4 +1,4 @@
-"""Write side, research trace: hypotheses, experiments, evidence, messages.
+"""Write side, research trace: hypotheses, experiments and evidence links.
 
 Why: these rows are appended by agents that may crash, be killed, be resumed
 and replay their last step, and may run as several processes on one
@@ -12,78 +12,28 @@ caught and resolved by re-reading.
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 
-from store.engine import Store, read_session, write_session
+from store.engine import Store, write_session
 from store.errors import StoreError
-from store.lookup import next_seq, require_experiment, require_hypothesis, require_run
-from store.plain import clean, clean_text, to_plain, utcnow
+from store.idempotent import insert_once
+from store.lookup import next_seq, require_experiment, require_hypothesis
+from store.plain import clean, clean_text, utcnow
 from store.redact import secret_values
 from store.tables import (
     HYPOTHESIS_STATUSES,
-    MESSAGE_ROLES,
     Experiment,
     Hypothesis,
     HypothesisExperiment,
     HypothesisStatusChange,
-    Message,
 )
 
-_ATTEMPTS = 8
+_ATTEMPTS = 8  # retries of a link insert that raced an identical one
 _STATUS_RELATION = {"supported": "supports", "refuted": "refutes"}
-
-RowT = TypeVar("RowT", Hypothesis, Experiment, Message)
-
-
-def _find_by_key(session: Session, table: type[RowT], run_id: str, key: str) -> int | None:
-    query = select(table.id).where(table.run_id == run_id, table.idempotency_key == key)
-    return session.exec(query).first()
-
-
-def _insert_once(
-    store: Store,
-    table: type[RowT],
-    run_id: str,
-    key: str | None,
-    build: Callable[[Session], SQLModel],
-    after: Callable[[Session, Any], None] | None = None,
-) -> int:
-    """Insert one row under the run's lock, at most once per idempotency key.
-
-    ``build`` makes the row inside the transaction (so it can take ``seq``);
-    ``after`` writes dependent rows in the same transaction.
-    """
-    key = clean_text(key)
-    for attempt in range(_ATTEMPTS):
-        try:
-            with write_session(store) as session:
-                require_run(session, store, run_id, lock=True)
-                if key is not None:
-                    existing = _find_by_key(session, table, run_id, key)
-                    if existing is not None:
-                        return existing
-                row = build(session)
-                session.add(row)
-                session.flush()
-                if after is not None:
-                    after(session, row)
-                return int(row.id)  # type: ignore[attr-defined]
-        except IntegrityError:
-            if key is not None:
-                with read_session(store) as session:
-                    existing = _find_by_key(session, table, run_id, key)
-                if existing is not None:
-                    return existing
-            if attempt == _ATTEMPTS - 1:
-                raise
-            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _check_status(status: str) -> None:
@@ -160,7 +110,7 @@ def add_hypothesis(
             idempotency_key=clean_text(idempotency_key),
         )
 
-    return _insert_once(store, Hypothesis, run_id, idempotency_key, build)
+    return insert_once(store, Hypothesis, run_id, idempotency_key, build)
 
 
 def update_hypothesis(
@@ -334,71 +284,4 @@ def add_experiment(
                 raise StoreError(f"Hypothesis {hid} belongs to run '{hyp.run_id}', not '{run_id}'.")
             _link(session, hid, int(row.id), "tests")  # type: ignore[arg-type]
 
-    return _insert_once(store, Experiment, run_id, idempotency_key, build, after)
-
-
-def add_message(
-    store: Store,
-    run_id: str,
-    role: str,
-    content: Any,
-    *,
-    tool_calls: Sequence[Any] | None = None,
-    tool_call_id: str | None = None,
-    name: str | None = None,
-    provider: str | None = None,
-    model: str | None = None,
-    prompt_tokens: int | None = None,
-    completion_tokens: int | None = None,
-    idempotency_key: str | None = None,
-) -> int:
-    """Record one chat message (does not change the run's token totals).
-
-    Args:
-        store: The open store.
-        run_id: The run.
-        role: system, user, assistant or tool.
-        content: Message text; non-string content (content blocks) is stored
-            as its JSON text. Stored redacted.
-        tool_calls: The assistant's tool calls (list of dicts), redacted.
-        tool_call_id: For tool messages, the call they answer.
-        name: Tool or participant name.
-        provider: LLM provider (openai, anthropic, ...).
-        model: LLM model name.
-        prompt_tokens: Prompt tokens of the call that produced the message.
-        completion_tokens: Completion tokens of that call.
-        idempotency_key: Deduplication key, unique within the run.
-
-    Returns:
-        The message id.
-
-    Raises:
-        RunNotFound: If the run does not exist.
-        ValueError: If ``role`` is not a message role.
-    """
-    if role not in MESSAGE_ROLES:
-        raise ValueError(f"Message role must be one of {', '.join(MESSAGE_ROLES)}, not {role!r}.")
-    secret = secret_values()
-    if not isinstance(content, str):
-        import json
-
-        content = json.dumps(to_plain(content), ensure_ascii=False)
-    calls = clean(list(tool_calls or []), secret)
-
-    def build(session: Session) -> Message:
-        return Message(
-            run_id=run_id,
-            seq=next_seq(session, Message, run_id),
-            role=role,
-            content=clean_text(content, secret) or "",
-            tool_calls=calls,
-            tool_call_id=clean_text(tool_call_id, secret),
-            name=clean_text(name, secret),
-            provider=clean_text(provider, secret),
-            model=clean_text(model, secret),
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            idempotency_key=clean_text(idempotency_key, secret),
-        )
-
-    return _insert_once(store, Message, run_id, idempotency_key, build)
+    return insert_once(store, Experiment, run_id, idempotency_key, build, after)

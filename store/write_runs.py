@@ -135,9 +135,9 @@ def add_tokens(
     _update_run(
         store,
         run_id,
-        prompt_tokens=Run.prompt_tokens + int(prompt),  # type: ignore[operator]
-        completion_tokens=Run.completion_tokens + int(completion),  # type: ignore[operator]
-        cost_usd=Run.cost_usd + float(cost),  # type: ignore[operator]
+        prompt_tokens=Run.prompt_tokens + int(prompt),
+        completion_tokens=Run.completion_tokens + int(completion),
+        cost_usd=Run.cost_usd + float(cost),
         updated_at=utcnow(),
     )
 
@@ -160,7 +160,7 @@ def update_run_meta(store: Store, run_id: str, meta: dict[str, Any]) -> None:
 def _update_run(store: Store, run_id: str, **values: Any) -> None:
     """Apply an UPDATE to one run, raising RunNotFound if it matched nothing."""
     with write_session(store) as session:
-        result = session.exec(  # type: ignore[call-overload]
+        result = session.exec(
             update(Run).where(Run.id == run_id).values(**values)  # type: ignore[arg-type]
         )
         if result.rowcount == 0:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -81,6 +82,15 @@ def _run_as_user() -> str | None:
     return PG_USER_FALLBACK
 
 
+def _as_user(user: str | None) -> Callable[[list[str]], list[str]]:
+    """Wrap a command so that it runs as ``user`` (runuser, else su)."""
+    if user is None:
+        return lambda argv: argv
+    if shutil.which("runuser"):
+        return lambda argv: ["runuser", "-u", user, "--", *argv]
+    return lambda argv: ["su", "-s", "/bin/sh", user, "-c", shlex.join(argv)]
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -93,7 +103,7 @@ def _start_pg(tmp: Path) -> tuple[PgServer, Callable[[], None]]:
     if bindir is None:
         raise RuntimeError("PostgreSQL (initdb/pg_ctl) is not installed")
     user = _run_as_user()
-    prefix = ["runuser", "-u", user, "--"] if user else []
+    as_user = _as_user(user)
     if user:
         entry = pwd.getpwnam(user)
         os.chown(tmp, entry.pw_uid, entry.pw_gid)
@@ -104,8 +114,8 @@ def _start_pg(tmp: Path) -> tuple[PgServer, Callable[[], None]]:
             os.chown(path, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
     data.chmod(0o700)
     init = subprocess.run(
-        [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", PG_ROLE, "--auth=trust",
-         "-E", "UTF8", "--locale=C", "--no-sync"],
+        as_user([str(bindir / "initdb"), "-D", str(data), "-U", PG_ROLE, "--auth=trust",
+         "-E", "UTF8", "--locale=C", "--no-sync"]),
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     if init.returncode != 0:
@@ -119,8 +129,8 @@ def _start_pg(tmp: Path) -> tuple[PgServer, Callable[[], None]]:
             "-c full_page_writes=off -c max_connections=200"
         )
         start = subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w",
-             "-t", "60", "-o", options, "start"],
+            as_user([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w",
+                     "-t", "60", "-o", options, "start"]),
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         if start.returncode == 0:
@@ -133,7 +143,7 @@ def _start_pg(tmp: Path) -> tuple[PgServer, Callable[[], None]]:
 
     def stop() -> None:
         subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            as_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
             capture_output=True, timeout=60,
         )  # fmt: skip
 

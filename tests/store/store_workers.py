@@ -89,3 +89,14 @@ def hold_open_transaction(url: str, run_id: str, hypothesis_id: int, ready: Any)
         session.flush()
         ready.set()
         time.sleep(120)
+
+
+def open_fresh(url: str, worker: int, barrier: Any, out: Any) -> None:
+    """Open a store that may not exist yet (all workers at once) and start a run."""
+    from store import open_store, start_run
+
+    barrier.wait(timeout=60)
+    store = open_store(url)
+    run_id = start_run(store, task="ioi", model="m", agent=f"worker-{worker}")
+    store.close()
+    out.put((worker, run_id))

@@ -204,6 +204,8 @@ def test_list_runs_filters(store):
     assert [r.id for r in list_runs(store, until=created_b)] == [a]
     naive = created_b.astimezone(dt.UTC).replace(tzinfo=None)  # naive means UTC
     assert {r.id for r in list_runs(store, since=naive)} == {b, c}
+    assert {r.id for r in list_runs(store, since=created_b.isoformat())} == {b, c}
+    assert list_runs(store, since="2999-01-01") == []
     assert get_run(store, c).parent_run_id == a
 
 
