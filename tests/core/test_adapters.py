@@ -27,7 +27,7 @@ def ids_for(target, batch: int = 2) -> torch.Tensor:
 def every_id(target) -> list[str]:
     n = target.n_layers
     ids = [c.id for c in all_heads(n, target.n_heads)]
-    ids += [f"L{l}.{k}" for l in range(n) for k in ("ATTN", "MLP", "RESID")]
+    ids += [f"L{layer}.{k}" for layer in range(n) for k in ("ATTN", "MLP", "RESID")]
     return ids + [f"L{n}.RESID"]
 
 
@@ -118,10 +118,10 @@ def test_zero_ablating_head_equals_zeroing_its_output_weights(any_model):
 
 def test_hooks_are_removed_after_an_exception(any_model):
     ids = ids_for(any_model)
-    with pytest.raises(RuntimeError, match="boom"):
-        with trace(any_model.adapter, read=every_id(any_model)[:5], edit={"L0.H0": torch.zeros_like}):
-            any_model.model(ids)
-            raise RuntimeError("boom")
+    hooked = trace(any_model.adapter, read=every_id(any_model)[:5], edit={"L0.H0": torch.zeros_like})
+    with pytest.raises(RuntimeError, match="boom"), hooked:
+        any_model.model(ids)
+        raise RuntimeError("boom")
     assert count_hooks(any_model.model) == 0
 
 

@@ -41,7 +41,7 @@ def test_bad_task_file_exits_nonzero_with_one_sentence(tmp_path):
     )
     proc = autointerp("task", "check", str(bad), "--model", "tiny-gpt2")
     assert proc.returncode == 2
-    lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and "line 2 of bad.jsonl" in lines[0] and "Traceback" not in proc.stderr
 
 

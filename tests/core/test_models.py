@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-import pytest
-
-from autointerp.errors import UnknownModelError
-from autointerp.models import load_model
-from autointerp.models import bundled
 from autointerp.config import settings
+from autointerp.errors import UnknownModelError
+from autointerp.models import bundled, load_model
 
 
 def test_tiny_models_are_deterministic_per_seed():
