@@ -56,8 +56,9 @@ class ArchitectureAdapter(ABC):
     model_types: tuple[str, ...] = ()
 
     def __init__(self, model: nn.Module):
-        self.model = model
-        self.config = model.config
+        # HF modules resolve submodules dynamically; typed as Any so adapters stay readable.
+        self.model: Any = model
+        self.config: Any = model.config
 
     # ----- dimensions -------------------------------------------------------
     @property
@@ -86,23 +87,23 @@ class ArchitectureAdapter(ABC):
 
     # ----- module tree ------------------------------------------------------
     @abstractmethod
-    def blocks(self) -> nn.ModuleList: ...
+    def blocks(self) -> Any: ...
 
     @abstractmethod
-    def attention(self, layer: int) -> nn.Module:
+    def attention(self, layer: int) -> Any:
         """The attention module; its first input is the normalised residual stream."""
 
     @abstractmethod
-    def out_proj(self, layer: int) -> nn.Module:
+    def out_proj(self, layer: int) -> Any:
         """Attention output projection; its input is [batch, pos, n_heads * d_head]."""
 
     @abstractmethod
-    def mlp(self, layer: int) -> nn.Module: ...
+    def mlp(self, layer: int) -> Any: ...
 
     @abstractmethod
-    def final_norm(self) -> nn.Module: ...
+    def final_norm(self) -> Any: ...
 
-    def unembed(self) -> nn.Module:
+    def unembed(self) -> Any:
         return self.model.get_output_embeddings()
 
     # ----- forward pieces ---------------------------------------------------

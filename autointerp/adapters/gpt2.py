@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from torch import nn
 from transformers.masking_utils import create_causal_mask
 
 from autointerp.adapters.base import ArchitectureAdapter, BlockContext, HeadParams
@@ -14,22 +15,22 @@ class GPT2Adapter(ArchitectureAdapter):
     model_types = ("gpt2",)
 
     @property
-    def _body(self) -> nn.Module:
+    def _body(self) -> Any:
         return self.model.transformer
 
-    def blocks(self) -> nn.ModuleList:
+    def blocks(self) -> Any:
         return self._body.h
 
-    def attention(self, layer: int) -> nn.Module:
+    def attention(self, layer: int) -> Any:
         return self.blocks()[layer].attn
 
-    def out_proj(self, layer: int) -> nn.Module:
+    def out_proj(self, layer: int) -> Any:
         return self.blocks()[layer].attn.c_proj
 
-    def mlp(self, layer: int) -> nn.Module:
+    def mlp(self, layer: int) -> Any:
         return self.blocks()[layer].mlp
 
-    def final_norm(self) -> nn.Module:
+    def final_norm(self) -> Any:
         return self._body.ln_f
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:

@@ -4,8 +4,9 @@ grouped-query attention (several query heads share one key/value head), RMSNorm,
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from torch import nn
 from transformers.masking_utils import create_causal_mask
 
 from autointerp.adapters.base import ArchitectureAdapter, BlockContext, HeadParams
@@ -17,7 +18,7 @@ class LlamaAdapter(ArchitectureAdapter):
     model_types = ("llama", "qwen2", "mistral", "qwen3")
 
     @property
-    def _body(self) -> nn.Module:
+    def _body(self) -> Any:
         return self.model.model
 
     @property
@@ -28,19 +29,19 @@ class LlamaAdapter(ArchitectureAdapter):
     def d_head(self) -> int:
         return int(getattr(self.config, "head_dim", None) or self.d_model // self.n_heads)
 
-    def blocks(self) -> nn.ModuleList:
+    def blocks(self) -> Any:
         return self._body.layers
 
-    def attention(self, layer: int) -> nn.Module:
+    def attention(self, layer: int) -> Any:
         return self.blocks()[layer].self_attn
 
-    def out_proj(self, layer: int) -> nn.Module:
+    def out_proj(self, layer: int) -> Any:
         return self.blocks()[layer].self_attn.o_proj
 
-    def mlp(self, layer: int) -> nn.Module:
+    def mlp(self, layer: int) -> Any:
         return self.blocks()[layer].mlp
 
-    def final_norm(self) -> nn.Module:
+    def final_norm(self) -> Any:
         return self._body.norm
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -70,7 +71,7 @@ class LlamaAdapter(ArchitectureAdapter):
         g = self.kv_group(head)
         kv_rows = slice(g * dh, (g + 1) * dh)
 
-        def bias(proj: nn.Linear, rows: slice) -> torch.Tensor | None:
+        def bias(proj: Any, rows: slice) -> torch.Tensor | None:
             return None if proj.bias is None else proj.bias[rows]
 
         return HeadParams(

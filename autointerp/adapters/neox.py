@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from torch import nn
 from transformers.masking_utils import create_causal_mask
 
 from autointerp.adapters.base import ArchitectureAdapter, BlockContext, HeadParams
@@ -30,22 +31,22 @@ class NeoXAdapter(ArchitectureAdapter):
     model_types = ("gpt_neox",)
 
     @property
-    def _body(self) -> nn.Module:
+    def _body(self) -> Any:
         return self.model.gpt_neox
 
-    def blocks(self) -> nn.ModuleList:
+    def blocks(self) -> Any:
         return self._body.layers
 
-    def attention(self, layer: int) -> nn.Module:
+    def attention(self, layer: int) -> Any:
         return self.blocks()[layer].attention
 
-    def out_proj(self, layer: int) -> nn.Module:
+    def out_proj(self, layer: int) -> Any:
         return self.blocks()[layer].attention.dense
 
-    def mlp(self, layer: int) -> nn.Module:
+    def mlp(self, layer: int) -> Any:
         return self.blocks()[layer].mlp
 
-    def final_norm(self) -> nn.Module:
+    def final_norm(self) -> Any:
         return self._body.final_layer_norm
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:

@@ -74,7 +74,7 @@ def build_cache(root: Path, progress: Callable[[str], None] | None = None) -> Pa
     model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
     # The saved copy is plain float weights: drop the GGUF marker so a reload
     # goes through safetensors, not the de-quantiser.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # weights are plain floats now
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.config.name_or_path = "smollm2-135m"

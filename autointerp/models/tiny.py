@@ -37,7 +37,7 @@ def tiny_config(name: str) -> PretrainedConfig:
     if name == "tiny-neox":
         return GPTNeoXConfig(
             vocab_size=TINY_VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=3,
-            num_attention_heads=4, max_position_embeddings=256, rotary_pct=0.5,
+            num_attention_heads=4, max_position_embeddings=256, rotary_pct=0.5,  # type: ignore[call-arg]  # v5 maps it to partial_rotary_factor
             use_parallel_residual=True, tie_word_embeddings=False, attention_bias=True,
             bos_token_id=1, eos_token_id=2,
         )
