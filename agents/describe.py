@@ -1,0 +1,152 @@
+"""Descriptions generated from measured evidence, every claim citing its experiments.
+
+Why generated text: the scripted agent's explanation must be checkable
+against the store -- each sentence states a number and the experiment id
+(``[E12]``) that measured it, so an auditor can open the experiment and see
+the same number. Nothing here knows which task is being explained.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.signatures import (
+    _num,
+    cite,
+    cluster_name,
+    direct_share,
+    downstream_total,
+    evidence_ids,
+    role_phrase,
+    top_role,
+    value,
+)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def measured_sentences(cid: str, ev: dict[str, Any]) -> list[str]:
+    """One sentence per measurement, each citing the experiment behind it."""
+    scale = max(_num(ev.get("scale"), 1.0), 1e-6)
+    out = []
+    exact = value(ev, "exact")
+    if isinstance(exact, int | float):
+        out.append(f"Patching {cid} with its corrupt-run activation changes the logit difference by "
+                   f"{-exact:+.3f} (contribution {exact:+.3f}, {_pct(abs(exact) / scale)} of the "
+                   f"clean-corrupt gap){cite(ev, 'exact')}.")
+    attn = value(ev, "attention")
+    if isinstance(attn, dict) and attn:
+        ranked = sorted(attn.items(), key=lambda kv: -_num(kv[1]))[:3]
+        parts = ", ".join(f"{r} {_pct(_num(v))}" for r, v in ranked)
+        out.append(f"From the final position it attends to {parts}{cite(ev, 'attention')}.")
+    dla = value(ev, "dla")
+    if isinstance(dla, int | float):
+        sign = "towards the answer" if dla > 0 else "towards the distractor"
+        out.append(f"Its direct logit attribution is {dla:+.3f} ({sign}){cite(ev, 'dla')}.")
+    direct = value(ev, "path_logits")
+    if isinstance(direct, int | float):
+        share = direct_share(ev)
+        share_txt = f", {_pct(share)} of its path effects" if share is not None else ""
+        out.append(f"Path patching into the logits only: contribution {direct:+.3f}{share_txt}"
+                   f"{cite(ev, 'path_logits')}.")
+    down = value(ev, "path_downstream")
+    if isinstance(down, dict) and down:
+        ranked = sorted(down.items(), key=lambda kv: -abs(_num(kv[1])))[:3]
+        parts = ", ".join(f"{r} {_num(v):+.3f}" for r, v in ranked)
+        out.append(f"Path patching into downstream circuit components: total {downstream_total(ev):+.3f} "
+                   f"(largest: {parts}){cite(ev, 'path_downstream')}.")
+    copy = value(ev, "copy")
+    if isinstance(copy, int | float):
+        role, _ = top_role(ev)
+        what = f"the {role} token" if role else "the attended token"
+        verb = "raises" if copy > 0 else "lowers"
+        out.append(f"Its output {verb} the logit of {what} (copy score {copy:+.2f}){cite(ev, 'copy')}.")
+    abl = value(ev, "ablation")
+    if isinstance(abl, int | float):
+        kind = ev.get("ablation_kind", "mean")
+        out.append(f"{kind.capitalize()}-ablating it changes the logit difference by {-abl:+.3f} "
+                   f"({_pct(abs(abl) / scale)} of the gap){cite(ev, 'ablation')}.")
+    return out
+
+
+def headline(cid: str, ev: dict[str, Any], hypotheses: list[dict[str, Any]]) -> str:
+    """A one-sentence functional summary from the signature and the supported hypotheses."""
+    p = role_phrase(ev)
+    kind = "head" if p["kind"] == "heads" else "MLP"
+    bits = [f"{cid} is a {p['polarity']} {kind}"]
+    if p["attends"]:
+        bits.append(p["attends"].replace("attending", "that attends"))
+    if p["behaviour"]:
+        bits.append(f"and {'copies' if p['behaviour'] == 'copying' else 'suppresses'} that token")
+    if p["mode"] == "direct":
+        bits.append("acting directly on the logits")
+    elif p["mode"] == "indirect":
+        down = value(ev, "path_downstream") or {}
+        targets = [r for r, v in sorted(down.items(), key=lambda kv: -abs(_num(kv[1])))[:2] if abs(_num(v)) > 0]
+        bits.append("acting through " + (", ".join(targets) if targets else "downstream components"))
+    supported = [h for h in hypotheses if h.get("status") == "supported"]
+    tail = ""
+    if supported:
+        tail = " Supported hypotheses: " + "; ".join(
+            f"{h['text']}{' [' + ', '.join(f'E{e}' for e in h.get('evidence', [])) + ']' if h.get('evidence') else ''}"
+            for h in supported) + "."
+    return " ".join(bits).replace("  ", " ") + "." + tail
+
+
+def describe_component(cid: str, ev: dict[str, Any], hypotheses: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{id, description, evidence}``: the headline plus the measured sentences."""
+    text = headline(cid, ev, hypotheses) + " " + " ".join(measured_sentences(cid, ev))
+    evidence = sorted(set(evidence_ids(ev)) | {e for h in hypotheses if h.get("status") == "supported"
+                                               for e in h.get("evidence", [])})
+    return {"id": cid, "description": text.strip(), "evidence": evidence}
+
+
+def describe_cluster(members: list[str], findings: dict[str, Any]) -> dict[str, Any]:
+    """``{name, description, members, evidence}`` of one role from its members' evidence."""
+    evs = [findings[m]["evidence"] for m in members]
+    name = cluster_name(evs)
+    scale = max(_num(evs[0].get("scale"), 1.0), 1e-6)
+    parts = []
+    shares = [s for ev in evs if (s := direct_share(ev)) is not None]
+    if shares:
+        parts.append(f"on average {_pct(sum(shares) / len(shares))} of their path effects go directly to the logits")
+    exacts = [_num(value(ev, "exact")) for ev in evs]
+    parts.append(f"mean patching contribution {sum(exacts) / len(exacts):+.3f} "
+                 f"({_pct(abs(sum(exacts) / len(exacts)) / scale)} of the gap)")
+    roles = [top_role(ev) for ev in evs]
+    attended = [r for r, f in roles if r and f >= 0.3]
+    if attended:
+        best = max(sorted(set(attended)), key=attended.count)
+        parts.append(f"{attended.count(best)} of {len(evs)} attend mostly to {best}")
+    copies = [c for ev in evs if isinstance(c := value(ev, "copy"), int | float)]
+    if copies:
+        parts.append(f"mean copy score {sum(copies) / len(copies):+.2f}")
+    ids = sorted({i for ev in evs for i in evidence_ids(ev)})
+    cites = " [" + ", ".join(f"E{i}" for i in ids) + "]" if ids else ""
+    text = f"{', '.join(members)}: " + "; ".join(parts) + cites + "."
+    return {"name": name, "description": text, "members": list(members), "evidence": ids}
+
+
+def circuit_summary(
+    task: str, model: str, circuit: list[str], clusters: list[dict[str, Any]],
+    localisation: dict[str, Any], stop_reason: str | None = None,
+) -> str:
+    """The circuit-level explanation: localisation, then one paragraph per role."""
+    loc_ids = localisation.get("experiments") or []
+    loc_cite = " [" + ", ".join(f"E{i}" for i in loc_ids) + "]" if loc_ids else ""
+    lines = []
+    if localisation.get("method") == "given":
+        lines.append(f"The circuit for {task} in {model} was given: {', '.join(circuit)}{loc_cite}.")
+    else:
+        lines.append(
+            f"Attribution patching over every head and MLP of {model}, confirmed by exact patching of the "
+            f"top {len(localisation.get('candidates') or [])} candidates, keeps {len(circuit)} components for "
+            f"{task} with |effect| >= {_num(localisation.get('threshold')):.3f}: {', '.join(circuit)}{loc_cite}.")
+    lines.append(f"They fall into {len(clusters)} functional role(s).")
+    for c in clusters:
+        lines.append(f"{c['name'].capitalize()} ({', '.join(c['members'])}): {c['description']}")
+    if stop_reason:
+        lines.append(f"The run stopped early: {stop_reason}; unstudied components are not described.")
+    return "\n".join(lines)

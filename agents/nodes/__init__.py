@@ -1,0 +1,1 @@
+"""Nodes of the research graph, one module per concern."""

@@ -1,0 +1,74 @@
+"""``evaluate`` and ``finish``: score the explanation, close the run record.
+
+Evaluation is optional: when ``autointerp.evaluation`` is not importable (or
+evaluation is switched off) the run records why it was skipped instead.
+Scores are stored per kind (``interchangeability``, ``faithfulness``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agents.context import RunContext
+from agents.recorder import note
+from agents.state import ResearchState
+from store import finish_run, list_evaluations, save_evaluation
+
+log = logging.getLogger(__name__)
+
+
+def _effects(state: ResearchState) -> dict[str, float] | None:
+    exact = (state.get("localisation") or {}).get("exact")
+    return {k: float(v) for k, v in exact.items()} if isinstance(exact, dict) and exact else None
+
+
+def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Call the evaluation module on the explanation's roles and store its scores."""
+    ctx = runtime.context
+    run_id = state["run_id"]
+    if not ctx.evaluate:
+        return {"evaluation": {"skipped": "evaluation switched off"}}
+    try:
+        from autointerp.evaluation import evaluate_explanation, interpretation_line
+    except ImportError as exc:
+        reason = f"evaluation module not available ({exc.__class__.__name__})"
+        note(ctx, run_id, "evaluate:skipped", "assistant", f"Evaluation skipped: {reason}.")
+        return {"evaluation": {"skipped": reason}}
+    existing = list_evaluations(ctx.store, run_id)
+    if existing:  # a replayed node: the scores are already stored
+        scores = {e["kind"]: e["scores"] for e in existing}
+        return {"evaluation": scores}
+    ctx.progress("phase", {"name": "evaluate"})
+    clusters = [{"name": c["name"], "members": list(c["members"])}
+                for c in (state.get("explanation") or {}).get("clusters") or []]
+    params = {"null_draws": ctx.null_draws, "seed": ctx.seed, "clusters": clusters}
+    try:
+        result = evaluate_explanation(ctx.target, ctx.data, clusters=clusters, effects=_effects(state),
+                                      null_draws=ctx.null_draws, seed=ctx.seed)
+    except Exception as exc:  # noqa: BLE001 - a failed evaluation must not lose the run
+        log.warning("evaluation failed", exc_info=True)
+        reason = f"evaluation failed: {type(exc).__name__}: {exc}"
+        note(ctx, run_id, "evaluate:failed", "assistant", reason)
+        return {"evaluation": {"skipped": reason}}
+    scores = {}
+    for kind, value in result.items():
+        if isinstance(value, dict):
+            save_evaluation(ctx.store, run_id, kind, value, params)
+            scores[kind] = value
+    with contextlib.suppress(Exception):  # a sentence is a nicety, never a failure
+        scores["interpretation"] = interpretation_line(result)
+    return {"evaluation": scores}
+
+
+def finish_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Mark the run finished, or stopped with the budget that ran out."""
+    ctx = runtime.context
+    reason = state.get("stop_reason")
+    status = "stopped" if reason else "finished"
+    finish_run(ctx.store, state["run_id"], status, reason or "explanation complete")
+    ctx.progress("phase", {"name": "done"})
+    return {"stop_reason": reason}

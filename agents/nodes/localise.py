@@ -1,0 +1,102 @@
+"""``localise``: find the components that carry the task metric.
+
+Why two stages: attribution patching (AtP, a first-order estimate from one
+forward and one backward pass) ranks every head and MLP cheaply but can be
+wrong for components with non-linear effects; exact activation patching of
+the top candidates confirms them. A component is kept when its exact effect
+is at least ``threshold_frac`` of the largest exact effect (and the circuit
+is capped at ``max_circuit`` components); the reason for each candidate's
+inclusion or exclusion is recorded with the numbers behind it. With
+``--circuit`` the given components are used as they are (still measured by
+exact patching, so later steps have their effects).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agents.context import RunContext
+from agents.nodes.common import Lab, effects_of
+from agents.state import ResearchState
+from autointerp.components import parse_component
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "n_candidates": 30,
+    "threshold_frac": 0.2,
+    "max_circuit": 10,
+    "min_circuit": 2,
+}
+
+
+def _layer_key(cid: str) -> tuple[int, int]:
+    comp = parse_component(cid)
+    return comp.layer, (comp.head if comp.head is not None else 10_000)
+
+
+def order_components(ids: list[str]) -> list[str]:
+    """Components in layer order (heads before the MLP of the same layer)."""
+    return sorted(dict.fromkeys(ids), key=_layer_key)
+
+
+def choose_circuit(
+    exact: dict[str, float], atp: dict[str, float], candidates: list[str], params: dict[str, Any]
+) -> tuple[list[str], dict[str, str], float]:
+    """Apply the threshold rule; returns (circuit, reason per component, threshold)."""
+    frac = float(params["threshold_frac"])
+    top = max((abs(v) for v in exact.values()), default=0.0)
+    threshold = frac * top
+    ranked = sorted(exact, key=lambda c: -abs(exact[c]))
+    kept: list[str] = []
+    reasons: dict[str, str] = {}
+    for rank, cid in enumerate(ranked):
+        value = exact[cid]
+        if abs(value) >= threshold and len(kept) < int(params["max_circuit"]) or rank < int(params["min_circuit"]):
+            kept.append(cid)
+            reasons[cid] = (f"in: exact patching effect {value:+.3f}, |effect| >= threshold {threshold:.3f} "
+                            f"({frac:.0%} of the largest, {top:.3f}); rank {rank + 1}")
+        elif abs(value) >= threshold:
+            reasons[cid] = (f"out: exact effect {value:+.3f} passes the threshold but the circuit is capped "
+                            f"at {params['max_circuit']} components; rank {rank + 1}")
+        else:
+            reasons[cid] = f"out: exact effect {value:+.3f}, |effect| < threshold {threshold:.3f}; rank {rank + 1}"
+    cutoff = min((abs(atp[c]) for c in candidates if c in atp), default=0.0)
+    for cid, value in sorted(atp.items(), key=lambda kv: -abs(kv[1])):
+        if cid not in reasons and len(reasons) < len(candidates) + 10:
+            reasons[cid] = (f"out: attribution estimate {value:+.3f} below the top-{len(candidates)} "
+                            f"cut-off |{cutoff:.3f}|, not confirmed by exact patching")
+    return order_components(kept), reasons, threshold
+
+
+def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Rank all heads and MLPs with AtP, confirm the top ones with exact patching, keep a circuit."""
+    ctx = runtime.context
+    params = {**DEFAULT_PARAMS, **(state.get("params") or {})}
+    lab = Lab(state, runtime)
+    ctx.progress("phase", {"name": "localise"})
+    given = list(state.get("circuit_given") or [])
+    if given:
+        out = lab.run("activation_patching", {"components": given})
+        exact = effects_of(out["result"] if out else None)
+        circuit = order_components(given)
+        reasons = {c: f"in: given with --circuit (exact patching effect {exact.get(c, float('nan')):+.3f})"
+                   for c in circuit}
+        loc = {"method": "given", "exact": exact, "reasons": reasons,
+               "experiments": [o["experiment_id"] for o in lab.experiments]}
+        lab.note("localise", f"Circuit given by the user: {', '.join(circuit)}.")
+    else:
+        atp_out = lab.run("attribution_patching", {"components": "all"})
+        atp = effects_of(atp_out["result"] if atp_out else None)
+        candidates = [c for c, _ in sorted(atp.items(), key=lambda kv: -abs(kv[1]))][: int(params["n_candidates"])]
+        exact_out = lab.run("activation_patching", {"components": candidates}) if candidates else None
+        exact = effects_of(exact_out["result"] if exact_out else None)
+        circuit, reasons, threshold = choose_circuit(exact, atp, candidates, params)
+        loc = {"method": "attribution+exact", "atp": atp, "candidates": candidates, "exact": exact,
+               "threshold": threshold, "threshold_frac": params["threshold_frac"], "reasons": reasons,
+               "experiments": [o["experiment_id"] for o in lab.experiments]}
+        lines = [f"{c}: {reasons[c]}" for c in sorted(reasons, key=lambda c: -abs(exact.get(c, atp.get(c, 0.0))))]
+        lab.note("localise", "Localisation (attribution patching over all heads and MLPs, exact patching "
+                 f"of the top {len(candidates)}): kept {', '.join(circuit) or 'nothing'}.\n" + "\n".join(lines))
+    ctx.progress("circuit", {"circuit": circuit})
+    return {**lab.updates(), "localisation": loc, "circuit": circuit, "queue": list(circuit), "params": params}

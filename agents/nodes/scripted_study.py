@@ -1,0 +1,98 @@
+"""``study_scripted``: the scripted researcher's loop over one component.
+
+analyse evidence -> propose hypotheses -> run the deciding experiments ->
+update each hypothesis -> follow up inconclusive ones -> describe. Every
+hypothesis and status change is written to the store as it happens, linked
+to the experiment that decided it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agents.battery import measure
+from agents.context import RunContext
+from agents.describe import describe_component
+from agents.nodes.common import Lab
+from agents.recorder import propose as record_hypothesis
+from agents.recorder import resolve
+from agents.scripted import Hypothesis, propose
+from agents.signatures import exp_id
+from agents.state import ResearchState, component_budget_left
+from autointerp.components import parse_component
+
+
+def downstream_of(cid: str, circuit: list[str]) -> list[str]:
+    """Circuit components in strictly later layers than ``cid``."""
+    layer = parse_component(cid).layer
+    return [c for c in circuit if parse_component(c).layer > layer]
+
+
+def initial_evidence(cid: str, state: ResearchState) -> dict[str, Any]:
+    """What localisation already says about ``cid`` (contribution orientation)."""
+    loc = state.get("localisation") or {}
+    exact = (loc.get("exact") or {}).get(cid)
+    exps = loc.get("experiments") or []
+    kind = parse_component(cid).kind
+    measures: dict[str, Any] = {}
+    if isinstance(exact, int | float):
+        measures["exact"] = {"value": -float(exact), "exp": exps[-1] if exps else None}
+    return {"kind": kind, "scale": float(loc.get("scale") or 1.0), "measures": measures}
+
+
+def _apply(lab: Lab, hyp: Hypothesis, ev: dict[str, Any], measure_name: str, rule) -> None:
+    status, reason = rule(ev)
+    decided_by = exp_id(ev, measure_name)
+    hyp.status, hyp.reason = status, reason
+    if decided_by is not None and decided_by not in hyp.evidence:
+        hyp.evidence.append(decided_by)
+    if hyp.id is not None:
+        resolve(lab.ctx, hyp.id, status, reason, decided_by)
+
+
+def study_component(lab: Lab, cid: str, ev: dict[str, Any], circuit: list[str]) -> list[Hypothesis]:
+    """Run the research loop on one component; fills ``ev`` and returns its hypotheses."""
+    downstream = downstream_of(cid, circuit)
+    # 1. analyse the evidence so far: where it reads from, what it writes directly
+    first_look = ("attention", "dla") if ev["kind"] == "head" else ("dla",)
+    for name in first_look:
+        measure(lab, name, cid, ev, downstream)
+    # 2. propose competing hypotheses from it
+    hyps = propose(cid, ev, downstream)
+    for h in hyps:
+        h.id = record_hypothesis(lab.ctx, lab.run_id, cid, f"{cid}:{h.key}", h.text)
+    lab.note(f"hyp:{cid}", f"{cid}: evidence so far suggests testing: " + "; ".join(h.text for h in hyps))
+    # 3-4. run the experiment that decides each hypothesis (shared experiments run once)
+    for h in hyps:
+        if h.test not in ev["measures"]:
+            measure(lab, h.test, cid, ev, downstream, [x.id for x in hyps if x.test == h.test and x.id])
+        _apply(lab, h, ev, h.test, h.judge)
+    # 5. follow up inconclusive hypotheses with a different experiment while budget lasts
+    for h in hyps:
+        for follow, rule in h.followups:
+            if h.status != "inconclusive" or lab.exhausted:
+                break
+            if follow not in ev["measures"]:
+                measure(lab, follow, cid, ev, downstream, [h.id] if h.id else [])
+            _apply(lab, h, ev, follow, rule)
+    return hyps
+
+
+def study_scripted_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Study ``state['current']`` with the fixed battery and record a functional description."""
+    cid = state["current"]
+    assert cid is not None
+    lab = Lab(state, runtime, limit=component_budget_left(state))
+    ev = initial_evidence(cid, state)
+    hyps = study_component(lab, cid, ev, list(state.get("circuit") or []))
+    if lab.exhausted:
+        lab.note(f"budget:{cid}", f"{cid}: component step budget spent after {lab.used} experiments.")
+    hyp_dicts = [h.as_dict() for h in hyps]
+    described = describe_component(cid, ev, hyp_dicts)
+    finding = {"description": described["description"], "evidence_ids": described["evidence"],
+               "evidence": ev, "hypotheses": hyp_dicts}
+    lab.note(f"describe:{cid}", described["description"])
+    return {**lab.updates(), "component_steps": lab.used, "hypotheses": hyp_dicts,
+            "findings": {cid: finding}}

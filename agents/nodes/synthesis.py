@@ -1,0 +1,95 @@
+"""``group`` and ``explain``: from per-component findings to roles and an explanation.
+
+The scripted agent clusters the evidence signatures (``agents.signatures``)
+and names each role from what its members share; LLM agents are asked to
+cluster and explain (``agents.llm_synthesis``) and fall back to the evidence
+clustering, with a recorded note, when their answer does not validate. Every
+component claim and role description cites experiment ids, and the stored
+explanation is checked by the store to cite only experiments of this run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from langgraph.runtime import Runtime
+
+from agents.context import RunContext
+from agents.describe import circuit_summary, describe_cluster
+from agents.recorder import note
+from agents.signatures import cluster_signatures, features
+from agents.state import ResearchState
+from store import save_explanation
+
+
+def evidence_clusters(findings: dict[str, Any], roles: list[str]) -> list[dict[str, Any]]:
+    """Roles from clustering the studied components' evidence signatures."""
+    ids = [c for c in findings if findings[c].get("evidence")]
+    rest = [c for c in findings if c not in ids]
+    tail = [{"name": "unclassified", "members": rest, "evidence": [],
+             "description": "Components without a measured evidence signature (described individually)."}] if rest else []
+    if not ids:
+        return tail
+    x = np.stack([features(findings[c]["evidence"], roles) for c in ids])
+    labels = cluster_signatures(x)
+    groups: dict[int, list[str]] = {}
+    for cid, label in zip(ids, labels, strict=True):
+        groups.setdefault(int(label), []).append(cid)
+    clusters = [describe_cluster(members, findings) for _, members in sorted(groups.items())]
+    seen: dict[str, int] = {}
+    for cl in clusters:  # names must be unique
+        n = seen.get(cl["name"], 0) + 1
+        seen[cl["name"]] = n
+        if n > 1:
+            cl["name"] = f"{cl['name']} ({n})"
+    return clusters + tail
+
+
+def group_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Group the studied components into functional roles."""
+    ctx = runtime.context
+    ctx.progress("phase", {"name": "group"})
+    findings = state.get("findings") or {}
+    roles = list(ctx.data.role_names)
+    clusters: list[dict[str, Any]] | None = None
+    tokens = 0
+    if ctx.llm is not None and ctx.agent_kind == "llm":
+        from agents.llm_synthesis import llm_clusters
+
+        clusters, tokens = llm_clusters(state, ctx)
+    if clusters is None:
+        clusters = evidence_clusters(findings, roles)
+    note(ctx, state["run_id"], "group", "assistant",
+         "Functional roles: " + "; ".join(f"{c['name']}: {', '.join(c['members'])}" for c in clusters))
+    return {"clusters": clusters, "tokens": int(state.get("tokens") or 0) + tokens}
+
+
+def explain_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Write and store the circuit-level explanation."""
+    ctx = runtime.context
+    ctx.progress("phase", {"name": "explain"})
+    findings = state.get("findings") or {}
+    clusters = state.get("clusters") or []
+    role_of = {m: c["name"] for c in clusters for m in c["members"]}
+    components = []
+    for cid in state.get("circuit") or []:
+        f = findings.get(cid)
+        if f is None:
+            continue
+        components.append({"id": cid, "role": role_of.get(cid), "description": f["description"],
+                           "evidence": f.get("evidence_ids", []), "hypotheses": f.get("hypotheses", [])})
+    summary = circuit_summary(ctx.data.task.name, ctx.target.name, state.get("circuit") or [], clusters,
+                              state.get("localisation") or {}, state.get("stop_reason"))
+    tokens = 0
+    if ctx.llm is not None and ctx.agent_kind == "llm":
+        from agents.llm_synthesis import llm_summary
+
+        text, tokens = llm_summary(state, ctx, components, clusters)
+        if text:
+            summary = text
+    stored_clusters = [{k: c[k] for k in ("name", "description", "members")} for c in clusters]
+    save_explanation(ctx.store, state["run_id"], summary, components, stored_clusters, state.get("circuit") or [])
+    explanation = {"summary": summary, "components": components, "clusters": stored_clusters,
+                   "circuit": list(state.get("circuit") or [])}
+    return {"explanation": explanation, "tokens": int(state.get("tokens") or 0) + tokens}

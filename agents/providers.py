@@ -1,0 +1,148 @@
+"""LLM providers: agent specs, chat models, keys, retries.
+
+Why one module: the agent spec on the command line (``openai:gpt-4o``,
+``anthropic:claude-sonnet-4-5``, ``compatible:http://localhost:8000/v1#qwen``,
+``oneshot:<provider spec>``) must map to a LangChain chat model that supports
+native tool calling, with the key read from the environment (never stored:
+the store redacts it and the run config keeps only the spec), retries with
+exponential back-off on rate limits (429) and server errors (5xx) -- done by
+the provider SDKs, whose ``max_retries`` honour ``Retry-After`` -- and one
+clear sentence when a key is missing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from agents.context import LLMHandle
+from autointerp.errors import AutointerpError
+
+PROVIDERS = ("openai", "anthropic", "compatible")
+MAX_RETRIES = 6
+REQUEST_TIMEOUT_S = 120.0
+KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+COMPATIBLE_KEY_ENV = ("COMPATIBLE_API_KEY", "OPENAI_API_KEY")
+
+
+class AgentSpecError(AutointerpError):
+    """An ``--agent`` value that names no known agent."""
+
+
+class MissingKeyError(AutointerpError):
+    """The provider's API key is not in the environment."""
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """A parsed ``--agent`` value.
+
+    Attributes:
+        kind: ``scripted``, ``llm`` (the LLM researcher) or ``oneshot`` (the baseline).
+        provider: ``openai``, ``anthropic`` or ``compatible`` (None for scripted).
+        model: the provider's model name.
+        base_url: the server of a ``compatible`` provider.
+    """
+
+    kind: str
+    provider: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+
+
+_USAGE = ("use scripted, openai:<model>, anthropic:<model>, compatible:<base_url>#<model> "
+          "or oneshot:<one of those providers>")
+
+
+def _provider(text: str, original: str) -> AgentSpec:
+    provider, sep, rest = text.partition(":")
+    if provider not in PROVIDERS or not sep or not rest.strip():
+        raise AgentSpecError(f"Unknown agent '{original}'; {_USAGE}.")
+    if provider == "compatible":
+        base_url, hash_, model = rest.rpartition("#")
+        if not hash_ or not base_url.strip() or not model.strip():
+            raise AgentSpecError(
+                f"Agent '{original}' needs a server and a model: compatible:<base_url>#<model>, "
+                "e.g. compatible:http://localhost:8000/v1#Qwen/Qwen2.5-7B-Instruct.")
+        return AgentSpec("llm", "compatible", model.strip(), base_url.strip())
+    return AgentSpec("llm", provider, rest.strip())
+
+
+def parse_agent(text: str) -> AgentSpec:
+    """Parse an ``--agent`` value.
+
+    Raises:
+        AgentSpecError: the value names no known agent or lacks a model.
+    """
+    text = (text or "").strip()
+    if text == "scripted":
+        return AgentSpec("scripted")
+    if text.startswith("oneshot:"):
+        inner = _provider(text[len("oneshot:"):], text)
+        return AgentSpec("oneshot", inner.provider, inner.model, inner.base_url)
+    return _provider(text, text)
+
+
+def _key(provider: str) -> str:
+    if provider == "compatible":
+        for name in COMPATIBLE_KEY_ENV:
+            if os.environ.get(name):
+                return os.environ[name]
+        return "not-needed"  # local servers (vLLM, Ollama, transformers serve) accept any key
+    name = KEY_ENV[provider]
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise MissingKeyError(f"The {provider} agent needs an API key: set {name} in the environment "
+                              "(or use --agent scripted, which needs none).")
+    return value
+
+
+def make_chat_model(spec: AgentSpec, http_client: Any = None, max_tokens: int = 4096) -> Any:
+    """The LangChain chat model of ``spec`` (tools are bound later, per call).
+
+    Args:
+        spec: a parsed ``llm`` or ``oneshot`` agent spec.
+        http_client: an ``httpx.Client`` to send requests through (tests pass one
+            with a ``MockTransport`` to replay recorded responses).
+        max_tokens: the completion limit per call.
+
+    Raises:
+        MissingKeyError: the provider's key is not set.
+    """
+    if spec.provider is None or spec.model is None:
+        raise AgentSpecError(f"The {spec.kind} agent has no LLM; {_USAGE}.")
+    key = _key(spec.provider)
+    if spec.provider in ("openai", "compatible"):
+        from langchain_openai import ChatOpenAI
+
+        kwargs: dict[str, Any] = {"model": spec.model, "api_key": key, "max_retries": MAX_RETRIES,
+                                  "timeout": REQUEST_TIMEOUT_S, "temperature": 0, "max_tokens": max_tokens}
+        if spec.base_url:
+            kwargs["base_url"] = spec.base_url
+        if http_client is not None:
+            kwargs["http_client"] = http_client
+        return ChatOpenAI(**kwargs)
+    from langchain_anthropic import ChatAnthropic
+
+    chat = ChatAnthropic(model=spec.model, api_key=key, max_retries=MAX_RETRIES, temperature=0,
+                         max_tokens=max_tokens, default_request_timeout=REQUEST_TIMEOUT_S)
+    if http_client is not None:
+        import anthropic
+
+        # ChatAnthropic has no http_client field; its SDK client is a cached property.
+        chat.__dict__["_client"] = anthropic.Client(api_key=key, max_retries=MAX_RETRIES,
+                                                    http_client=http_client)
+    return chat
+
+
+def make_llm(spec: AgentSpec, chat_model: Any = None, http_client: Any = None) -> LLMHandle:
+    """An ``LLMHandle`` for ``spec``; ``chat_model`` overrides the provider's (fake models in tests)."""
+    chat = chat_model if chat_model is not None else make_chat_model(spec, http_client)
+    return LLMHandle(chat=chat, provider=spec.provider or "fake", model=spec.model or "fake")
+
+
+def usage_tokens(message: Any) -> tuple[int, int]:
+    """(prompt, completion) tokens of an AI message (0, 0 when the provider reports none)."""
+    usage = getattr(message, "usage_metadata", None) or {}
+    return int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)

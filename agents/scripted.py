@@ -1,0 +1,133 @@
+"""The scripted researcher: hypotheses proposed from evidence and tested by experiment.
+
+Why not a lookup table: this agent knows no task and no circuit. For each
+component it (1) looks at the evidence so far (its localisation effect,
+where it attends from the final position, its direct logit attribution),
+(2) proposes 3-5 competing hypotheses about its function from that
+evidence, (3) chooses the experiment that decides each one (path patching
+into the logits or into downstream circuit components, a copy/suppression
+test of its output, ablation), (4) marks each hypothesis supported, refuted
+or inconclusive by a stated rule, and (5) follows up inconclusive ones with a
+different experiment while the component's step budget lasts. Thresholds are
+relative to the component's own patching effect, so the same rules work on
+any task and model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.signatures import _num, downstream_total, top_role, value
+
+Verdict = tuple[str, str]  # (status, reason)
+
+STRONG = 0.5  # share of the component's own effect that counts as "carries it"
+WEAK = 0.2  # below this share a pathway "does not carry it"
+COPY = 0.5  # copy score beyond which the output copies / suppresses the attended token
+
+
+@dataclass
+class Hypothesis:
+    """A claim about one component, the measure that tests it and the rule that judges it."""
+
+    key: str
+    text: str
+    test: str
+    judge: Callable[[dict[str, Any]], Verdict]
+    #: (measure, rule) pairs tried in order while the hypothesis stays inconclusive
+    followups: tuple[tuple[str, Callable[[dict[str, Any]], Verdict]], ...] = ()
+    id: int | None = None
+    status: str = "proposed"
+    reason: str = ""
+    evidence: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "key": self.key, "text": self.text, "status": self.status,
+                "reason": self.reason, "evidence": list(self.evidence)}
+
+
+def _share_rule(measure: str, label: str) -> Callable[[dict[str, Any]], Verdict]:
+    """Judge 'pathway ``measure`` carries the component's effect' relative to its exact effect."""
+
+    def judge(ev: dict[str, Any]) -> Verdict:
+        raw = value(ev, measure)
+        if raw is None:
+            return "inconclusive", f"{label} could not be measured"
+        got = downstream_total(ev) if measure == "path_downstream" else _num(raw)
+        ref = _num(value(ev, "exact"))
+        if abs(ref) < 1e-9:
+            return "inconclusive", "the component's own effect is zero, so no share can be computed"
+        share = got / ref
+        text = f"{label} {got:+.3f} = {share:.0%} of its patching contribution {ref:+.3f}"
+        if share >= STRONG:
+            return "supported", f"{text} (>= {STRONG:.0%})"
+        if abs(share) < WEAK:
+            return "refuted", f"{text} (|share| < {WEAK:.0%})"
+        if share <= -STRONG:
+            return "refuted", f"{text} (opposite sign)"
+        return "inconclusive", f"{text} (between {WEAK:.0%} and {STRONG:.0%})"
+
+    return judge
+
+
+def _copy_rule(sign: int) -> Callable[[dict[str, Any]], Verdict]:
+    def judge(ev: dict[str, Any]) -> Verdict:
+        copy = value(ev, "copy")
+        if copy is None:
+            return "inconclusive", "copy score could not be measured"
+        score = sign * _num(copy)
+        text = f"copy score {_num(copy):+.2f}"
+        if score >= COPY:
+            return "supported", f"{text} (beyond {sign * COPY:+.1f})"
+        if score <= -COPY:
+            return "refuted", f"{text} (the opposite behaviour)"
+        return "inconclusive", f"{text} (within +/-{COPY})"
+
+    return judge
+
+
+def _polarity_rule(ev: dict[str, Any]) -> Verdict:
+    dla = value(ev, "dla")
+    if dla is None:
+        return "inconclusive", "direct logit attribution could not be measured"
+    ref = _num(value(ev, "exact"))
+    if abs(_num(dla)) < WEAK * abs(ref):
+        return "refuted", f"direct logit attribution {_num(dla):+.3f} is under {WEAK:.0%} of its effect {ref:+.3f}"
+    if _num(dla) > 0:
+        return "supported", f"direct logit attribution {_num(dla):+.3f} favours the answer"
+    return "refuted", f"direct logit attribution {_num(dla):+.3f} favours the distractor"
+
+
+def propose(cid: str, ev: dict[str, Any], downstream: list[str]) -> list[Hypothesis]:
+    """3-5 competing hypotheses about ``cid``, phrased from the evidence seen so far."""
+    is_head = ev.get("kind") == "head"
+    ref = _num(value(ev, "exact"))
+    direction = "towards the answer" if ref >= 0 else "towards the distractor"
+    hyps = [Hypothesis(
+        "direct", f"{cid} moves the logit difference {direction} directly through the logits "
+                  f"(at least {STRONG:.0%} of its effect survives path patching into the logits only)",
+        "path_logits", _share_rule("path_logits", "direct path effect"),
+        followups=(("dla", _share_rule("dla", "direct logit attribution")),))]
+    if downstream:
+        shown = ", ".join(downstream[:4]) + (" ..." if len(downstream) > 4 else "")
+        hyps.append(Hypothesis(
+            "indirect", f"{cid} acts by changing the inputs of downstream circuit components ({shown})",
+            "path_downstream", _share_rule("path_downstream", "effect through downstream components")))
+    if is_head:
+        role, frac = top_role(ev)
+        what = f"the {role} token it attends to ({frac:.0%} of its final-position attention)" if role \
+            else "the token it attends to"
+        hyps.append(Hypothesis("copy", f"{cid} copies {what} into the residual stream, raising its logit",
+                               "copy", _copy_rule(+1)))
+        hyps.append(Hypothesis("suppress", f"{cid} suppresses {what}, lowering its logit",
+                               "copy", _copy_rule(-1)))
+    else:
+        hyps.append(Hypothesis("polarity", f"{cid}'s direct output favours the answer over the distractor",
+                               "dla", _polarity_rule))
+    hyps.append(Hypothesis(
+        "necessary", f"{cid} is necessary: mean-ablating it removes at least {STRONG:.0%} of its patching "
+                     "contribution", "ablation", _share_rule("ablation", "mean-ablation contribution"),
+        followups=(("ablation_resample", _share_rule("ablation_resample", "resample-ablation contribution")),)))
+    return hyps[:5]

@@ -1,0 +1,167 @@
+"""Start, run and resume research runs: the glue between store, model and graph.
+
+Why: the CLI and the Python API both need "start a run and drive the graph
+to the end" and "continue a killed run by its id". A run's configuration is
+stored with the run (without secrets), so ``resume`` rebuilds the model,
+the task and the agent from the store alone, then lets LangGraph continue
+from the run's last checkpoint (``thread_id`` = run id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agents.checkpoint import open_checkpointer, thread_config
+from agents.context import ProgressFn, RunContext, _quiet
+from agents.graph import compile_graph
+from agents.providers import AgentSpec, make_llm, parse_agent
+from autointerp.components import parse_component
+from autointerp.errors import AutointerpError
+from store import Store, finish_run, get_run, open_store, resume_run, start_run
+
+
+class ExplainConfig(BaseModel):
+    """Everything that defines a run (stored with it; never holds secrets)."""
+
+    task: str
+    model: str
+    agent: str = "scripted"
+    circuit: list[str] = Field(default_factory=list)
+    max_steps: int = 300
+    max_component_steps: int = 12
+    max_tokens: int = 0
+    seed: int = 0
+    n: int | None = None
+    evaluate: bool = True
+    null_draws: int = 200
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+DEFAULT_N = 32
+"""Pairs per run when ``n`` is not given: enough for stable effects, cheap on a CPU."""
+
+
+@dataclass
+class RunOutcome:
+    """What a finished (or stopped) run produced."""
+
+    run_id: str
+    status: str
+    stop_reason: str | None
+    circuit: list[str]
+    explanation: dict[str, Any]
+    evaluation: dict[str, Any]
+    localisation: dict[str, Any] = field(default_factory=dict)
+    findings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``explain --json`` object."""
+        return {"run_id": self.run_id, "circuit": self.circuit, "explanation": self.explanation,
+                "evaluation": self.evaluation}
+
+
+def _load(config: ExplainConfig, progress: ProgressFn):
+    from autointerp.models import load_model
+    from autointerp.tasks import BUILTIN_TASKS, load_task
+
+    progress("phase", {"name": f"loading {config.model}"})
+    target = load_model(config.model)
+    n = config.n if config.n is not None else (
+        min(DEFAULT_N, BUILTIN_TASKS[config.task].default_n) if config.task in BUILTIN_TASKS else None)
+    data = load_task(config.task, target, n=n, seed=config.seed)
+    for cid in config.circuit:
+        parse_component(cid, target.n_layers, target.n_heads)
+    return target, data
+
+
+def _context(
+    config: ExplainConfig, spec: AgentSpec, store: Store, progress: ProgressFn,
+    chat_model: Any = None, http_client: Any = None,
+) -> RunContext:
+    from tools.base import ToolContext
+
+    llm = make_llm(spec, chat_model, http_client) if spec.kind != "scripted" else None
+    target, data = _load(config, progress)
+    return RunContext(target=target, data=data, store=store,
+                      tools=ToolContext(target, data, seed=config.seed, artifact_dir=str(store.artifact_dir)),
+                      agent_kind=spec.kind, llm=llm, progress=progress, evaluate=config.evaluate,
+                      null_draws=config.null_draws)
+
+
+def initial_state(run_id: str, config: ExplainConfig) -> dict[str, Any]:
+    """The graph input of a new run."""
+    return {
+        "run_id": run_id, "agent": config.agent, "steps": 0, "tokens": 0,
+        "budget": {"max_steps": config.max_steps, "max_component_steps": config.max_component_steps,
+                   "max_tokens": config.max_tokens},
+        "params": dict(config.params), "circuit_given": list(config.circuit), "findings": {},
+        "stop_reason": None,
+    }
+
+
+def _drive(ctx: RunContext, run_id: str, graph_input: dict[str, Any] | None) -> RunOutcome:
+    """Run the graph to its end under the run's checkpoints; record failures in the store."""
+    with open_checkpointer(ctx.store) as saver:
+        graph = compile_graph(saver)
+        config = thread_config(run_id)
+        if graph_input is None and not graph.get_state(config).values:
+            raise AutointerpError(f"Run '{run_id}' has no checkpoint to resume from.")
+        try:
+            final = graph.invoke(graph_input, config, context=ctx, durability="sync")
+        except KeyboardInterrupt:
+            finish_run(ctx.store, run_id, "interrupted", "interrupted by the user; resume it by its id")
+            raise
+        except Exception as exc:
+            finish_run(ctx.store, run_id, "failed", f"{type(exc).__name__}: {exc}")
+            raise
+    run = get_run(ctx.store, run_id)
+    return RunOutcome(run_id=run_id, status=run.status, stop_reason=final.get("stop_reason"),
+                      circuit=list(final.get("circuit") or []), explanation=final.get("explanation") or {},
+                      evaluation=final.get("evaluation") or {}, localisation=final.get("localisation") or {},
+                      findings=final.get("findings") or {})
+
+
+def run_explain(
+    config: ExplainConfig, store: Store, progress: ProgressFn = _quiet, run_id: str | None = None,
+    chat_model: Any = None, http_client: Any = None,
+) -> RunOutcome:
+    """Start a run of ``config`` in ``store`` and drive it to the end.
+
+    ``chat_model``/``http_client`` replace the provider's chat model or HTTP
+    transport (fake models and recorded responses in tests).
+    """
+    spec = parse_agent(config.agent)
+    ctx = _context(config, spec, store, progress, chat_model, http_client)
+    run_id = start_run(store, task=config.task, model=config.model, agent=config.agent,
+                       config=config.model_dump(mode="json"), seed=config.seed, run_id=run_id,
+                       meta={"n_pairs": ctx.data.n_pairs})
+    progress("run", {"run_id": run_id})
+    return _drive(ctx, run_id, initial_state(run_id, config))
+
+
+def resume_explain(
+    run_id: str, store: Store, progress: ProgressFn = _quiet, chat_model: Any = None, http_client: Any = None,
+) -> RunOutcome:
+    """Continue run ``run_id`` from its last checkpoint (a finished run is just read back)."""
+    run = get_run(store, run_id)
+    config = ExplainConfig.model_validate(run.config)
+    spec = parse_agent(config.agent)
+    ctx = _context(config, spec, store, progress, chat_model, http_client)
+    progress("run", {"run_id": run_id})
+    if run.status == "finished":
+        with open_checkpointer(store) as saver:
+            values = compile_graph(saver).get_state(thread_config(run_id)).values
+        if values.get("explanation") is not None:
+            return RunOutcome(run_id, run.status, run.stop_reason, list(values.get("circuit") or []),
+                              values.get("explanation") or {}, values.get("evaluation") or {},
+                              values.get("localisation") or {}, values.get("findings") or {})
+    resume_run(store, run_id)
+    with open_checkpointer(store) as saver:
+        has_state = bool(compile_graph(saver).get_state(thread_config(run_id)).values)
+    return _drive(ctx, run_id, None if has_state else initial_state(run_id, config))
+
+
+__all__ = ["ExplainConfig", "RunOutcome", "open_store", "resume_explain", "run_explain"]

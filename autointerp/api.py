@@ -1,0 +1,119 @@
+"""The notebook Python API: ``explain`` and ``resume`` mirror the CLI.
+
+Why lazy imports: the core package must not import the agents (or LangGraph,
+or the store) when it is imported (DESIGN §2: imports flow one way), so they
+are imported inside the functions. The CLI commands are thin layers over
+these functions.
+
+Example::
+
+    import autointerp
+    run = autointerp.explain(task="ioi", model="smollm2-135m")
+    run.circuit, run.explanation["clusters"], run.evaluation
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+ProgressFn = Callable[[str, dict[str, Any]], None]
+
+
+def _circuit(circuit: str | Sequence[str] | None) -> list[str]:
+    if circuit is None:
+        return []
+    if isinstance(circuit, str):
+        return [c.strip() for c in circuit.replace(";", ",").split(",") if c.strip()]
+    return [str(c).strip() for c in circuit]
+
+
+def explain(
+    task: str,
+    model: str = "smollm2-135m",
+    agent: str = "scripted",
+    *,
+    circuit: str | Sequence[str] | None = None,
+    max_steps: int = 300,
+    max_component_steps: int = 12,
+    max_tokens: int = 0,
+    db: str | None = None,
+    seed: int = 0,
+    n: int | None = None,
+    evaluate: bool = True,
+    null_draws: int = 200,
+    params: dict[str, Any] | None = None,
+    progress: ProgressFn | None = None,
+    chat_model: Any = None,
+    http_client: Any = None,
+    run_id: str | None = None,
+):
+    """Explain how ``model`` performs ``task``: localise, study, group, explain, evaluate.
+
+    Args:
+        task: built-in task name (``ioi``, ``induction`` ...) or a JSONL file.
+        model: target model (``smollm2-135m``, ``tiny-gpt2``, a local path ...).
+        agent: ``scripted``, ``openai:<model>``, ``anthropic:<model>``,
+            ``compatible:<base_url>#<model>`` or ``oneshot:<provider spec>``.
+        circuit: component ids to study instead of localising (``"L9.H6,L10.H0"``).
+        max_steps: total experiment budget of the run (0 = unlimited).
+        max_component_steps: experiment budget per component (0 = unlimited).
+        max_tokens: LLM token budget (0 = unlimited).
+        db: store URL (default ``$AUTOINTERP_DB`` or a SQLite file in the user data dir).
+        seed: seed of the task's pairs and of every random choice.
+        n: number of prompt pairs (default: 32 for built-in tasks, all for files).
+        evaluate: score the explanation with ``autointerp.evaluation`` when available.
+        null_draws: random relabelings in the interchangeability null.
+        params: localisation settings (``n_candidates``, ``threshold_frac``,
+            ``max_circuit``, ``min_circuit``).
+        progress: callback ``(event, payload)`` for progress display.
+        chat_model: a LangChain chat model to use instead of the provider's (tests, notebooks).
+        http_client: an ``httpx.Client`` for the provider's requests (tests).
+        run_id: use this run id instead of a fresh one.
+
+    Returns:
+        ``agents.session.RunOutcome`` with ``run_id``, ``status``, ``stop_reason``,
+        ``circuit``, ``explanation``, ``evaluation`` (``to_dict()`` gives the
+        ``explain --json`` object).
+
+    Raises:
+        AutointerpError: unknown task/model/agent, a missing API key, a bad component id.
+        StoreError: the database cannot be opened.
+    """
+    from agents.session import ExplainConfig, run_explain
+    from store import open_store
+
+    config = ExplainConfig(task=task, model=model, agent=agent, circuit=_circuit(circuit), max_steps=max_steps,
+                           max_component_steps=max_component_steps, max_tokens=max_tokens, seed=seed, n=n,
+                           evaluate=evaluate, null_draws=null_draws, params=dict(params or {}))
+    with open_store(db) as store:
+        kwargs: dict[str, Any] = {"chat_model": chat_model, "http_client": http_client}
+        return run_explain(config, store, progress or _silent, run_id=run_id, **kwargs)
+
+
+def resume(run_id: str, *, db: str | None = None, progress: ProgressFn | None = None,
+           chat_model: Any = None, http_client: Any = None):
+    """Continue a killed or interrupted run from its last checkpoint.
+
+    Args:
+        run_id: the run to resume.
+        db: store URL the run was recorded in.
+        progress: callback ``(event, payload)`` for progress display.
+        chat_model: chat model override for LLM agents (tests, notebooks).
+        http_client: an ``httpx.Client`` for the provider's requests (tests).
+
+    Returns:
+        The finished run's ``RunOutcome`` (a finished run is read back, not rerun).
+
+    Raises:
+        RunNotFound: no such run in the store.
+    """
+    from agents.session import resume_explain
+    from store import open_store
+
+    with open_store(db) as store:
+        return resume_explain(run_id, store, progress or _silent, chat_model=chat_model, http_client=http_client)
+
+
+def _silent(_event: str, _payload: dict[str, Any]) -> None:
+    """Default progress callback."""

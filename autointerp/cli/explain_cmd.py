@@ -1,0 +1,120 @@
+"""``autointerp explain`` and ``autointerp resume``: thin layers over ``autointerp.api``.
+
+Progress (phase, component, experiments) goes to stderr through a rich bar;
+the result goes to stdout as tables, or as one JSON object with ``--json``:
+``{"run_id", "circuit", "explanation", "evaluation"}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from autointerp.cli.common import print_json, progress_bar, stderr, stdout
+
+DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $AUTOINTERP_DB or a SQLite file in the user data dir).")
+
+
+class _Progress:
+    """Turns the agent's progress events into a rich progress display."""
+
+    def __init__(self, progress, quiet: bool):
+        self.progress = progress
+        self.quiet = quiet
+        self.task = progress.add_task("starting", total=None)
+        self.experiments = 0
+        self.where = ""
+
+    def __call__(self, event: str, payload: dict[str, Any]) -> None:
+        if event == "run" and not self.quiet:
+            stderr.print(f"run id: [bold]{payload['run_id']}[/]")
+        elif event == "phase":
+            self.where = str(payload.get("name"))
+        elif event == "circuit" and not self.quiet:
+            stderr.print(f"circuit: {', '.join(payload['circuit'])}")
+        elif event == "component":
+            self.where = f"studying {payload['component']} ({payload['index']}/{payload['total']})"
+            self.progress.update(self.task, total=payload["total"], completed=payload["index"] - 1)
+        elif event == "experiment":
+            self.experiments += 1
+        self.progress.update(self.task, description=f"{escape(self.where)} · {self.experiments} experiments")
+
+
+def _print_outcome(outcome) -> None:
+    exp = outcome.explanation or {}
+    stdout.print(f"[bold]run[/] {outcome.run_id} ({outcome.status}"
+                 + (f": {escape(outcome.stop_reason)}" if outcome.stop_reason else "") + ")")
+    stdout.print(f"[bold]circuit[/] ({len(outcome.circuit)}): {', '.join(outcome.circuit)}")
+    table = Table(title="components", show_lines=True)
+    for col in ("component", "role", "description", "evidence"):
+        table.add_column(col)
+    for c in exp.get("components") or []:
+        table.add_row(c["id"], escape(str(c.get("role") or "")), escape(c.get("description") or ""),
+                      ", ".join(f"E{e}" for e in c.get("evidence") or []))
+    stdout.print(table)
+    roles = Table(title="roles")
+    for col in ("role", "members", "description"):
+        roles.add_column(col)
+    for cl in exp.get("clusters") or []:
+        roles.add_row(escape(cl["name"]), ", ".join(cl["members"]), escape(cl.get("description") or ""))
+    stdout.print(roles)
+    if exp.get("summary"):
+        stdout.print("[bold]explanation[/]\n" + escape(exp["summary"]))
+    ev = outcome.evaluation or {}
+    if "skipped" in ev:
+        stdout.print(f"[bold]evaluation[/] skipped: {escape(str(ev['skipped']))}")
+    else:
+        for kind, scores in ev.items():
+            if isinstance(scores, dict):
+                shown = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                                  for k, v in scores.items() if isinstance(v, int | float | str))
+                stdout.print(f"[bold]{escape(kind)}[/] {escape(shown)}")
+            elif isinstance(scores, str):
+                stdout.print(escape(scores))
+
+
+def explain(
+    task: str = typer.Option(..., "--task", "-t", help="Built-in task name or path to a JSONL file."),
+    model: str = typer.Option("smollm2-135m", "--model", "-m", help="Target model."),
+    agent: str = typer.Option("scripted", "--agent", help="scripted, openai:<model>, anthropic:<model>, "
+                              "compatible:<base_url>#<model> or oneshot:<provider spec>."),
+    circuit: str = typer.Option(None, "--circuit", help="Comma-separated component ids to study (skips localisation)."),
+    max_steps: int = typer.Option(300, "--max-steps", help="Total experiment budget (0 = unlimited)."),
+    max_component_steps: int = typer.Option(12, "--max-component-steps", help="Experiments per component."),
+    max_tokens: int = typer.Option(0, "--max-tokens", help="LLM token budget (0 = unlimited)."),
+    db: str = DB_OPTION,
+    seed: int = typer.Option(0, "--seed", help="Seed of the pairs and of every random choice."),
+    n: int = typer.Option(None, "--n", help="Number of prompt pairs (default 32 for built-in tasks)."),
+    no_eval: bool = typer.Option(False, "--no-eval", help="Skip the evaluation."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Localise, study, group and explain the circuit of TASK in MODEL, then score it."""
+    from autointerp.api import explain as run
+
+    with progress_bar() as progress:
+        outcome = run(task=task, model=model, agent=agent, circuit=circuit, max_steps=max_steps,
+                      max_component_steps=max_component_steps, max_tokens=max_tokens, db=db, seed=seed,
+                      n=n, evaluate=not no_eval, progress=_Progress(progress, json_out))
+    if json_out:
+        print_json(outcome.to_dict())
+        return
+    _print_outcome(outcome)
+
+
+def resume(
+    run_id: str = typer.Argument(..., help="The run to continue."),
+    db: str = DB_OPTION,
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Continue a killed or interrupted run from its last checkpoint."""
+    from autointerp.api import resume as run
+
+    with progress_bar() as progress:
+        outcome = run(run_id, db=db, progress=_Progress(progress, json_out))
+    if json_out:
+        print_json(outcome.to_dict())
+        return
+    _print_outcome(outcome)

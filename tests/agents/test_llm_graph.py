@@ -1,0 +1,81 @@
+"""The LLM researcher loop with a scripted fake chat model: tool errors never end a run."""
+
+from __future__ import annotations
+
+import json
+
+from langchain_core.messages import AIMessage
+
+from autointerp import api
+from store import load_run_for_audit, open_store
+from tests.agents.fakes import ToolCallingFake, bad_call, call
+
+
+def _script(component_count: int) -> list[AIMessage]:
+    """Per component: mistakes first, then a proper study; then grouping and explanation."""
+    turns: list[AIMessage] = []
+    for k in range(component_count):
+        turns += [
+            AIMessage("", tool_calls=[call("propose_hypotheses", {"hypotheses": [
+                "it writes to the logits directly", "it acts through later heads", "it is not needed"]}, f"p{k}")]),
+            AIMessage("", invalid_tool_calls=[bad_call("logit_lens", "{component: L0.H0", f"bad{k}")]),
+            AIMessage("", tool_calls=[
+                call("attention_pattern", {"component": "L0.H99"}, f"oor{k}"),
+                call("no_such_tool", {"x": 1}, f"unk{k}"),
+                call("logit_lens", {"component": "L0.H0", "bogus": True}, f"extra{k}"),
+                call("buggy_tool", {}, f"bug{k}"),
+            ]),
+            AIMessage("", tool_calls=[call("logit_lens", {"component": "L0.H0"}, f"ok{k}")]),
+            AIMessage("", tool_calls=[call("update_hypothesis", {
+                "hypothesis_id": 999999, "status": "supported", "reason": "?"}, f"upd-bad{k}")]),
+            AIMessage("I am done with this one."),
+        ]
+    turns.append(AIMessage(json.dumps({"clusters": [{"name": "everything", "description": "all", "members": []}]})))
+    turns.append(AIMessage("The circuit is explained [E999999]."))
+    return turns
+
+
+def test_llm_agent_survives_malformed_and_bad_tool_calls(db, stub_registry, load):
+    chat = ToolCallingFake(responses=_script(2))
+    run = api.explain(task="ioi", model="tiny-gpt2", agent="openai:gpt-test", circuit="L0.H0,L1.MLP",
+                      n=4, db=db, chat_model=chat, evaluate=False)
+    assert run.status == "finished"
+    assert {m for c in run.explanation["clusters"] for m in c["members"]} == {"L0.H0", "L1.MLP"}
+    # tools were bound natively, with JSON schemas of the experiment and notebook tools
+    names = {t["function"]["name"] for t in chat.bound[0]}
+    assert {"logit_lens", "propose_hypotheses", "update_hypothesis", "conclude"} <= names
+    with open_store(db) as st:
+        audit = load_run_for_audit(st, run.run_id)
+    errors = [e["error"] for e in audit["experiments"] if e["error"]]
+    assert any("out of range" in e for e in errors)  # L0.H99
+    assert any("Unknown tool 'no_such_tool'" in e for e in errors)
+    assert any("bogus" in e for e in errors)  # extra argument rejected by the schema
+    assert any("RuntimeError" in e for e in errors)  # a tool bug
+    tool_msgs = [m["content"] for m in audit["messages"] if m["role"] == "tool"]
+    assert any("malformed call of logit_lens" in m for m in tool_msgs)
+    assert any("no hypothesis 999999" in m for m in tool_msgs)
+    assert any(m.startswith("E") and "(logit_lens):" in m for m in tool_msgs)
+    # hypotheses were recorded and, undecided, closed as inconclusive
+    assert len(audit["hypotheses"]) == 6
+    assert {h["status"] for h in audit["hypotheses"]} == {"inconclusive"}
+    # the invalid grouping and the explanation citing an unknown experiment fell back to the evidence
+    notes = " ".join(m["content"] for m in audit["messages"])
+    assert "grouping was invalid" in notes and "cites unknown experiments" in notes
+    assert audit["run"]["prompt_tokens"] > 0
+
+
+def test_llm_agent_conclude_and_hypothesis_updates(db, stub_registry, load):
+    turns = [
+        AIMessage("", tool_calls=[call("propose_hypotheses", {"hypotheses": ["direct", "indirect", "copy"]}, "p")]),
+        AIMessage("", tool_calls=[call("logit_lens", {"component": "L1.H0"}, "x")]),
+    ]
+    chat = ToolCallingFake(responses=turns)
+    # after the experiment the fake keeps repeating the last call until the component budget ends
+    run = api.explain(task="ioi", model="tiny-gpt2", agent="anthropic:claude-test", circuit="L1.H0", n=4, db=db,
+                      chat_model=chat, evaluate=False, max_component_steps=3)
+    assert run.status == "finished"
+    with open_store(db) as st:
+        audit = load_run_for_audit(st, run.run_id)
+    assert len(audit["experiments"]) == 1 + 3  # the localisation patching + the component budget
+    refusals = [m for m in audit["messages"] if m["role"] == "tool" and "budget" in m["content"]]
+    assert not refusals or all("spent" in m["content"] for m in refusals)
