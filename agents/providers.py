@@ -131,8 +131,7 @@ def make_chat_model(spec: AgentSpec, http_client: Any = None, max_tokens: int = 
         import anthropic
 
         # ChatAnthropic has no http_client field; its SDK client is a cached property.
-        chat.__dict__["_client"] = anthropic.Client(api_key=key, max_retries=MAX_RETRIES,
-                                                    http_client=http_client)
+        chat.__dict__["_client"] = anthropic.Client(**{**chat._client_params, "http_client": http_client})
     return chat
 
 

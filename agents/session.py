@@ -126,15 +126,17 @@ def _drive(ctx: RunContext, run_id: str, graph_input: dict[str, Any] | None) -> 
 
 def run_explain(
     config: ExplainConfig, store: Store, progress: ProgressFn = _quiet, run_id: str | None = None,
-    chat_model: Any = None, http_client: Any = None,
+    chat_model: Any = None, http_client: Any = None, crash_after_steps: int | None = None,
 ) -> RunOutcome:
     """Start a run of ``config`` in ``store`` and drive it to the end.
 
     ``chat_model``/``http_client`` replace the provider's chat model or HTTP
-    transport (fake models and recorded responses in tests).
+    transport (fake models and recorded responses in tests);
+    ``crash_after_steps`` simulates a crash (tests of resume).
     """
     spec = parse_agent(config.agent)
     ctx = _context(config, spec, store, progress, chat_model, http_client)
+    ctx.crash_after_steps = crash_after_steps
     run_id = start_run(store, task=config.task, model=config.model, agent=config.agent,
                        config=config.model_dump(mode="json"), seed=config.seed, run_id=run_id,
                        meta={"n_pairs": ctx.data.n_pairs})

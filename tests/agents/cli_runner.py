@@ -1,0 +1,33 @@
+"""Run the ``autointerp`` CLI in a subprocess, optionally with the stub tools (resume tests).
+
+``AUTOINTERP_TEST_STUB_TOOLS=1`` swaps in ``tests.agents.stub_tools``;
+``AUTOINTERP_TEST_TOOL_DELAY=S`` makes every tool call take S seconds longer,
+so that a test can kill the process in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+if __name__ == "__main__":
+    import agents.toolbox as toolbox
+
+    delay = float(os.environ.get("AUTOINTERP_TEST_TOOL_DELAY", "0") or 0)
+    if os.environ.get("AUTOINTERP_TEST_STUB_TOOLS") == "1":
+        from tests.agents import stub_tools
+
+        toolbox._registry = lambda: dict(stub_tools.TOOLS)
+    if delay:
+        import agents.recorder as recorder
+
+        real = recorder.run_tool
+
+        def slow(spec, ctx, args):
+            time.sleep(delay)
+            return real(spec, ctx, args)
+
+        recorder.run_tool = slow
+    from autointerp.cli.app import main
+
+    main()

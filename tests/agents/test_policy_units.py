@@ -1,0 +1,96 @@
+"""Unit tests of the scripted policy's pieces: threshold rule, hypothesis judges, roles, text."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from agents.describe import describe_component
+from agents.nodes.localise import choose_circuit, order_components
+from agents.nodes.synthesis import evidence_clusters
+from agents.scripted import propose
+from agents.signatures import cluster_signatures, silhouette
+
+AGENTS = Path(__file__).resolve().parents[2] / "agents"
+
+
+def _ev(kind="head", exact=1.0, attn=None, dla=0.5, direct=0.8, down=None, copy=None, abl=0.9):
+    def m(v, e):
+        return {"value": v, "exp": e}
+    measures = {"exact": m(exact, 1), "dla": m(dla, 3), "path_logits": m(direct, 4), "ablation": m(abl, 7)}
+    if attn is not None:
+        measures["attention"] = m(attn, 2)
+    if down is not None:
+        measures["path_downstream"] = m(down, 5)
+    if copy is not None:
+        measures["copy"] = m(copy, 6)
+    return {"kind": kind, "scale": 2.0, "measures": measures}
+
+
+def test_threshold_rule_keeps_the_largest_and_explains_every_candidate():
+    exact = {"L3.H1": -1.0, "L2.H0": -0.5, "L1.MLP": 0.3, "L0.H2": -0.1, "L0.H3": 0.05}
+    atp = {**exact, "L2.H2": 0.01}
+    circuit, reasons, threshold = choose_circuit(exact, atp, list(exact), {
+        "threshold_frac": 0.2, "max_circuit": 3, "min_circuit": 2})
+    assert threshold == 0.2
+    assert circuit == ["L1.MLP", "L2.H0", "L3.H1"]
+    assert reasons["L3.H1"].startswith("in:") and reasons["L0.H2"].startswith("out:")
+    assert "attribution estimate" in reasons["L2.H2"]
+    capped, reasons, _ = choose_circuit(exact, atp, list(exact), {"threshold_frac": 0.05, "max_circuit": 2, "min_circuit": 1})
+    assert capped == ["L2.H0", "L3.H1"] and "capped" in reasons["L1.MLP"]
+    assert order_components(["L10.H1", "L2.MLP", "L2.H3"]) == ["L2.H3", "L2.MLP", "L10.H1"]
+
+
+def test_hypotheses_are_judged_by_the_measured_numbers():
+    direct = _ev(attn={"IO": 0.7, "END": 0.3}, direct=0.9, down={"L5.H0": 0.05}, copy=2.0)
+    hyps = {h.key: h for h in propose("L3.H1", direct, ["L5.H0"])}
+    assert 3 <= len(hyps) <= 5 and "IO" in hyps["copy"].text
+    verdicts = {k: h.judge(direct)[0] for k, h in hyps.items()}
+    assert verdicts == {"direct": "supported", "indirect": "refuted", "copy": "supported",
+                        "suppress": "refuted", "necessary": "supported"}
+    indirect = _ev(direct=0.05, down={"L5.H0": 0.7}, abl=0.3, attn={"S": 0.9})
+    verdicts = {h.key: h.judge(indirect)[0] for h in propose("L1.H0", indirect, ["L5.H0"])}
+    assert verdicts["direct"] == "refuted" and verdicts["indirect"] == "supported"
+    assert verdicts["necessary"] == "inconclusive" and verdicts["copy"] == "inconclusive"
+    mlp = {h.key for h in propose("L1.MLP", _ev(kind="mlp"), [])}
+    assert mlp == {"direct", "polarity", "necessary"}
+
+
+def test_roles_separate_different_signatures():
+    findings = {}
+    for i in range(3):
+        findings[f"L9.H{i}"] = {"evidence": _ev(attn={"A": 0.8, "B": 0.1, "END": 0.1}, direct=0.9, copy=2.0)}
+        findings[f"L5.H{i}"] = {"evidence": _ev(attn={"A": 0.05, "B": 0.85, "END": 0.1}, direct=0.02,
+                                                down={"L9.H0": 0.8}, copy=-0.1)}
+    clusters = evidence_clusters(findings, ["A", "B", "END"])
+    groups = sorted(sorted(c["members"]) for c in clusters)
+    assert groups == [["L5.H0", "L5.H1", "L5.H2"], ["L9.H0", "L9.H1", "L9.H2"]]
+    names = {c["name"] for c in clusters}
+    assert len(names) == 2 and any("direct" in n for n in names) and any("indirect" in n for n in names)
+    assert all(re.search(r"\[E\d+", c["description"]) for c in clusters)
+
+
+def test_cluster_count_follows_the_silhouette():
+    x = np.array([[0, 0], [0, 0.1], [5, 5], [5, 5.1], [10, 0], [10, 0.1]])
+    labels = cluster_signatures(x)
+    assert len(set(labels.tolist())) == 3 and silhouette(x, labels) > 0.9
+
+
+def test_descriptions_cite_the_experiments_they_state():
+    ev = _ev(attn={"A": 0.6, "END": 0.4}, down={"L5.H0": 0.1}, copy=1.2)
+    hyps = [{"text": "it copies", "status": "supported", "evidence": [6]}]
+    out = describe_component("L3.H1", ev, hyps)
+    assert out["evidence"] == [1, 2, 3, 4, 5, 6, 7]
+    for sentence in out["description"].split(". ")[2:]:
+        if any(ch.isdigit() for ch in sentence):
+            assert "[E" in sentence, sentence
+
+
+def test_no_task_specific_answers_in_the_agent():
+    banned = re.compile(r"name.?mover|s.?inhibition|induction head|duplicate.?token|previous.?token|"
+                        r"backup|negative name|L\d+\.H\d+ is", re.IGNORECASE)
+    for path in AGENTS.rglob("*.py"):
+        text = path.read_text()
+        assert not banned.search(text), f"{path.name}: {banned.search(text).group(0)}"

@@ -1,0 +1,44 @@
+"""Durable execution in-process: a run that dies mid-node resumes with no experiment lost or doubled."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.session import ExplainConfig, resume_explain, run_explain
+from store import count_experiments, get_run, load_run_for_audit, open_store
+
+
+def _config(**kw) -> ExplainConfig:
+    return ExplainConfig(task="ioi", model="tiny-gpt2", n=4, evaluate=False, **kw)
+
+
+@pytest.mark.parametrize("crash_at", [1, 7, 15])
+def test_crash_then_resume_matches_an_uninterrupted_run(tmp_path, stub_registry, load, crash_at):
+    with open_store(f"sqlite:///{tmp_path / 'a.db'}") as st:
+        whole = run_explain(_config(), st)
+        expected = count_experiments(st, whole.run_id)
+        expected_hyps = len(load_run_for_audit(st, whole.run_id)["hypotheses"])
+    with open_store(f"sqlite:///{tmp_path / 'b.db'}") as st:
+        with pytest.raises(SystemExit):
+            run_explain(_config(), st, run_id="run-crashy", crash_after_steps=crash_at)
+        assert get_run(st, "run-crashy").status == "running"
+        assert count_experiments(st, "run-crashy") == crash_at
+        done = resume_explain("run-crashy", st)
+        assert done.status == "finished"
+        assert count_experiments(st, "run-crashy") == expected
+        audit = load_run_for_audit(st, "run-crashy")
+        assert len(audit["hypotheses"]) == expected_hyps
+        assert [c["id"] for c in done.explanation["components"]] == [c["id"] for c in whole.explanation["components"]]
+        # resuming a finished run reads it back
+        again = resume_explain("run-crashy", st)
+        assert again.explanation == done.explanation and count_experiments(st, "run-crashy") == expected
+
+
+def test_step_budget_stops_cleanly(db, stub_registry, load):
+    with open_store(db) as st:
+        out = run_explain(_config(max_steps=9), st)
+        run = get_run(st, out.run_id)
+    assert run.status == "stopped"
+    assert "step budget spent" in run.stop_reason
+    assert out.explanation["components"]  # what was studied is still explained
+    assert len(out.explanation["components"]) < len(out.circuit)
