@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from autointerp.cli import catalog, explain_cmd, store_cmd, task_cmd
+from autointerp.cli import batch_cmd, catalog, explain_cmd, report_cmd, store_cmd, task_cmd
 from autointerp.cli.common import EXIT_USER_ERROR, error_console
 from autointerp.errors import AutointerpError
 
@@ -30,6 +30,9 @@ app.command("runs")(store_cmd.runs)
 app.command("audit")(store_cmd.audit)
 app.command("explain")(explain_cmd.explain)
 app.command("resume")(explain_cmd.resume)
+app.command("batch")(batch_cmd.batch)
+app.command("report")(report_cmd.report)
+app.command("serve")(report_cmd.serve)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -1,0 +1,288 @@
+"""From an audit dict to what the report shows: pure, defensive extraction.
+
+Why defensive: the report reads whatever a run recorded -- runs of older or
+newer tool versions, failed runs, runs without an explanation, LLM output of
+any shape -- and must never crash on a missing key or an unexpected type. So
+each extractor looks for the known result shapes of the experiment tools
+(``effects`` maps for patching sweeps; ``per_receiver`` maps for path
+patching; ``pattern``/``tokens`` matrices or ``by_role`` tables for attention)
+and quietly skips what it does not recognise. Everything here works on the
+plain dict from ``store.load_run_for_audit`` and imports nothing of the store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from autointerp.components import parse_component
+from autointerp.errors import AutointerpError
+
+PATCHING_TOOLS = ("activation_patching", "attribution_patching", "patching", "patch",
+                  "exact_patching", "atp")  # fmt: skip
+ATTENTION_TOOLS = ("attention_pattern", "attention_patterns", "attention")
+PATH_TOOLS = ("path_patching",)
+RESULT_PREVIEW_CHARS = 6000
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a mapping, else an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def num(value: Any) -> float | None:
+    """A finite float, or None (bools and strings are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def component(cid: Any) -> Any:
+    """The parsed component id, or None when it is not one."""
+    try:
+        return parse_component(str(cid))
+    except (AutointerpError, TypeError, ValueError):
+        return None
+
+
+def effects_of(result: Any) -> dict[str, float]:
+    """``{component id: effect}`` of a sweep-like result (dict or list-of-rows shapes)."""
+    if not isinstance(result, Mapping):
+        return {}
+    for key in ("effects", "scores", "attributions"):
+        value = result.get(key)
+        if isinstance(value, Mapping):
+            out = {str(k): num(v) for k, v in value.items()}
+            return {k: v for k, v in out.items() if v is not None}
+        if isinstance(value, list):
+            rows = {}
+            for row in value:
+                if isinstance(row, Mapping):
+                    cid = row.get("component") or row.get("id")
+                    val = num(row.get("effect", row.get("score")))
+                    if cid is not None and val is not None:
+                        rows[str(cid)] = val
+            if rows:
+                return rows
+    return {}
+
+
+def heatmaps(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Layer x head grids of the patching/attribution sweeps (one per tool, the widest sweep).
+
+    Returns:
+        ``[{"title", "experiment", "rows", "cols", "values", "names", "mlp"}]``
+        where ``mlp`` is ``[(layer, effect)]`` for MLP components.
+    """
+    best: dict[str, tuple[Mapping[str, Any], dict[str, float]]] = {}
+    for exp in experiments:
+        if exp.get("error") or str(exp.get("tool")) not in PATCHING_TOOLS:
+            continue
+        effects = effects_of(exp.get("result"))
+        heads = sum(1 for k in effects if (c := component(k)) is not None and c.kind == "head")
+        if heads and (exp["tool"] not in best or heads >= len(best[exp["tool"]][1])):
+            best[str(exp["tool"])] = (exp, effects)
+    out = []
+    for tool, (exp, effects) in sorted(best.items()):
+        parsed = {k: component(k) for k in effects}
+        head_ids = {k: c for k, c in parsed.items() if c is not None and c.kind == "head"}
+        n_layers = max(c.layer for c in head_ids.values()) + 1
+        n_heads = max(int(c.head or 0) for c in head_ids.values()) + 1
+        grid: list[list[float | None]] = [[None] * n_heads for _ in range(n_layers)]
+        for k, c in head_ids.items():
+            grid[c.layer][int(c.head or 0)] = effects[k]
+        result = exp.get("result") or {}
+        args = exp.get("args") or {}
+        detail = ", ".join(str(v) for v in (result.get("method") or args.get("method"),
+                                            result.get("direction") or args.get("direction")) if v)
+        out.append({
+            "title": tool.replace("_", " ") + (f" ({detail})" if detail else ""),
+            "experiment": exp.get("id"),
+            "rows": [f"L{i}" for i in range(n_layers)], "cols": [f"H{j}" for j in range(n_heads)],
+            "values": grid,
+            "names": [[f"L{i}.H{j}" for j in range(n_heads)] for i in range(n_layers)],
+            "mlp": sorted((c.layer, effects[k]) for k, c in parsed.items() if c is not None and c.kind == "mlp"),
+        })  # fmt: skip
+    return out
+
+
+def _matrix(value: Any) -> list[list[float | None]] | None:
+    if not isinstance(value, list) or not value or not all(isinstance(r, list) for r in value):
+        return None
+    if not any(num(v) is not None for r in value for v in r):
+        return None
+    return [[num(v) for v in r] for r in value[:64]]
+
+
+def _tokens(value: Any) -> list[str] | None:
+    return [str(t) for t in value][:64] if isinstance(value, list) and value else None
+
+
+def attention_views(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Attention patterns of attention experiments: matrices with tokens, and by-role tables.
+
+    Returns:
+        ``[{"component", "experiment", "summary", "examples": [{"prompt",
+        "tokens", "matrix"}], "by_role": [(role, weight)]}]``.
+    """
+    out = []
+    for exp in experiments:
+        if exp.get("error") or str(exp.get("tool")) not in ATTENTION_TOOLS:
+            continue
+        result = mapping(exp.get("result"))
+        raw_examples = result.get("examples") or result.get("prompts")
+        candidates = raw_examples if isinstance(raw_examples, list) else [result]
+        examples = []
+        for ex in candidates[:4]:
+            if not isinstance(ex, Mapping):
+                continue
+            matrix = _matrix(ex.get("pattern") or ex.get("patterns") or ex.get("attention"))
+            if matrix is None:
+                continue
+            tokens = _tokens(ex.get("tokens") or ex.get("str_tokens"))
+            examples.append({"prompt": str(ex.get("prompt") or ex.get("text") or ""),
+                             "tokens": tokens, "matrix": matrix})
+        table = result.get("by_role") or result.get("roles") or result.get("attention_by_role") or {}
+        if isinstance(table, Mapping) and isinstance(table.get("END"), Mapping):
+            table = table["END"]
+        weights = {str(k): num(w) for k, w in table.items()} if isinstance(table, Mapping) else {}
+        by_role = [(k, w) for k, w in weights.items() if w is not None]
+        if examples or by_role:
+            out.append({"component": exp.get("component") or (exp.get("args") or {}).get("component"),
+                        "experiment": exp.get("id"), "summary": exp.get("summary") or "",
+                        "examples": examples, "by_role": by_role})
+    return out
+
+
+def path_edges(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Edges ``sender -> receiver`` (or ``-> logits``) with weights from path patching."""
+    edges: dict[tuple[str, str], dict[str, Any]] = {}
+    for exp in experiments:
+        if exp.get("error") or str(exp.get("tool")) not in PATH_TOOLS:
+            continue
+        args = exp.get("args") or {}
+        result = mapping(exp.get("result"))
+        sender = result.get("sender") or args.get("sender") or exp.get("component")
+        if not sender:
+            continue
+        per = result.get("per_receiver") or result.get("receivers")
+        found = effects_of({"effects": per}) if isinstance(per, Mapping | list) else {}
+        receivers = args.get("receivers")
+        if found:
+            for receiver, weight in found.items():
+                edges[(str(sender), receiver)] = {"source": str(sender), "target": receiver,
+                                                  "weight": weight, "experiment": exp.get("id")}
+        elif (total := num(result.get("effect", result.get("total_effect")))) is not None:
+            target = "logits" if receivers in (None, "logits") else None
+            if target is None and isinstance(receivers, list) and len(receivers) == 1:
+                target = str(receivers[0])
+            if target:
+                edges[(str(sender), target)] = {"source": str(sender), "target": target,
+                                                "weight": total, "experiment": exp.get("id")}
+    return list(edges.values())
+
+
+def circuit_nodes(audit: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Nodes of the circuit diagram: the explanation's circuit and components, with roles."""
+    expl = audit.get("explanation") or {}
+    roles: dict[str, str] = {}
+    for cluster in expl.get("clusters") or []:
+        for member in cluster.get("members") or []:
+            roles[str(member)] = str(cluster.get("name") or "")
+    for comp in expl.get("components") or []:
+        if comp.get("role"):
+            roles.setdefault(str(comp.get("id")), str(comp["role"]))
+    ids = [str(c) for c in expl.get("circuit") or [] if isinstance(c, str | int)]
+    ids += [str(c.get("id")) for c in expl.get("components") or [] if c.get("id")]
+    nodes = []
+    for cid in dict.fromkeys(ids):
+        parsed = component(cid)
+        nodes.append({"id": cid, "layer": parsed.layer if parsed else None,
+                      "kind": parsed.kind if parsed else "other", "role": roles.get(cid)})
+    return nodes
+
+
+def pretty(value: Any, limit: int = RESULT_PREVIEW_CHARS) -> str:
+    """Indented JSON of ``value``, cut at ``limit`` characters."""
+    try:
+        text = json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit} more characters)"
+
+
+def scalar_scores(scores: Any) -> list[tuple[str, Any]]:
+    """The scalar entries of an evaluation's scores (matrices and lists left out)."""
+    if not isinstance(scores, Mapping):
+        return []
+    return [(str(k), v) for k, v in scores.items() if isinstance(v, str | int | float | bool) or v is None]
+
+
+def null_draws(scores: Mapping[str, Any]) -> list[float] | None:
+    """Stored null draws of an interchangeability evaluation, if any were kept."""
+    for key in ("null", "null_scores", "null_samples", "random_scores", "null_distribution"):
+        value = scores.get(key)
+        if isinstance(value, list) and value and all(num(v) is not None for v in value):
+            return [float(v) for v in value]
+    return None
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [dict(v) for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def _strs(value: Any) -> list[str]:
+    return [str(v) for v in value if isinstance(v, str | int)] if isinstance(value, list) else []
+
+
+def _ints(value: Any) -> list[int]:
+    return [int(v) for v in value if isinstance(v, int) and not isinstance(v, bool)] \
+        if isinstance(value, list) else []
+
+
+def normalise(audit: Mapping[str, Any]) -> dict[str, Any]:
+    """The audit dict with every list a list of dicts and every id list clean.
+
+    The templates and extractors can then rely on shapes (a cluster's
+    ``members`` is a list of strings, a hypothesis's ``status_history`` is a
+    list of dicts ...) whatever was stored.
+    """
+    run = dict(mapping(audit.get("run")))
+    hypotheses = []
+    for hyp in _dicts(audit.get("hypotheses")):
+        hyp["status_history"] = _dicts(hyp.get("status_history"))
+        hyp["evidence"] = _ints(hyp.get("evidence"))
+        hyp["evidence_links"] = [link for link in _dicts(hyp.get("evidence_links"))
+                                 if isinstance(link.get("experiment_id"), int)]
+        hypotheses.append(hyp)
+    experiments = []
+    for exp in _dicts(audit.get("experiments")):
+        exp["hypotheses"] = _ints(exp.get("hypotheses"))
+        experiments.append(exp)
+    messages = []
+    for msg in _dicts(audit.get("messages")):
+        msg["content"] = "" if msg.get("content") is None else str(msg["content"])
+        msg["tool_calls"] = msg.get("tool_calls") if isinstance(msg.get("tool_calls"), list) else []
+        messages.append(msg)
+    explanation = None
+    if isinstance(audit.get("explanation"), Mapping):
+        expl = dict(audit["explanation"])
+        components = []
+        for comp in _dicts(expl.get("components")):
+            comp["evidence"] = _ints(comp.get("evidence"))
+            components.append(comp)
+        clusters = []
+        for cluster in _dicts(expl.get("clusters")):
+            cluster["members"] = _strs(cluster.get("members"))
+            clusters.append(cluster)
+        explanation = {**expl, "summary": str(expl.get("summary") or ""), "components": components,
+                       "clusters": clusters, "circuit": _strs(expl.get("circuit"))}
+    evaluations = []
+    for ev in _dicts(audit.get("evaluations")):
+        ev["scores"] = dict(ev["scores"]) if isinstance(ev.get("scores"), Mapping) else {}
+        evaluations.append(ev)
+    return {"run": run, "hypotheses": hypotheses, "experiments": experiments, "messages": messages,
+            "explanation": explanation, "evaluations": evaluations,
+            "artifacts": _dicts(audit.get("artifacts"))}

@@ -1,0 +1,109 @@
+"""The real job function's plumbing: private store, resume of a cut-off run, clean-up.
+
+``autointerp.api`` is replaced by fakes that record runs with the store API,
+so no model is loaded; what is tested is how ``explain_job`` drives the API.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from batch_fakes import record_fake_run
+
+from autointerp import api
+from autointerp.batch.spec import Job
+from autointerp.batch.worker import api_kwargs, execute, explain_job
+
+
+class FakeApi:
+    """Stands in for ``autointerp.api``; the first ``explain`` can be told to die halfway."""
+
+    def __init__(self, die: bool) -> None:
+        self.die = die
+        self.calls: list[tuple[str, Any]] = []
+
+    def explain(self, task: str, model: str = "m", agent: str = "scripted", *, db: str | None = None,
+                seed: int = 0, n: int | None = None, max_steps: int = 300, circuit: Any = None,
+                evaluate: bool = True, null_draws: int = 200) -> Any:
+        self.calls.append(("explain", {"task": task, "n": n, "circuit": circuit, "evaluate": evaluate}))
+        job = Job(task=task, model=model, agent=agent, seed=seed, n=n)
+        run_id = record_fake_run(db, job, finish=not self.die)
+        if self.die:
+            raise RuntimeError("worker killed halfway")
+        return SimpleNamespace(run_id=run_id)
+
+    def resume(self, run_id: str, *, db: str | None = None) -> Any:
+        import store as st
+
+        self.calls.append(("resume", run_id))
+        with st.open_store(db) as private:
+            st.save_explanation(private, run_id, "resumed", [], [], ["L0.H0"])
+            st.finish_run(private, run_id, "finished", "resumed and completed")
+        return SimpleNamespace(run_id=run_id)
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
+    fake = FakeApi(die=True)
+    monkeypatch.setattr(api, "explain", fake.explain)
+    monkeypatch.setattr(api, "resume", fake.resume)
+    return fake
+
+
+def test_cut_off_job_is_resumed_from_its_work_directory(fake: FakeApi, tmp_path: Path) -> None:
+    job = Job(task="ioi", model="tiny-gpt2", n=8, circuit=("L0.H0",), evaluate=False,
+              workdir=str(tmp_path / "work" / "job1"))
+    first = execute(explain_job, job, {})
+    assert not first["ok"] and "killed halfway" in first["error"]
+    partial = first["record"]["audit"]
+    assert partial["run"]["status"] == "running" and partial["hypotheses"]
+    assert (tmp_path / "work" / "job1" / "job.db").exists()  # kept for the resume
+    assert fake.calls[0] == ("explain", {"task": "ioi", "n": 8, "circuit": ["L0.H0"], "evaluate": False})
+    fake.die = False
+    second = execute(explain_job, job, {})
+    assert second["ok"], second["error"]
+    record = second["record"]
+    assert fake.calls[-1] == ("resume", partial["run"]["id"]) and record["resumed"] == partial["run"]["id"]
+    assert record["audit"]["run"]["status"] == "finished"
+    assert record["audit"]["hypotheses"] == partial["hypotheses"]  # the same run, continued
+    assert not (tmp_path / "work" / "job1").exists()  # cleaned up once the record is out
+
+
+def test_failed_run_in_work_directory_is_restarted(fake: FakeApi, tmp_path: Path) -> None:
+    import store as st
+
+    workdir = tmp_path / "w"
+    job = Job(task="ioi", model="m", workdir=str(workdir))
+    execute(explain_job, job, {})
+    with st.open_store(f"sqlite:///{workdir / 'job.db'}") as private:
+        [run] = st.list_runs(private)
+        st.finish_run(private, run.id, "failed", "deterministic error")
+    fake.die = False
+    out = execute(explain_job, job, {})
+    assert out["ok"] and out["record"]["resumed"] is None
+    assert out["record"]["audit"]["run"]["id"] != run.id and fake.calls[-1][0] == "explain"
+
+
+def test_without_workdir_a_temporary_store_is_used_and_removed(fake: FakeApi) -> None:
+    fake.die = False
+    out = execute(explain_job, Job(task="ioi", model="m"), {})
+    assert out["ok"] and out["record"]["audit"]["run"]["status"] == "finished"
+    assert out["record"]["artifacts"]  # the array bytes travel with the record
+
+
+def test_api_kwargs_refuses_options_the_api_would_drop() -> None:
+    def narrow(task: str, model: str) -> None: ...
+
+    assert api_kwargs(narrow, {"task": "t", "model": "m"}) == {"task": "t", "model": "m"}
+    with pytest.raises(TypeError, match="does not accept max_steps"):
+        api_kwargs(narrow, {"task": "t", "max_steps": 3})
+
+
+def test_real_api_accepts_every_job_option() -> None:
+    params = inspect.signature(api.explain).parameters
+    assert {"task", "model", "agent", "seed", "db", "n", "max_steps", "circuit", "evaluate",
+            "null_draws"} <= set(params)
