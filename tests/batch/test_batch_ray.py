@@ -7,7 +7,10 @@ runtime environment puts on their ``PYTHONPATH``.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +35,22 @@ def local_ray():
 
 def job(seed: int, model: str = "tiny-gpt2", **kw) -> Job:
     return Job(task="ioi", model=model, seed=seed, **kw)
+
+
+def test_cli_batch_on_ray_starts_and_stops_its_own_instance(tmp_path: Path) -> None:
+    """``--executor ray`` without a running Ray: the executor starts a local instance and stops it."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("tasks: [ioi]\nmodels: [tiny-gpt2]\nseeds: [0, 1]\nray: {num_cpus: 1, startup_timeout_s: 60}\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+           "RAY_ADDRESS": ""}
+    proc = subprocess.run(
+        [sys.executable, "-m", "autointerp.cli.app", "batch", str(spec), "--executor", "ray", "--workers", "2",
+         "--db", f"sqlite:///{tmp_path / 'b.db'}", "--job-fn", "batch_fakes:fake_job", "--json"],
+        capture_output=True, text=True, timeout=150, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["executor"] == "ray" and out["counts"] == {"finished": 2}
+    assert all(job["worker"].startswith("ray ") for job in out["jobs"])
 
 
 def test_actor_count_checks_resources_up_front() -> None:
