@@ -79,18 +79,21 @@ def plan(store: Any, jobs: Sequence[Job]) -> list[JobState]:
     """
     import store as st
 
+    by_key: dict[str, list[Any]] = {}
+    for run in st.list_runs(store):  # newest first; the API may normalise task/model names
+        key = ((run.meta or {}).get("batch") or {}).get("job")
+        if key:
+            by_key.setdefault(str(key), []).append(run)
     states = []
     for job in jobs:
         state = JobState(job=job, key=job.identity())
-        runs = st.list_runs(store, task=job.task, model=job.model, agent=job.agent)
-        mine = [r for r in runs if ((r.meta or {}).get("batch") or {}).get("job") == state.key]
+        mine = by_key.get(state.key, [])
         done = [r for r in mine if r.status in DONE_STATUSES]
         if done:
             state.status = "skipped"
-            state.run_id = done[0].id  # newest first
+            state.run_id = done[0].id
             state.circuit_size, state.z, state.faithfulness = scores_from_store(store, done[0].id)
-            imported = ((done[0].meta or {}).get("imported") or {})
-            state.wall_time_s = (done[0].meta or {}).get("batch_wall_time_s") or imported.get("wall_time_s")
+            state.wall_time_s = (done[0].meta or {}).get("batch_wall_time_s")
         else:
             state.stale_runs = [r.id for r in mine if r.status in ("running", "interrupted")]
         states.append(state)
