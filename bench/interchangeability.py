@@ -1,0 +1,128 @@
+"""Benchmark: the 10×10 weight-swap matrix on smollm2-135m / IOI, fast path vs naive.
+
+Why: the interchangeability score needs m(m-1) swapped forwards per
+explanation. The fast path resumes each swap from the cached clean residual
+stream at the target head's layer and batches several swaps per forward;
+the naive path runs one full Hugging Face forward per swap and bucket. This
+script times the fast matrix in full, times a few naive swaps and
+extrapolates their mean to the whole matrix (the naive cost does not depend
+on which pair is swapped: every swap is one full forward per bucket), and
+prints both and their ratio. No assertions: figures only.
+
+The 10 heads are chosen in the script: a first-order (attribution) ranking of
+all heads shortlists 24, whose exact single-head mean-ablation effects pick
+the top 10. They are then clustered by where the final position attends
+(``evaluation.baselines``), and the clustering's interchangeability is printed,
+next to that of an average-linkage clustering of D itself (a reference for how
+high the score can go on this matrix, not an explanation).
+
+    .venv/bin/python bench/interchangeability.py [--pairs 16] [--naive-swaps 3] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
+
+from autointerp.evaluation.baselines import attention_role_clusters
+from autointerp.evaluation.faithfulness import single_ablation_effects
+from autointerp.evaluation.interchangeability import (
+    clustering_labels,
+    directed_distances,
+    interchangeability_from_distances,
+    symmetrise,
+)
+from autointerp.evaluation.ranking import ablation_attribution
+from autointerp.evaluation.swap import naive_swap_effects, swap_effects
+from autointerp.models import load_model
+from autointerp.tasks import load_task
+
+
+def pick_heads(target, data, k: int, shortlist: int) -> dict[str, float]:
+    first_order = ablation_attribution(target, data)
+    short = sorted(first_order, key=lambda h: -abs(first_order[h]))[:shortlist]
+    exact = single_ablation_effects(target, data, short, sets_per_batch=12)
+    return {h: exact[h] for h in sorted(exact, key=lambda h: -abs(exact[h]))[:k]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--task", default="ioi")
+    parser.add_argument("--pairs", type=int, default=16, help="IOI prompt pairs")
+    parser.add_argument("--heads", type=int, default=10)
+    parser.add_argument("--naive-swaps", type=int, default=3, help="naive swaps timed, then extrapolated")
+    parser.add_argument("--swaps-per-batch", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    target = load_model(args.model)
+    data = load_task(args.task, target, n=args.pairs)
+    print(f"model {target.name}, task {args.task}: {data.n_pairs} pairs in {len(data.buckets)} buckets "
+          f"(lengths {[b.seq_len for b in data.buckets]}), torch threads {torch.get_num_threads()}")
+
+    start = time.perf_counter()
+    effects = pick_heads(target, data, args.heads, shortlist=max(24, args.heads))
+    heads = list(effects)
+    print(f"heads (exact mean-ablation effect on logit diff), chosen in {time.perf_counter() - start:.1f} s:")
+    print("  " + ", ".join(f"{h} {e:+.2f}" for h, e in effects.items()))
+
+    m = len(heads)
+    n_swaps = m * (m - 1)
+    swap_effects(target, data, [(heads[0], heads[1])])  # warm-up
+    start = time.perf_counter()
+    directed = directed_distances(target, data, heads, swaps_per_batch=args.swaps_per_batch)
+    fast = time.perf_counter() - start
+
+    sample = [(heads[a], heads[(a + 1) % m]) for a in range(args.naive_swaps)]
+    start = time.perf_counter()
+    naive = naive_swap_effects(target, data, sample)
+    naive_per_swap = (time.perf_counter() - start) / len(sample)
+    naive_total = naive_per_swap * n_swaps
+    index = {h: i for i, h in enumerate(heads)}
+    agreement = max(abs(o.js_distance - directed[index[o.target], index[o.source]]) for o in naive)
+
+    print(f"\n{m}×{m} swap matrix = {n_swaps} swaps × {data.n_pairs} prompts")
+    print(f"  fast (suffix from the target's layer, {args.swaps_per_batch} swaps/forward): "
+          f"{fast:.2f} s ({fast / n_swaps * 1000:.0f} ms/swap)")
+    print(f"  naive (one full HF forward per swap and bucket): {naive_per_swap * 1000:.0f} ms/swap "
+          f"measured on {len(sample)} swaps -> {naive_total:.2f} s extrapolated to {n_swaps} swaps")
+    print(f"  speed-up: {naive_total / fast:.1f}×   (max |d_fast - d_naive| on the timed swaps: {agreement:.1e})")
+
+    clusters = attention_role_clusters(target, data, heads)
+    ids, labels, notes = clustering_labels(clusters, target.n_layers, target.n_heads)
+    order = [index[h] for h in ids]
+    distances = symmetrise(directed)[np.ix_(order, order)]
+    result = interchangeability_from_distances(distances, ids, labels, null_draws=1000, notes=notes)
+    print("\nclustering by the role the final position attends to:")
+    for cluster in clusters:
+        print(f"  {cluster['name']}: {', '.join(cluster['members'])}")
+    print(f"  silhouette {result['silhouette']}, null mean {result['random_mean']}, std {result['random_std']}, "
+          f"z {result['z']}, p {result['p_value']} (1000 relabellings)")
+    if result["note"]:
+        print(f"  note: {result['note']}")
+    oracle = fcluster(linkage(squareform(distances, checks=False), "average"), len(clusters), "maxclust")
+    best = interchangeability_from_distances(distances, ids, [str(c) for c in oracle], null_draws=1000)
+    print(f"reference: average-linkage clustering of D itself into {len(clusters)} clusters "
+          f"(an upper-end score, not an explanation): silhouette {best['silhouette']}, z {best['z']}, "
+          f"p {best['p_value']}")
+    print("  groups: " + " | ".join(
+        ", ".join(h for h, c in zip(ids, oracle, strict=True) if c == g) for g in sorted(set(oracle))
+    ))
+    print("\nD (rows/cols in clustering order):")
+    print("        " + " ".join(f"{h:>7}" for h in ids))
+    for h, row in zip(ids, distances, strict=True):
+        print(f"{h:>7} " + " ".join(f"{v:7.3f}" for v in row))
+    print(f"  D: min off-diagonal {distances[~np.eye(m, dtype=bool)].min():.3f}, max {distances.max():.3f} "
+          f"(JS distance, natural log, bound {np.sqrt(np.log(2)):.3f})")
+
+
+if __name__ == "__main__":
+    main()
