@@ -53,20 +53,24 @@ def measured_sentences(cid: str, ev: dict[str, Any]) -> list[str]:
                    f"{cite(ev, 'path_logits')}.")
     down = value(ev, "path_downstream")
     if isinstance(down, dict) and down:
-        ranked = sorted(down.items(), key=lambda kv: -abs(_num(kv[1])))[:3]
-        parts = ", ".join(f"{r} {_num(v):+.3f}" for r, v in ranked)
-        out.append(f"Path patching into downstream circuit components: total {downstream_total(ev):+.3f} "
-                   f"(largest: {parts}){cite(ev, 'path_downstream')}.")
+        receivers = ev.get("downstream") or []
+        shown = ", ".join(receivers[:6]) + (" ..." if len(receivers) > 6 else "")
+        out.append(f"Path patching into the later circuit heads only ({shown}): contribution "
+                   f"{downstream_total(ev):+.3f}{cite(ev, 'path_downstream')}.")
     copy = value(ev, "copy")
     if isinstance(copy, int | float):
         role, _ = top_role(ev)
         what = f"the {role} token" if role else "the attended token"
         verb = "raises" if copy > 0 else "lowers"
-        out.append(f"Its output {verb} the logit of {what} (copy score {copy:+.2f}){cite(ev, 'copy')}.")
+        out.append(f"Its direct output {verb} the logit of {what}, the token it attends to most (copy score "
+                   f"{copy:+.2f}){cite(ev, 'attention', 'dla')}.")
+    res = value(ev, "ablation_resample")
+    if isinstance(res, int | float):
+        out.append(f"Resample-ablating it changes the logit difference by {-res:+.3f}{cite(ev, 'ablation_resample')}.")
     abl = value(ev, "ablation")
     if isinstance(abl, int | float):
         kind = ev.get("ablation_kind", "mean")
-        out.append(f"{kind.capitalize()}-ablating it changes the logit difference by {-abl:+.3f} "
+        out.append(f"{str(kind).capitalize()}-ablating it changes the logit difference by {-abl:+.3f} "
                    f"({_pct(abs(abl) / scale)} of the gap){cite(ev, 'ablation')}.")
     return out
 
@@ -75,24 +79,26 @@ def headline(cid: str, ev: dict[str, Any], hypotheses: list[dict[str, Any]]) -> 
     """A one-sentence functional summary from the signature and the supported hypotheses."""
     p = role_phrase(ev)
     kind = "head" if p["kind"] == "heads" else "MLP"
-    bits = [f"{cid} is a {p['polarity']} {kind}"]
+    article = "an" if p["polarity"][0] in "aeiou" else "a"
+    bits = [f"{cid} is {article} {p['polarity']} {kind}"]
     if p["attends"]:
         bits.append(p["attends"].replace("attending", "that attends"))
     if p["behaviour"]:
-        bits.append(f"and {'copies' if p['behaviour'] == 'copying' else 'suppresses'} that token")
+        role, _ = top_role(ev)
+        verb = "copies" if p["behaviour"] == "copying" else "suppresses"
+        bits.append(f"that {verb} the {role} token it attends to most" if not p["attends"]
+                    else f"and {verb} that token")
     if p["mode"] == "direct":
         bits.append("acting directly on the logits")
     elif p["mode"] == "indirect":
-        down = value(ev, "path_downstream") or {}
-        targets = [r for r, v in sorted(down.items(), key=lambda kv: -abs(_num(kv[1])))[:2] if abs(_num(v)) > 0]
-        bits.append("acting through " + (", ".join(targets) if targets else "downstream components"))
+        bits.append("acting through the later circuit heads")
     supported = [h for h in hypotheses if h.get("status") == "supported"]
     tail = ""
     if supported:
         tail = " Supported hypotheses: " + "; ".join(
             f"{h['text']}{' [' + ', '.join(f'E{e}' for e in h.get('evidence', [])) + ']' if h.get('evidence') else ''}"
             for h in supported) + "."
-    return " ".join(bits).replace("  ", " ") + "." + tail
+    return ", ".join([" ".join(bits[:2]).strip(), *bits[2:]]).replace("  ", " ") + "." + tail
 
 
 def describe_component(cid: str, ev: dict[str, Any], hypotheses: list[dict[str, Any]]) -> dict[str, Any]:

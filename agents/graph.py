@@ -5,11 +5,17 @@ explain, evaluate -- the researcher-agent protocol of Haklay et al., 2026),
 while *who decides* inside the study phase varies by agent. So one graph
 serves all agents and only the study sub-loop branches::
 
-    START -> localise -+-> select -+-> study_scripted --------------> select
-                       |           +-> research <-> act -> conclude -> select
-                       |           +-> group -> explain -> evaluate -> finish -> END
-                       +-> oneshot ----------------------> evaluate
+    START -> localise -+-> survey -> select   (scripted)
+                       +-> survey -> oneshot -> evaluate   (one-shot baseline)
+                       +-> select                (LLM researcher)
 
+    select -+-> study_scripted --------------> select
+            +-> research <-> act -> conclude -> select
+            +-> group -> explain -> evaluate -> finish -> END
+
+``survey`` measures every circuit component in a few batched experiments
+(attention by role, direct logit attribution, mean ablation) before the
+per-component loop; the LLM researcher chooses its own experiments instead.
 ``select`` picks the next component (or leaves the loop when the queue is
 empty or a global budget is spent); every node returns plain-data updates, so
 the SQLite checkpointer can persist the state after each step and
@@ -35,11 +41,17 @@ from agents.nodes.localise import localise_node
 from agents.nodes.oneshot import oneshot_node
 from agents.nodes.scripted_study import study_scripted_node
 from agents.nodes.select import select_node
+from agents.nodes.survey import survey_node
 from agents.nodes.synthesis import explain_node, group_node
 from agents.state import ResearchState
 
 
-def _route_after_localise(state: ResearchState) -> Literal["oneshot", "select"]:
+def _route_after_localise(state: ResearchState) -> Literal["survey", "select"]:
+    agent = str(state.get("agent", "scripted"))
+    return "survey" if agent == "scripted" or agent.startswith("oneshot:") else "select"
+
+
+def _route_after_survey(state: ResearchState) -> Literal["oneshot", "select"]:
     return "oneshot" if str(state.get("agent", "")).startswith("oneshot:") else "select"
 
 
@@ -53,6 +65,7 @@ def build_graph() -> StateGraph:
     """The uncompiled research graph (compile it with a checkpointer)."""
     graph = StateGraph(ResearchState, context_schema=RunContext)
     graph.add_node("localise", localise_node)
+    graph.add_node("survey", survey_node)
     graph.add_node("select", select_node)
     graph.add_node("study_scripted", study_scripted_node)
     graph.add_node("research", research_node)
@@ -66,6 +79,7 @@ def build_graph() -> StateGraph:
 
     graph.add_edge(START, "localise")
     graph.add_conditional_edges("localise", _route_after_localise)
+    graph.add_conditional_edges("survey", _route_after_survey)
     graph.add_conditional_edges("select", _route_after_select)
     graph.add_edge("study_scripted", "select")
     graph.add_conditional_edges("research", route_after_research)

@@ -25,6 +25,7 @@ Verdict = tuple[str, str]  # (status, reason)
 
 STRONG = 0.5  # share of the component's own effect that counts as "carries it"
 WEAK = 0.2  # below this share a pathway "does not carry it"
+SUFFICIENT = 0.9  # a direct share this large leaves no room for an indirect path worth testing
 COPY = 0.5  # copy score beyond which the output copies / suppresses the attended token
 
 
@@ -36,6 +37,8 @@ class Hypothesis:
     text: str
     test: str
     judge: Callable[[dict[str, Any]], Verdict]
+    #: decides the hypothesis from evidence already in hand, when that suffices (None = run the test)
+    shortcut: Callable[[dict[str, Any]], Verdict | None] | None = None
     #: (measure, rule) pairs tried in order while the hypothesis stays inconclusive
     followups: tuple[tuple[str, Callable[[dict[str, Any]], Verdict]], ...] = ()
     id: int | None = None
@@ -72,11 +75,24 @@ def _share_rule(measure: str, label: str) -> Callable[[dict[str, Any]], Verdict]
     return judge
 
 
+def _rest_is_small(ev: dict[str, Any]) -> Verdict | None:
+    """Refute 'acts through downstream components' when the direct path already carries ~all of it."""
+    direct, ref = value(ev, "path_logits"), _num(value(ev, "exact"))
+    if not isinstance(direct, int | float) or abs(ref) < 1e-9:
+        return None
+    rest = 1.0 - direct / ref
+    if abs(rest) <= 1.0 - SUFFICIENT:
+        return "refuted", (f"the direct path alone carries {direct / ref:.0%} of its patching contribution "
+                           f"{ref:+.3f}, leaving at most {abs(rest):.0%} for any indirect path")
+    return None
+
+
 def _copy_rule(sign: int) -> Callable[[dict[str, Any]], Verdict]:
     def judge(ev: dict[str, Any]) -> Verdict:
         copy = value(ev, "copy")
         if copy is None:
-            return "inconclusive", "copy score could not be measured"
+            return "inconclusive", ("the most-attended position holds neither the answer nor the distractor "
+                                    "token, so copying cannot be read from the logit difference")
         score = sign * _num(copy)
         text = f"copy score {_num(copy):+.2f}"
         if score >= COPY:
@@ -114,7 +130,8 @@ def propose(cid: str, ev: dict[str, Any], downstream: list[str]) -> list[Hypothe
         shown = ", ".join(downstream[:4]) + (" ..." if len(downstream) > 4 else "")
         hyps.append(Hypothesis(
             "indirect", f"{cid} acts by changing the inputs of downstream circuit components ({shown})",
-            "path_downstream", _share_rule("path_downstream", "effect through downstream components")))
+            "path_downstream", _share_rule("path_downstream", "effect through downstream components"),
+            shortcut=_rest_is_small))
     if is_head:
         role, frac = top_role(ev)
         what = f"the {role} token it attends to ({frac:.0%} of its final-position attention)" if role \

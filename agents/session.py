@@ -63,12 +63,13 @@ class RunOutcome:
                 "evaluation": self.evaluation}
 
 
-def _load(config: ExplainConfig, progress: ProgressFn):
+def _load(config: ExplainConfig, progress: ProgressFn, target: Any = None):
     from autointerp.models import load_model
     from autointerp.tasks import BUILTIN_TASKS, load_task
 
-    progress("phase", {"name": f"loading {config.model}"})
-    target = load_model(config.model)
+    if target is None:
+        progress("phase", {"name": f"loading {config.model}"})
+        target = load_model(config.model)
     n = config.n if config.n is not None else (
         min(DEFAULT_N, BUILTIN_TASKS[config.task].default_n) if config.task in BUILTIN_TASKS else None)
     data = load_task(config.task, target, n=n, seed=config.seed)
@@ -79,12 +80,12 @@ def _load(config: ExplainConfig, progress: ProgressFn):
 
 def _context(
     config: ExplainConfig, spec: AgentSpec, store: Store, progress: ProgressFn,
-    chat_model: Any = None, http_client: Any = None,
+    chat_model: Any = None, http_client: Any = None, target: Any = None,
 ) -> RunContext:
     from tools.base import ToolContext
 
     llm = make_llm(spec, chat_model, http_client) if spec.kind != "scripted" else None
-    target, data = _load(config, progress)
+    target, data = _load(config, progress, target)
     return RunContext(target=target, data=data, store=store,
                       tools=ToolContext(target, data, seed=config.seed, artifact_dir=str(store.artifact_dir)),
                       agent_kind=spec.kind, llm=llm, progress=progress, evaluate=config.evaluate,
@@ -127,15 +128,17 @@ def _drive(ctx: RunContext, run_id: str, graph_input: dict[str, Any] | None) -> 
 def run_explain(
     config: ExplainConfig, store: Store, progress: ProgressFn = _quiet, run_id: str | None = None,
     chat_model: Any = None, http_client: Any = None, crash_after_steps: int | None = None,
+    target: Any = None,
 ) -> RunOutcome:
     """Start a run of ``config`` in ``store`` and drive it to the end.
 
     ``chat_model``/``http_client`` replace the provider's chat model or HTTP
     transport (fake models and recorded responses in tests);
-    ``crash_after_steps`` simulates a crash (tests of resume).
+    ``crash_after_steps`` simulates a crash (tests of resume); ``target`` is an
+    already loaded model named ``config.model`` (batch workers reuse one).
     """
     spec = parse_agent(config.agent)
-    ctx = _context(config, spec, store, progress, chat_model, http_client)
+    ctx = _context(config, spec, store, progress, chat_model, http_client, target)
     ctx.crash_after_steps = crash_after_steps
     run_id = start_run(store, task=config.task, model=config.model, agent=config.agent,
                        config=config.model_dump(mode="json"), seed=config.seed, run_id=run_id,
@@ -146,12 +149,13 @@ def run_explain(
 
 def resume_explain(
     run_id: str, store: Store, progress: ProgressFn = _quiet, chat_model: Any = None, http_client: Any = None,
+    target: Any = None,
 ) -> RunOutcome:
     """Continue run ``run_id`` from its last checkpoint (a finished run is just read back)."""
     run = get_run(store, run_id)
     config = ExplainConfig.model_validate(run.config)
     spec = parse_agent(config.agent)
-    ctx = _context(config, spec, store, progress, chat_model, http_client)
+    ctx = _context(config, spec, store, progress, chat_model, http_client, target)
     progress("run", {"run_id": run_id})
     if run.status == "finished":
         with open_checkpointer(store) as saver:

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-MEASURES = ("exact", "attention", "dla", "path_logits", "path_downstream", "copy", "ablation")
+MEASURES = ("exact", "attention", "dla", "path_logits", "path_downstream", "copy", "ablation",
+            "ablation_resample")
 
 
 def value(ev: dict[str, Any], name: str) -> Any:
@@ -139,9 +140,7 @@ def role_phrase(ev: dict[str, Any]) -> dict[str, str]:
     mode = "mixed"
     if share is not None:
         mode = "direct" if share >= 0.6 else "indirect" if share <= 0.4 else "mixed"
-    contrib = _num(value(ev, "path_logits"), _num(value(ev, "exact")))
-    if mode == "indirect":
-        contrib = downstream_total(ev) or _num(value(ev, "exact"))
+    contrib = _num(value(ev, "exact"), _num(value(ev, "dla")))
     polarity = "answer-promoting" if contrib > 0 else "answer-opposing"
     role, frac = top_role(ev)
     attends = f"attending to {role}" if role and frac >= 0.3 else ""

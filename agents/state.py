@@ -44,6 +44,7 @@ class ResearchState(TypedDict, total=False):
         circuit_given: component ids passed with ``--circuit`` (empty = localise).
         localisation: ranking, threshold and the in/out reason of each candidate.
         circuit: the kept component ids, in layer order.
+        survey: component id -> batched first-look measures (attention, DLA, ablation).
         queue: components still to study, in order.
         current: the component being studied (None between components).
         component_steps: steps spent on the component at the head of the queue.
@@ -68,6 +69,7 @@ class ResearchState(TypedDict, total=False):
     circuit_given: list[str]
     localisation: dict[str, Any]
     circuit: list[str]
+    survey: dict[str, Any]
     queue: list[str]
     current: str | None
     component_steps: int

@@ -47,6 +47,7 @@ def explain(
     chat_model: Any = None,
     http_client: Any = None,
     run_id: str | None = None,
+    target: Any = None,
 ):
     """Explain how ``model`` performs ``task``: localise, study, group, explain, evaluate.
 
@@ -70,6 +71,7 @@ def explain(
         chat_model: a LangChain chat model to use instead of the provider's (tests, notebooks).
         http_client: an ``httpx.Client`` for the provider's requests (tests).
         run_id: use this run id instead of a fresh one.
+        target: an already loaded ``TargetModel`` named ``model`` (reused across runs).
 
     Returns:
         ``agents.session.RunOutcome`` with ``run_id``, ``status``, ``stop_reason``,
@@ -87,12 +89,12 @@ def explain(
                            max_component_steps=max_component_steps, max_tokens=max_tokens, seed=seed, n=n,
                            evaluate=evaluate, null_draws=null_draws, params=dict(params or {}))
     with open_store(db) as store:
-        kwargs: dict[str, Any] = {"chat_model": chat_model, "http_client": http_client}
+        kwargs: dict[str, Any] = {"chat_model": chat_model, "http_client": http_client, "target": target}
         return run_explain(config, store, progress or _silent, run_id=run_id, **kwargs)
 
 
 def resume(run_id: str, *, db: str | None = None, progress: ProgressFn | None = None,
-           chat_model: Any = None, http_client: Any = None):
+           chat_model: Any = None, http_client: Any = None, target: Any = None):
     """Continue a killed or interrupted run from its last checkpoint.
 
     Args:
@@ -101,6 +103,7 @@ def resume(run_id: str, *, db: str | None = None, progress: ProgressFn | None = 
         progress: callback ``(event, payload)`` for progress display.
         chat_model: chat model override for LLM agents (tests, notebooks).
         http_client: an ``httpx.Client`` for the provider's requests (tests).
+        target: an already loaded ``TargetModel`` of the run's model.
 
     Returns:
         The finished run's ``RunOutcome`` (a finished run is read back, not rerun).
@@ -112,7 +115,8 @@ def resume(run_id: str, *, db: str | None = None, progress: ProgressFn | None = 
     from store import open_store
 
     with open_store(db) as store:
-        return resume_explain(run_id, store, progress or _silent, chat_model=chat_model, http_client=http_client)
+        return resume_explain(run_id, store, progress or _silent, chat_model=chat_model, http_client=http_client,
+                              target=target)
 
 
 def _silent(_event: str, _payload: dict[str, Any]) -> None:

@@ -71,7 +71,7 @@ def effects_of(result: dict[str, Any] | None) -> dict[str, float]:
     """The ``{component id: effect}`` mapping inside a sweep-like tool result."""
     if not result:
         return {}
-    for key in ("effects", "scores", "attributions"):
+    for key in ("effects", "estimates", "scores", "attributions"):
         value = result.get(key)
         if isinstance(value, dict):
             return {str(k): float(v) for k, v in value.items() if isinstance(v, int | float)}

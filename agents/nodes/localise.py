@@ -23,7 +23,7 @@ from agents.state import ResearchState
 from autointerp.components import parse_component
 
 DEFAULT_PARAMS: dict[str, Any] = {
-    "n_candidates": 30,
+    "n_candidates": 48,
     "threshold_frac": 0.2,
     "max_circuit": 10,
     "min_circuit": 2,
@@ -69,6 +69,15 @@ def choose_circuit(
     return order_components(kept), reasons, threshold
 
 
+def _scale(out: dict[str, Any] | None) -> float:
+    """The metric's clean - corrupt gap reported by a patching result (1.0 when unknown)."""
+    res = (out or {}).get("result") or {}
+    clean, corrupt = res.get("clean_metric"), res.get("corrupt_metric")
+    if isinstance(clean, int | float) and isinstance(corrupt, int | float) and abs(clean - corrupt) > 1e-6:
+        return abs(float(clean) - float(corrupt))
+    return 1.0
+
+
 def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Rank all heads and MLPs with AtP, confirm the top ones with exact patching, keep a circuit."""
     ctx = runtime.context
@@ -79,10 +88,11 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
     if given:
         out = lab.run("activation_patching", {"components": given})
         exact = effects_of(out["result"] if out else None)
+        scale = _scale(out)
         circuit = order_components(given)
         reasons = {c: f"in: given with --circuit (exact patching effect {exact.get(c, float('nan')):+.3f})"
                    for c in circuit}
-        loc = {"method": "given", "exact": exact, "reasons": reasons,
+        loc = {"method": "given", "exact": exact, "reasons": reasons, "scale": scale,
                "experiments": [o["experiment_id"] for o in lab.experiments]}
         lab.note("localise", f"Circuit given by the user: {', '.join(circuit)}.")
     else:
@@ -91,9 +101,13 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
         candidates = [c for c, _ in sorted(atp.items(), key=lambda kv: -abs(kv[1]))][: int(params["n_candidates"])]
         exact_out = lab.run("activation_patching", {"components": candidates}) if candidates else None
         exact = effects_of(exact_out["result"] if exact_out else None)
+        if not exact:  # exact patching failed: fall back to the estimates, and say so
+            exact = {c: atp[c] for c in candidates}
+            lab.note("localise:fallback", "Exact patching gave no effects; the circuit uses attribution estimates.")
+        scale = _scale(exact_out) or _scale(atp_out)
         circuit, reasons, threshold = choose_circuit(exact, atp, candidates, params)
         loc = {"method": "attribution+exact", "atp": atp, "candidates": candidates, "exact": exact,
-               "threshold": threshold, "threshold_frac": params["threshold_frac"], "reasons": reasons,
+               "threshold": threshold, "threshold_frac": params["threshold_frac"], "reasons": reasons, "scale": scale,
                "experiments": [o["experiment_id"] for o in lab.experiments]}
         lines = [f"{c}: {reasons[c]}" for c in sorted(reasons, key=lambda c: -abs(exact.get(c, atp.get(c, 0.0))))]
         lab.note("localise", "Localisation (attribution patching over all heads and MLPs, exact patching "

@@ -16,7 +16,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.runtime import Runtime
 
-from agents.battery import STANDARD, measure
+from agents.battery import PER_COMPONENT, measure
 from agents.context import RunContext
 from agents.llm_synthesis import parse_json_object, validate_clusters
 from agents.nodes.common import Lab
@@ -26,7 +26,7 @@ from agents.providers import usage_tokens
 from agents.recorder import note
 from agents.state import ResearchState
 from autointerp.errors import AutointerpError
-from store import add_tokens, save_explanation
+from store import add_tokens, get_experiment, save_explanation
 
 
 class OneShotError(AutointerpError):
@@ -75,10 +75,13 @@ def oneshot_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
     for cid in circuit:
         ctx.progress("component", {"component": cid, "index": circuit.index(cid) + 1, "total": len(circuit)})
         ev = initial_evidence(cid, state)
-        for name in STANDARD:
-            if ev["kind"] != "head" and name in ("attention", "copy"):
-                continue
+        for name in PER_COMPONENT:
             measure(lab, name, cid, ev, downstream_of(cid, circuit))
+    survey_ids = sorted({m["exp"] for ms in (state.get("survey") or {}).values() for m in ms.values() if m.get("exp")})
+    for out in [get_experiment(ctx.store, i) for i in survey_ids]:
+        if out:
+            records.append({"id": f"E{out['id']}", "tool": out["tool"], "args": out["args"],
+                            "summary": out["summary"], "error": out["error"]})
     for out in lab.experiments:
         records.append({"id": f"E{out['experiment_id']}", "tool": out["tool"], "args": out["args"],
                         "summary": out["summary"], "error": out["error"]})
@@ -88,7 +91,7 @@ def oneshot_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
         roles=", ".join(ctx.data.role_names),
         circuit=dumps({c: (loc.get("reasons") or {}).get(c) for c in circuit}),
         experiments="\n".join(dumps(r) for r in records))
-    known = {o["experiment_id"] for o in lab.experiments} | set(loc.get("experiments") or [])
+    known = {o["experiment_id"] for o in lab.experiments} | set(loc.get("experiments") or []) | set(survey_ids)
     messages: list[Any] = [HumanMessage(prompt)]
     note(ctx, run_id, "oneshot:prompt", "user", prompt)
     tokens = int(state.get("tokens") or 0)

@@ -12,7 +12,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agents.battery import measure
+from agents.battery import measure, role_tokens
 from agents.context import RunContext
 from agents.describe import describe_component
 from agents.nodes.common import Lab
@@ -31,7 +31,7 @@ def downstream_of(cid: str, circuit: list[str]) -> list[str]:
 
 
 def initial_evidence(cid: str, state: ResearchState) -> dict[str, Any]:
-    """What localisation already says about ``cid`` (contribution orientation)."""
+    """What localisation and the survey already say about ``cid`` (contribution orientation)."""
     loc = state.get("localisation") or {}
     exact = (loc.get("exact") or {}).get(cid)
     exps = loc.get("experiments") or []
@@ -39,6 +39,7 @@ def initial_evidence(cid: str, state: ResearchState) -> dict[str, Any]:
     measures: dict[str, Any] = {}
     if isinstance(exact, int | float):
         measures["exact"] = {"value": -float(exact), "exp": exps[-1] if exps else None}
+    measures.update({k: dict(v) for k, v in ((state.get("survey") or {}).get(cid) or {}).items()})
     return {"kind": kind, "scale": float(loc.get("scale") or 1.0), "measures": measures}
 
 
@@ -52,22 +53,32 @@ def _apply(lab: Lab, hyp: Hypothesis, ev: dict[str, Any], measure_name: str, rul
         resolve(lab.ctx, hyp.id, status, reason, decided_by)
 
 
-def study_component(lab: Lab, cid: str, ev: dict[str, Any], circuit: list[str]) -> list[Hypothesis]:
-    """Run the research loop on one component; fills ``ev`` and returns its hypotheses."""
-    downstream = downstream_of(cid, circuit)
-    # 1. analyse the evidence so far: where it reads from, what it writes directly
-    first_look = ("attention", "dla") if ev["kind"] == "head" else ("dla",)
-    for name in first_look:
-        measure(lab, name, cid, ev, downstream)
-    # 2. propose competing hypotheses from it
+def study_component(
+    lab: Lab, cid: str, ev: dict[str, Any], circuit: list[str], tokens: dict[str, str],
+) -> list[Hypothesis]:
+    """Run the research loop on one component; fills ``ev`` and returns its hypotheses.
+
+    ``ev`` starts with the localisation effect and the survey (attention, direct
+    logit attribution, mean ablation): the evidence so far.
+    """
+    downstream = [c for c in downstream_of(cid, circuit) if parse_component(c).kind == "head"]
+    # 1-2. analyse the evidence so far and propose competing hypotheses from it
     hyps = propose(cid, ev, downstream)
     for h in hyps:
         h.id = record_hypothesis(lab.ctx, lab.run_id, cid, f"{cid}:{h.key}", h.text)
-    lab.note(f"hyp:{cid}", f"{cid}: evidence so far suggests testing: " + "; ".join(h.text for h in hyps))
+    lab.note(f"hyp:{cid}", f"{cid}: from the evidence so far I will test: " + "; ".join(h.text for h in hyps))
     # 3-4. run the experiment that decides each hypothesis (shared experiments run once)
     for h in hyps:
+        verdict = h.shortcut(ev) if h.shortcut and h.test not in ev["measures"] else None
+        if verdict is not None:  # the evidence in hand suffices: no experiment needed
+            h.status, h.reason = verdict
+            h.evidence = sorted({i for n in ("exact", "path_logits") if (i := exp_id(ev, n)) is not None})
+            if h.id is not None:
+                resolve(lab.ctx, h.id, h.status, h.reason, exp_id(ev, "path_logits"))
+            continue
         if h.test not in ev["measures"]:
-            measure(lab, h.test, cid, ev, downstream, [x.id for x in hyps if x.test == h.test and x.id])
+            ids = [x.id for x in hyps if x.test == h.test and x.id is not None]
+            measure(lab, h.test, cid, ev, downstream, ids, tokens)
         _apply(lab, h, ev, h.test, h.judge)
     # 5. follow up inconclusive hypotheses with a different experiment while budget lasts
     for h in hyps:
@@ -75,7 +86,7 @@ def study_component(lab: Lab, cid: str, ev: dict[str, Any], circuit: list[str]) 
             if h.status != "inconclusive" or lab.exhausted:
                 break
             if follow not in ev["measures"]:
-                measure(lab, follow, cid, ev, downstream, [h.id] if h.id else [])
+                measure(lab, follow, cid, ev, downstream, [h.id] if h.id else [], tokens)
             _apply(lab, h, ev, follow, rule)
     return hyps
 
@@ -86,7 +97,8 @@ def study_scripted_node(state: ResearchState, runtime: Runtime[RunContext]) -> d
     assert cid is not None
     lab = Lab(state, runtime, limit=component_budget_left(state))
     ev = initial_evidence(cid, state)
-    hyps = study_component(lab, cid, ev, list(state.get("circuit") or []))
+    tokens = role_tokens(runtime.context.data)
+    hyps = study_component(lab, cid, ev, list(state.get("circuit") or []), tokens)
     if lab.exhausted:
         lab.note(f"budget:{cid}", f"{cid}: component step budget spent after {lab.used} experiments.")
     hyp_dicts = [h.as_dict() for h in hyps]

@@ -31,12 +31,18 @@ def evidence_clusters(findings: dict[str, Any], roles: list[str]) -> list[dict[s
              "description": "Components without a measured evidence signature (described individually)."}] if rest else []
     if not ids:
         return tail
-    x = np.stack([features(findings[c]["evidence"], roles) for c in ids])
-    labels = cluster_signatures(x)
-    groups: dict[int, list[str]] = {}
-    for cid, label in zip(ids, labels, strict=True):
-        groups.setdefault(int(label), []).append(cid)
-    clusters = [describe_cluster(members, findings) for _, members in sorted(groups.items())]
+    clusters: list[dict[str, Any]] = []
+    heads = [c for c in ids if findings[c]["evidence"].get("kind") == "head"]
+    others = [c for c in ids if c not in heads]
+    for group in (heads, others):  # heads and MLPs never share a role
+        if not group:
+            continue
+        x = np.stack([features(findings[c]["evidence"], roles) for c in group])
+        labels = cluster_signatures(x)
+        members: dict[int, list[str]] = {}
+        for cid, label in zip(group, labels, strict=True):
+            members.setdefault(int(label), []).append(cid)
+        clusters += [describe_cluster(m, findings) for _, m in sorted(members.items())]
     seen: dict[str, int] = {}
     for cl in clusters:  # names must be unique
         n = seen.get(cl["name"], 0) + 1
@@ -51,7 +57,7 @@ def group_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, 
     ctx = runtime.context
     ctx.progress("phase", {"name": "group"})
     findings = state.get("findings") or {}
-    roles = list(ctx.data.role_names)
+    roles = [*ctx.data.role_names, "first token"]
     clusters: list[dict[str, Any]] | None = None
     tokens = 0
     if ctx.llm is not None and ctx.agent_kind == "llm":

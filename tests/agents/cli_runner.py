@@ -1,6 +1,5 @@
-"""Run the ``autointerp`` CLI in a subprocess, optionally with the stub tools (resume tests).
+"""Run the ``autointerp`` CLI in a subprocess, optionally slowed down (resume tests).
 
-``AUTOINTERP_TEST_STUB_TOOLS=1`` swaps in ``tests.agents.stub_tools``;
 ``AUTOINTERP_TEST_TOOL_DELAY=S`` makes every tool call take S seconds longer,
 so that a test can kill the process in the middle of a run.
 """
@@ -11,13 +10,7 @@ import os
 import time
 
 if __name__ == "__main__":
-    import agents.toolbox as toolbox
-
     delay = float(os.environ.get("AUTOINTERP_TEST_TOOL_DELAY", "0") or 0)
-    if os.environ.get("AUTOINTERP_TEST_STUB_TOOLS") == "1":
-        from tests.agents import stub_tools
-
-        toolbox._registry = lambda: dict(stub_tools.TOOLS)
     if delay:
         import agents.recorder as recorder
 

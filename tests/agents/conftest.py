@@ -14,20 +14,10 @@ def db(tmp_path) -> str:
 
 
 @pytest.fixture
-def stub_registry(monkeypatch):
-    """Replace the tool registry with the cheap deterministic stand-ins."""
+def buggy_registry(monkeypatch):
+    """The real registry plus ``buggy_tool``, which always raises."""
     import agents.toolbox as toolbox
 
-    monkeypatch.setattr(toolbox, "_registry", lambda: dict(stub_tools.TOOLS))
-    return stub_tools.TOOLS
-
-
-def real_registry_available() -> bool:
-    try:
-        from tools.registry import TOOLS  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_tools = pytest.mark.skipif(not real_registry_available(), reason="tools.registry has not landed yet")
+    tools = stub_tools.tools_with_bug()
+    monkeypatch.setattr(toolbox, "_registry", lambda: dict(tools))
+    return tools

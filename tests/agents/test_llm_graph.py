@@ -20,12 +20,12 @@ def _script(component_count: int) -> list[AIMessage]:
                 "it writes to the logits directly", "it acts through later heads", "it is not needed"]}, f"p{k}")]),
             AIMessage("", invalid_tool_calls=[bad_call("logit_lens", "{component: L0.H0", f"bad{k}")]),
             AIMessage("", tool_calls=[
-                call("attention_pattern", {"component": "L0.H99"}, f"oor{k}"),
+                call("attention_pattern", {"heads": ["L0.H99"]}, f"oor{k}"),
                 call("no_such_tool", {"x": 1}, f"unk{k}"),
-                call("logit_lens", {"component": "L0.H0", "bogus": True}, f"extra{k}"),
+                call("logit_lens", {"components": ["L0.H0"], "bogus": True}, f"extra{k}"),
                 call("buggy_tool", {}, f"bug{k}"),
             ]),
-            AIMessage("", tool_calls=[call("logit_lens", {"component": "L0.H0"}, f"ok{k}")]),
+            AIMessage("", tool_calls=[call("logit_lens", {"components": ["L0.H0"]}, f"ok{k}")]),
             AIMessage("", tool_calls=[call("update_hypothesis", {
                 "hypothesis_id": 999999, "status": "supported", "reason": "?"}, f"upd-bad{k}")]),
             AIMessage("I am done with this one."),
@@ -35,7 +35,7 @@ def _script(component_count: int) -> list[AIMessage]:
     return turns
 
 
-def test_llm_agent_survives_malformed_and_bad_tool_calls(db, stub_registry, load):
+def test_llm_agent_survives_malformed_and_bad_tool_calls(db, buggy_registry, load):
     chat = ToolCallingFake(responses=_script(2))
     run = api.explain(task="ioi", model="tiny-gpt2", agent="openai:gpt-test", circuit="L0.H0,L1.MLP",
                       n=4, db=db, chat_model=chat, evaluate=False)
@@ -64,10 +64,10 @@ def test_llm_agent_survives_malformed_and_bad_tool_calls(db, stub_registry, load
     assert audit["run"]["prompt_tokens"] > 0
 
 
-def test_llm_agent_conclude_and_hypothesis_updates(db, stub_registry, load):
+def test_llm_agent_conclude_and_hypothesis_updates(db, load):
     turns = [
         AIMessage("", tool_calls=[call("propose_hypotheses", {"hypotheses": ["direct", "indirect", "copy"]}, "p")]),
-        AIMessage("", tool_calls=[call("logit_lens", {"component": "L1.H0"}, "x")]),
+        AIMessage("", tool_calls=[call("logit_lens", {"components": ["L1.H0"]}, "x")]),
     ]
     chat = ToolCallingFake(responses=turns)
     # after the experiment the fake keeps repeating the last call until the component budget ends

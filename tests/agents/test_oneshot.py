@@ -22,7 +22,7 @@ def _answer(evidence: list[int]) -> str:
     }) + "\n```"
 
 
-def test_oneshot_runs_the_battery_and_retries_an_invalid_answer(db, stub_registry, load):
+def test_oneshot_runs_the_battery_and_retries_an_invalid_answer(db, load):
     chat = ToolCallingFake(responses=[AIMessage("not json at all"), AIMessage(_answer([2]))])
     run = api.explain(task="ioi", model="tiny-gpt2", agent="oneshot:openai:gpt-test", circuit="L0.H0,L1.H1",
                       n=4, db=db, chat_model=chat, evaluate=False)
@@ -34,11 +34,12 @@ def test_oneshot_runs_the_battery_and_retries_an_invalid_answer(db, stub_registr
     with open_store(db) as st:
         audit = load_run_for_audit(st, run.run_id)
     tools = [e["tool"] for e in audit["experiments"]]
-    assert tools.count("attention_pattern") == 2 and tools.count("ablation") == 2
+    assert tools[:4] == ["activation_patching", "attention_pattern", "logit_lens", "ablation"]  # localise + survey
+    assert tools.count("path_patching") == 3  # L0.H0 -> logits, L0.H0 -> L1.H1, L1.H1 -> logits
     assert any("Your answer is invalid" in m["content"] for m in audit["messages"])
 
 
-def test_oneshot_fails_clearly_after_two_invalid_answers(db, stub_registry, load):
+def test_oneshot_fails_clearly_after_two_invalid_answers(db, load):
     chat = ToolCallingFake(responses=[AIMessage(_answer([99999]))])
     with pytest.raises(OneShotError, match="cites experiments \\[99999\\]"):
         api.explain(task="ioi", model="tiny-gpt2", agent="oneshot:openai:gpt-test", circuit="L0.H0,L1.H1",

@@ -111,7 +111,7 @@ def _assert_secret_free(db: str, run_id: str, secret: str, caplog) -> None:
     assert secret not in caplog.text
 
 
-def test_openai_wire_payloads_drive_a_run(monkeypatch, db, stub_registry, load, caplog):
+def test_openai_wire_payloads_drive_a_run(monkeypatch, db, load, caplog):
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     replay = Replay([
@@ -142,7 +142,7 @@ def test_openai_wire_payloads_drive_a_run(monkeypatch, db, stub_registry, load, 
     _assert_secret_free(db, run.run_id, OPENAI_KEY, caplog)
 
 
-def test_anthropic_wire_payloads_drive_a_run(monkeypatch, db, stub_registry, load, caplog):
+def test_anthropic_wire_payloads_drive_a_run(monkeypatch, db, load, caplog):
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
     replay = Replay([

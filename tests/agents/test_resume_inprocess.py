@@ -13,7 +13,7 @@ def _config(**kw) -> ExplainConfig:
 
 
 @pytest.mark.parametrize("crash_at", [1, 7, 15])
-def test_crash_then_resume_matches_an_uninterrupted_run(tmp_path, stub_registry, load, crash_at):
+def test_crash_then_resume_matches_an_uninterrupted_run(tmp_path, load, crash_at):
     with open_store(f"sqlite:///{tmp_path / 'a.db'}") as st:
         whole = run_explain(_config(), st)
         expected = count_experiments(st, whole.run_id)
@@ -34,7 +34,7 @@ def test_crash_then_resume_matches_an_uninterrupted_run(tmp_path, stub_registry,
         assert again.explanation == done.explanation and count_experiments(st, "run-crashy") == expected
 
 
-def test_step_budget_stops_cleanly(db, stub_registry, load):
+def test_step_budget_stops_cleanly(db, load):
     with open_store(db) as st:
         out = run_explain(_config(max_steps=9), st)
         run = get_run(st, out.run_id)

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 from store import count_experiments, list_runs, open_store
-from tests.agents.conftest import real_registry_available
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,8 +22,6 @@ def _cli(args: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
 
 def _env(delay: float) -> dict[str, str]:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    if not real_registry_available():
-        env["AUTOINTERP_TEST_STUB_TOOLS"] = "1"
     env["AUTOINTERP_TEST_TOOL_DELAY"] = str(delay)
     return env
 
