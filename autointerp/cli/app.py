@@ -12,6 +12,7 @@ import sys
 import typer
 from rich.markup import escape
 
+import autointerp.cli.patch_cmd as patch_cmd
 from autointerp.cli import batch_cmd, catalog, explain_cmd, report_cmd, store_cmd, task_cmd
 from autointerp.cli.common import EXIT_USER_ERROR, error_console
 from autointerp.errors import AutointerpError
@@ -33,6 +34,7 @@ app.command("resume")(explain_cmd.resume)
 app.command("batch")(batch_cmd.batch)
 app.command("report")(report_cmd.report)
 app.command("serve")(report_cmd.serve)
+app.command("patch")(patch_cmd.patch)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

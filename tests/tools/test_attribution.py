@@ -1,0 +1,59 @@
+"""Attribution patching is the first-order term of exact patching."""
+
+from __future__ import annotations
+
+import pytest
+
+from autointerp.attribution import attribution_sweep
+from autointerp.components import all_heads, all_mlps, all_resids
+from autointerp.patching import patch_sweep
+from autointerp.tasks import TaskData
+from tools.base import ToolContext, run_tool
+from tools.registry import get_tool
+
+
+@pytest.mark.parametrize("direction", ["noising", "denoising"])
+@pytest.mark.parametrize("name", ["tiny-llama", "tiny-gpt2", "tiny-neox"])
+def test_exact_over_atp_tends_to_one_as_eps_shrinks(load, data, name, direction):
+    """Patch ``clean + eps * (corrupt - clean)``: exact(eps) = eps * AtP + O(eps^2)."""
+    target, task = load(name), data(name)
+    n_layers = target.n_layers
+    comps = [c.id for c in all_heads(n_layers, target.n_heads) + all_mlps(n_layers) + all_resids(n_layers)[1:]]
+    atp = attribution_sweep(target, task, comps, direction).effects
+    checked = [c for c in comps if abs(atp[c]) > 0.2]  # large enough to sit well above float32 noise
+    assert len(checked) >= 2
+    worst = {}
+    for eps in (0.1, 0.01, 0.001):
+        exact = patch_sweep(target, task, checked, direction, alpha=eps).effects
+        worst[eps] = max(abs(exact[c] / (eps * atp[c]) - 1) for c in checked)
+    # the relative error is O(eps): it shrinks about tenfold per decade and is small at 1e-3
+    assert worst[0.001] < 0.03, worst
+    assert worst[0.01] < worst[0.1] / 3 and worst[0.001] < worst[0.01] / 3, worst
+
+
+def test_atp_positions_restrict_the_sum(load, data):
+    target, full = load("tiny-llama"), data("tiny-llama")
+    task = TaskData(full.task, full.buckets[:1])  # one prompt length
+    comps = ["L1.H0", "L2.MLP", "L1.RESID"]
+    total = attribution_sweep(target, task, comps).effects
+    parts = [attribution_sweep(target, task, comps, positions=[p]).effects for p in range(task.buckets[0].seq_len)]
+    for c in comps:
+        assert sum(p[c] for p in parts) == pytest.approx(total[c], abs=1e-4)
+    assert len({round(p["L1.H0"], 6) for p in parts}) > 2
+    end = attribution_sweep(target, task, comps, positions=["END"]).effects
+    minus_one = attribution_sweep(target, task, comps, positions=[-1]).effects
+    assert end == pytest.approx(minus_one, abs=1e-6)
+
+
+def test_attribution_tool_verifies_top(load, data):
+    ctx = ToolContext(load("tiny-llama"), data("tiny-llama"))
+    out = run_tool(get_tool("attribution_patching"), ctx, {"components": "all", "verify_top": 3, "top_k": 5})
+    assert out.ok, out.error
+    res = out.result
+    assert len(res["effects"]) == 3 * 6 + 3  # every head and MLP
+    assert len(res["top"]) == 5 and len(res["verified"]) == 3
+    exact = patch_sweep(ctx.target, ctx.data, list(res["verified"])).effects
+    for cid, pair in res["verified"].items():
+        assert pair["exact"] == pytest.approx(exact[cid], abs=1e-5)
+        assert pair["estimate"] == pytest.approx(res["effects"][cid])
+    assert "AtP" in out.summary and len(out.summary) <= 600

@@ -1,0 +1,213 @@
+"""path_patching: a sender's effect along specific paths only (Wang et al., 2022).
+
+Why: activation patching of a head measures its *total* effect, through every
+later component. Path patching asks a narrower question -- does head A matter
+*because of what it sends to* head B (or straight to the logits)? -- which is
+how circuits are traced edge by edge (name movers <- S-inhibition <- duplicate
+token heads in IOI).
+
+Method, per bucket (input = clean for noising, corrupt for denoising):
+
+1. Run the input and the source once; the sender's change
+   ``delta = out(sender on source) - out(sender on input)`` is what the sender
+   writes differently into the residual stream (a head's ``z`` difference
+   times its ``wo``; only at the chosen positions).
+2. With every other component frozen at its input-run value, the residual
+   stream entering any later layer is the input run's plus exactly ``delta``.
+   So a receiver head's patched input is its attention input (after its norm)
+   recomputed on ``resid + delta``, used for the chosen of its q/k/v only; its
+   new output is ``z_input + (z(patched inputs) - z(input))`` (recomputed with
+   ``adapters.compute_head``, so a zero delta changes nothing exactly).
+3. Run the input with the receivers' outputs replaced (everything downstream of
+   them recomputed normally) and read the metric. ``effect = metric - metric of
+   the unpatched input run``.
+
+Receiver ``logits`` adds ``delta`` to the final residual stream (the direct
+path). With ``freeze_norm`` the final norm's scale is held at the input run's,
+which makes the effect exactly the sender's direct logit attribution (of the
+source-minus-input difference), as reported by ``logit_lens``; without it the
+norm is recomputed, the true causal effect of the direct path.
+
+Under grouped-query attention a receiver's k/v input is patched for that query
+head only; the other query heads sharing its key/value head are untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from autointerp import runner
+from autointerp.adapters.base import (
+    ArchitectureAdapter,
+    BlockContext,
+    HeadParams,
+    causal_head_attention,
+)
+from autointerp.attribution import component_output, direct_effects
+from autointerp.components import Component
+from autointerp.hooks import trace
+from autointerp.models import TargetModel
+from autointerp.patching import final_metric, input_run, sides, task_metrics
+from autointerp.tasks import TaskData
+from tools.attention_pattern import attention_input
+from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
+from tools.common import (
+    Direction,
+    Position,
+    Positions,
+    bucket_positions,
+    position_list,
+    positions_field,
+    rounded,
+    truncate,
+)
+
+QKV = Literal["q", "k", "v"]
+
+
+class PathPatchingArgs(ToolArgs):
+    sender: str = Field(..., description="The sender component: a head 'L5.H1', 'L5.ATTN' or 'L5.MLP'.")
+    receivers: list[str] = Field(
+        ["logits"], min_length=1,
+        description="Where the sender's change may flow: later heads (e.g. ['L9.H6', 'L9.H9']) and/or 'logits' (the direct path).",
+    )
+    receiver_input: list[QKV] = Field(
+        ["q", "k", "v"], min_length=1, description="Which inputs of the receiver heads get the sender's change: any of 'q', 'k', 'v'."
+    )
+    direction: Direction = Field("noising", description="'noising': clean prompts, sender's corrupt value; 'denoising': the reverse.")
+    positions: Positions = positions_field("all", "Sender positions whose change is sent: 'all' or integers / role names.")
+    freeze_norm: bool = Field(
+        False, description="Receivers ['logits'] only: hold the final norm's scale at the unpatched run's (the effect then equals direct logit attribution)."
+    )
+
+
+def head_output(
+    adapter: ArchitectureAdapter, layer: int, params: HeadParams,
+    xq: torch.Tensor, xk: torch.Tensor, xv: torch.Tensor, ctx: BlockContext,
+) -> torch.Tensor:
+    """A head's ``z`` [batch, pos, d_head] with separate (normalised) inputs for q, k and v."""
+    q, k, v = xq @ params.wq.T, xk @ params.wk.T, xv @ params.wv.T
+    if params.bq is not None:
+        q = q + params.bq
+    if params.bk is not None:
+        k = k + params.bk
+    if params.bv is not None:
+        v = v + params.bv
+    q, k = adapter.rotate(layer, q, k, ctx)
+    return causal_head_attention(q, k, v, adapter.attention_scale(layer))[0]
+
+
+def path_patch(
+    target: TargetModel,
+    data: TaskData,
+    sender: Component,
+    receivers: list[Component | str],
+    receiver_input: tuple[str, ...] = ("q", "k", "v"),
+    direction: str = "noising",
+    positions: list[Position] | None = None,
+    freeze_norm: bool = False,
+) -> tuple[float, float, float]:
+    """Effect of ``sender`` along its paths into ``receivers`` only.
+
+    Args:
+        receivers: head ``Component``s (later than the sender) and/or ``"logits"``.
+        receiver_input: which of q, k, v of the receiver heads read the changed stream.
+
+    Returns:
+        (mean effect on logit diff, clean metric, corrupt metric).
+    """
+    adapter = target.adapter
+    input_side, source_side = sides(direction)
+    heads = [r for r in receivers if isinstance(r, Component)]
+    to_logits = "logits" in receivers
+    total = 0.0
+    with torch.no_grad():
+        for bucket in data.buckets:
+            pos = bucket_positions(bucket, positions)
+            run = input_run(target, bucket, input_side, [sender, *heads])
+            diff = input_run(target, bucket, source_side, [sender]).acts[sender.id] - run.acts[sender.id]
+            if pos is not None:
+                keep = torch.zeros(diff.shape[:2], dtype=torch.bool)
+                for p in pos:
+                    keep[torch.arange(bucket.n), p] = True
+                diff = diff * keep[..., None]
+            delta = component_output(adapter, sender, diff)  # [n, pos, d_model]
+            if not heads:
+                final = run.resids[-1]
+                if freeze_norm:
+                    total += float(direct_effects(adapter, delta[:, -1], final[:, -1], bucket.answer, bucket.distractor).sum())
+                    continue
+                total += float((final_metric(adapter, final + delta, bucket)[0] - run.metric).sum())
+                continue
+            ctx = adapter.block_context(run.resids[0])
+            new_z: dict[str, torch.Tensor] = {}
+            for layer in sorted({h.layer for h in heads}):
+                x_in, _ = attention_input(adapter, layer, run.resids[layer], ctx)
+                x_mod, _ = attention_input(adapter, layer, run.resids[layer] + delta, ctx)
+                for h in (h for h in heads if h.layer == layer):
+                    assert h.head is not None
+                    params = adapter.head_params(layer, h.head)
+                    xs = {k: (x_mod if k in receiver_input else x_in) for k in "qkv"}
+                    base = head_output(adapter, layer, params, x_in, x_in, x_in, ctx)
+                    patched = head_output(adapter, layer, params, xs["q"], xs["k"], xs["v"], ctx)
+                    new_z[h.id] = run.acts[h.id] + (patched - base)
+            start = min(h.layer for h in heads)
+            edits = {cid: (lambda _cur, z=z: z.clone()) for cid, z in new_z.items()}
+            with trace(adapter, edit=edits):
+                final = runner.run_layers(adapter, run.resids[start].clone(), start)
+            if to_logits:
+                final = final + delta
+            total += float((final_metric(adapter, final, bucket)[0] - run.metric).sum())
+    clean, corrupt = task_metrics(target, data)
+    return total / data.n_pairs, clean, corrupt
+
+
+def path_patching(ctx: ToolContext, args: PathPatchingArgs) -> tuple[dict, str]:
+    sender = ctx.component(args.sender)
+    if sender.kind == "resid":
+        raise ToolError(f"The sender {sender.id} must be a head, ATTN or MLP component, not a residual stream.")
+    receivers: list[Component | str] = []
+    for text in dict.fromkeys(args.receivers):
+        if text == "logits":
+            receivers.append("logits")
+            continue
+        comp = ctx.component(text)
+        if comp.kind != "head":
+            raise ToolError(f"Receiver {comp.id} must be a head id (e.g. L9.H6) or 'logits'.")
+        if comp.layer <= sender.layer:
+            later = (
+                f"layers {sender.layer + 1}..{ctx.target.n_layers - 1}" if sender.layer + 1 < ctx.target.n_layers
+                else "none: the sender is in the last layer, so use 'logits'"
+            )
+            raise ToolError(f"Receiver {comp.id} must be in a later layer than the sender {sender.id} ({later}).")
+        receivers.append(comp)
+    if args.freeze_norm and receivers != ["logits"]:
+        raise ToolError("freeze_norm applies only when the receivers are exactly ['logits'].")
+    effect, clean, corrupt = path_patch(
+        ctx.target, ctx.data, sender, receivers, tuple(args.receiver_input), args.direction,
+        position_list(args.positions), args.freeze_norm,
+    )
+    names = [r if isinstance(r, str) else r.id for r in receivers]
+    result = {
+        "sender": sender.id, "receivers": names, "receiver_input": list(args.receiver_input),
+        "direction": args.direction, "positions": args.positions, "freeze_norm": args.freeze_norm,
+        "metric": "logit_diff", "n_pairs": ctx.data.n_pairs,
+        "clean_metric": rounded(clean), "corrupt_metric": rounded(corrupt), "effect": rounded(effect),
+    }
+    via = "".join(args.receiver_input) if any(isinstance(r, Component) for r in receivers) else ""
+    summary = (
+        f"Path patching ({args.direction}) {sender.id} -> {', '.join(names)}" + (f" (via {via})" if via else "")
+        + f": effect {effect:+.3f} on logit diff (clean {clean:.3f}, corrupt {corrupt:.3f})."
+    )
+    return result, truncate(summary)
+
+
+SPEC = ToolSpec(
+    name="path_patching",
+    description="Path patching: a sender's effect only along its path into chosen receiver heads' q/k/v or the logits, everything else frozen.",
+    args_model=PathPatchingArgs,
+    fn=path_patching,
+)
