@@ -48,7 +48,7 @@ def measured_sentences(cid: str, ev: dict[str, Any]) -> list[str]:
     direct = value(ev, "path_logits")
     if isinstance(direct, int | float):
         share = direct_share(ev)
-        share_txt = f", {_pct(share)} of its path effects" if share is not None else ""
+        share_txt = f", {_pct(share)} of its effect" if share is not None else ""
         out.append(f"Path patching into the logits only: contribution {direct:+.3f}{share_txt}"
                    f"{cite(ev, 'path_logits')}.")
     down = value(ev, "path_downstream")
@@ -92,6 +92,8 @@ def headline(cid: str, ev: dict[str, Any], hypotheses: list[dict[str, Any]]) -> 
         bits.append("acting directly on the logits")
     elif p["mode"] == "indirect":
         bits.append("acting through the later circuit heads")
+    elif p["mode"] == "outside-acting":
+        bits.append("acting mostly through components outside the circuit")
     supported = [h for h in hypotheses if h.get("status") == "supported"]
     tail = ""
     if supported:
@@ -117,7 +119,7 @@ def describe_cluster(members: list[str], findings: dict[str, Any]) -> dict[str, 
     parts = []
     shares = [s for ev in evs if (s := direct_share(ev)) is not None]
     if shares:
-        parts.append(f"on average {_pct(sum(shares) / len(shares))} of their path effects go directly to the logits")
+        parts.append(f"on average {_pct(sum(shares) / len(shares))} of their effect goes directly to the logits")
     exacts = [_num(value(ev, "exact")) for ev in evs]
     parts.append(f"mean patching contribution {sum(exacts) / len(exacts):+.3f} "
                  f"({_pct(abs(sum(exacts) / len(exacts)) / scale)} of the gap)")
@@ -152,7 +154,7 @@ def circuit_summary(
             f"{task} with |effect| >= {_num(localisation.get('threshold')):.3f}: {', '.join(circuit)}{loc_cite}.")
     lines.append(f"They fall into {len(clusters)} functional role(s).")
     for c in clusters:
-        lines.append(f"{c['name'].capitalize()} ({', '.join(c['members'])}): {c['description']}")
+        lines.append(f"{c['name'][:1].upper()}{c['name'][1:]} ({', '.join(c['members'])}): {c['description']}")
     if stop_reason:
         lines.append(f"The run stopped early: {stop_reason}; unstudied components are not described.")
     return "\n".join(lines)

@@ -54,14 +54,26 @@ def downstream_total(ev: dict[str, Any]) -> float:
     return sum(_num(v) for v in down.values()) if isinstance(down, dict) else 0.0
 
 
-def direct_share(ev: dict[str, Any]) -> float | None:
-    """Fraction of the component's path effects that goes directly to the logits."""
-    direct = value(ev, "path_logits")
+def pathway_shares(ev: dict[str, Any]) -> dict[str, float] | None:
+    """How the component's effect splits: directly to the logits, via later circuit heads, the rest.
+
+    Shares are signed fractions of its patching contribution (``exact``); the
+    rest goes through components outside the circuit (or is non-additive).
+    None when the direct path or the contribution is unknown.
+    """
+    direct, ref = value(ev, "path_logits"), _num(value(ev, "exact"))
     if not isinstance(direct, int | float):
         return None
-    indirect = downstream_total(ev)
-    total = abs(direct) + abs(indirect)
-    return abs(direct) / total if total > 1e-9 else None
+    via = downstream_total(ev)
+    total = max(abs(ref), abs(direct) + abs(via), 1e-9)
+    d, c = abs(direct) / total, abs(via) / total
+    return {"direct": d, "circuit": c, "other": max(0.0, 1.0 - d - c)}
+
+
+def direct_share(ev: dict[str, Any]) -> float | None:
+    """Fraction of the component's effect that goes directly to the logits."""
+    shares = pathway_shares(ev)
+    return None if shares is None else shares["direct"]
 
 
 def top_role(ev: dict[str, Any]) -> tuple[str | None, float]:
@@ -81,14 +93,14 @@ def features(ev: dict[str, Any], roles: list[str]) -> np.ndarray:
     attn_vec.append(max(0.0, 1.0 - sum(attn_vec)) if attn else 0.0)
     exact = _num(value(ev, "exact"))
     direct = _num(value(ev, "path_logits"), _num(value(ev, "dla")))
-    share = direct_share(ev)
+    shares = pathway_shares(ev) or {"direct": 0.0, "circuit": 0.0, "other": 0.0}
     copy = value(ev, "copy")
     return np.array([
         2.0 * (ev.get("kind") != "head"),
         *attn_vec,
         np.tanh(direct / scale * 3.0),
         np.tanh(downstream_total(ev) / scale * 3.0),
-        0.0 if share is None else share,
+        shares["direct"], shares["circuit"], shares["other"],
         math.copysign(0.5, exact) if exact else 0.0,
         0.0 if copy is None else float(np.tanh(_num(copy))),
     ])
@@ -136,10 +148,12 @@ def cluster_signatures(x: np.ndarray, max_k: int = 6) -> np.ndarray:
 
 def role_phrase(ev: dict[str, Any]) -> dict[str, str]:
     """Short phrases of a signature: mode (direct/indirect), polarity, attention, copy."""
-    share = direct_share(ev)
+    shares = pathway_shares(ev)
     mode = "mixed"
-    if share is not None:
-        mode = "direct" if share >= 0.6 else "indirect" if share <= 0.4 else "mixed"
+    if shares is not None:
+        best = max(sorted(shares), key=lambda k: shares[k])
+        if shares[best] >= 0.5:
+            mode = {"direct": "direct", "circuit": "indirect", "other": "outside-acting"}[best]
     contrib = _num(value(ev, "exact"), _num(value(ev, "dla")))
     polarity = "answer-promoting" if contrib > 0 else "answer-opposing"
     role, frac = top_role(ev)

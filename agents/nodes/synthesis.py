@@ -19,7 +19,7 @@ from agents.context import RunContext
 from agents.describe import circuit_summary, describe_cluster
 from agents.recorder import note
 from agents.signatures import cluster_signatures, features
-from agents.state import ResearchState
+from agents.state import ResearchState, budget_exhausted
 from store import save_explanation
 
 
@@ -52,6 +52,12 @@ def evidence_clusters(findings: dict[str, Any], roles: list[str]) -> list[dict[s
     return clusters + tail
 
 
+def _llm_allowed(state: ResearchState, ctx: RunContext) -> bool:
+    """LLM agents group and explain with the LLM, unless the token budget is spent."""
+    spent = budget_exhausted(state)
+    return ctx.llm is not None and ctx.agent_kind == "llm" and not (spent and "token" in spent)
+
+
 def group_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Group the studied components into functional roles."""
     ctx = runtime.context
@@ -60,7 +66,7 @@ def group_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, 
     roles = [*ctx.data.role_names, "first token"]
     clusters: list[dict[str, Any]] | None = None
     tokens = 0
-    if ctx.llm is not None and ctx.agent_kind == "llm":
+    if _llm_allowed(state, ctx):
         from agents.llm_synthesis import llm_clusters
 
         clusters, tokens = llm_clusters(state, ctx)
@@ -88,7 +94,7 @@ def explain_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
     summary = circuit_summary(ctx.data.task.name, ctx.target.name, state.get("circuit") or [], clusters,
                               state.get("localisation") or {}, state.get("stop_reason"))
     tokens = 0
-    if ctx.llm is not None and ctx.agent_kind == "llm":
+    if _llm_allowed(state, ctx):
         from agents.llm_synthesis import llm_summary
 
         text, tokens = llm_summary(state, ctx, components, clusters)

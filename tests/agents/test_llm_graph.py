@@ -79,3 +79,44 @@ def test_llm_agent_conclude_and_hypothesis_updates(db, load):
     assert len(audit["experiments"]) == 1 + 3  # the localisation patching + the component budget
     refusals = [m for m in audit["messages"] if m["role"] == "tool" and "budget" in m["content"]]
     assert not refusals or all("spent" in m["content"] for m in refusals)
+
+
+def test_llm_agent_records_verdicts_and_conclusions(db, load):
+    turns = [
+        AIMessage("", tool_calls=[call("propose_hypotheses", {"hypotheses": ["direct", "indirect", "copy"]}, "p")]),
+        AIMessage("", tool_calls=[call("logit_lens", {"components": ["L1.H0"]}, "x")]),
+        AIMessage("", tool_calls=[
+            call("update_hypothesis", {"hypothesis_id": 1, "status": "supported", "reason": "DLA is large",
+                                       "experiment_ids": [2]}, "u1"),
+            call("update_hypothesis", {"hypothesis_id": 2, "status": "refuted", "reason": "no", "experiment_ids": [77]}, "u2"),
+            call("update_hypothesis", {"hypothesis_id": 2, "status": "refuted", "reason": "no"}, "u3"),
+        ]),
+        AIMessage("", tool_calls=[call("conclude", {"description": "L1.H0 writes directly [E2].", "evidence": [2, 55]}, "c")]),
+        AIMessage('{"clusters": [{"name": "writer", "description": "[E2]", "members": ["L1.H0"]}]}'),
+        AIMessage("L1.H0 writes the answer directly [E2]."),
+    ]
+    run = api.explain(task="ioi", model="tiny-gpt2", agent="openai:gpt-test", circuit="L1.H0", n=4, db=db,
+                      chat_model=ToolCallingFake(responses=turns), evaluate=False, target=load("tiny-gpt2"))
+    comp = run.explanation["components"][0]
+    assert comp["description"] == "L1.H0 writes directly [E2]." and comp["evidence"] == [2]
+    assert run.explanation["clusters"][0]["name"] == "writer"
+    assert run.explanation["summary"] == "L1.H0 writes the answer directly [E2]."
+    with open_store(db) as st:
+        audit = load_run_for_audit(st, run.run_id)
+    status = {h["id"]: h["status"] for h in audit["hypotheses"]}
+    assert status == {1: "supported", 2: "refuted", 3: "inconclusive"}
+    tool_msgs = " ".join(m["content"] for m in audit["messages"] if m["role"] == "tool")
+    assert "experiments [77] are not experiments of this component" in tool_msgs
+    assert "Ignored unknown experiment ids [55]" in tool_msgs
+
+
+def test_token_budget_stops_the_run_cleanly(db, load):
+    turns = [AIMessage("", tool_calls=[call("logit_lens", {"components": ["L0.H0"]}, f"x{i}")]) for i in range(3)]
+    run = api.explain(task="ioi", model="tiny-gpt2", agent="openai:gpt-test", circuit="L0.H0,L1.H0,L2.H0", n=4,
+                      db=db, chat_model=ToolCallingFake(responses=turns), evaluate=False, max_tokens=250,
+                      target=load("tiny-gpt2"))
+    assert run.status == "stopped" and "token budget spent" in run.stop_reason
+    with open_store(db) as st:
+        assert "token budget" in load_run_for_audit(st, run.run_id)["run"]["stop_reason"]
+    assert len(run.explanation["components"]) == 1  # L0.H0 studied; L1.H0, L2.H0 not
+    assert run.explanation["clusters"][0]["name"] == "unclassified"  # no LLM grouping once the budget is spent

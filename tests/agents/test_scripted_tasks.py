@@ -1,0 +1,92 @@
+"""The scripted researcher on tasks it has never seen: a custom JSONL file and induction.
+
+It must produce an evidence-based explanation on any task: hypotheses decided
+by experiments, descriptions citing experiments of the run, roles from the
+evidence. (The smollm2 checks are ``slow``.)
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+
+import pytest
+
+from autointerp import api
+from store import load_run_for_audit, open_store
+
+CAPITALS = [("France", "Paris"), ("England", "London"), ("Germany", "Berlin"), ("Italy", "Rome"),
+            ("Spain", "Madrid"), ("Japan", "Tokyo"), ("Russia", "Moscow"), ("Greece", "Athens"),
+            ("Egypt", "Cairo"), ("Portugal", "Lisbon"), ("Austria", "Vienna")]
+
+
+def write_capitals(path, n: int = 12) -> str:
+    """A custom task file: 'The capital of X is' -> capital of X rather than of the corrupt country."""
+    lines = []
+    for (c1, a1), (c2, a2) in itertools.islice(itertools.permutations(CAPITALS, 2), 0, 7 * n, 7):
+        lines.append(json.dumps({"clean": f"The capital of {c1} is", "corrupt": f"The capital of {c2} is",
+                                 "answer": f" {a1}", "distractor": f" {a2}",
+                                 "roles": {"COUNTRY": len("The capital of ")}}))
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def check_evidence_based(db: str, run) -> dict:
+    """Assertions every explanation must pass; returns the audit."""
+    with open_store(db) as st:
+        audit = load_run_for_audit(st, run.run_id)
+    exp_ids = {e["id"] for e in audit["experiments"]}
+    assert run.status == "finished" and run.circuit
+    comps = run.explanation["components"]
+    assert {c["id"] for c in comps} == set(run.circuit)
+    for c in comps:
+        assert c["evidence"] and set(c["evidence"]) <= exp_ids
+        cited = {int(x) for x in re.findall(r"E(\d+)", c["description"])}
+        assert cited and cited <= exp_ids, c["description"]
+        assert c["role"]
+    assert {m for cl in run.explanation["clusters"] for m in cl["members"]} == set(run.circuit)
+    by_comp: dict[str, list[dict]] = {}
+    for h in audit["hypotheses"]:
+        by_comp.setdefault(h["component"], []).append(h)
+    for cid in run.circuit:
+        hyps = by_comp[cid]
+        assert 3 <= len(hyps) <= 5
+        assert all(h["status"] in ("supported", "refuted", "inconclusive") for h in hyps)
+    assert {h["status"] for h in audit["hypotheses"]} >= {"supported", "refuted"}
+    assert re.search(r"\[E\d+", run.explanation["summary"])
+    return audit
+
+
+def test_custom_jsonl_task_on_a_tiny_model(tmp_path, db, load):
+    task = write_capitals(tmp_path / "capitals.jsonl")
+    run = api.explain(task=task, model="tiny-llama", db=db, evaluate=False, target=load("tiny-llama"))
+    check_evidence_based(db, run)
+
+
+def test_induction_on_a_tiny_model(db, load):
+    run = api.explain(task="induction", model="tiny-neox", db=db, n=8, evaluate=False, target=load("tiny-neox"))
+    check_evidence_based(db, run)
+
+
+@pytest.mark.slow
+def test_ioi_on_smollm2_finds_the_top_heads_and_separates_roles(db, smollm):
+    run = api.explain(task="ioi", model="smollm2-135m", db=db, n=24, evaluate=False, target=smollm)
+    audit = check_evidence_based(db, run)
+    # the four heads with the largest exact patching effects (a full exact sweep of all
+    # 270 heads on these prompts: L23.H3 -2.4, L20.H0 -1.5, L17.H4 -1.5, L16.H0 -1.4)
+    assert {"L23.H3", "L20.H0", "L17.H4", "L16.H0"} <= set(run.circuit)
+    role = {c["id"]: c["role"] for c in run.explanation["components"]}
+    # L23.H3 writes to the logits directly; L20.H0 does not (path patching says so)
+    assert role["L23.H3"] != role["L20.H0"]
+    head_roles = {role[c] for c in run.circuit if ".H" in c}
+    assert len(head_roles) >= 2
+    assert len(audit["experiments"]) >= 5 + 2 * len(run.circuit) - 4
+
+
+@pytest.mark.slow
+def test_custom_jsonl_on_smollm2(tmp_path, db, smollm):
+    task = write_capitals(tmp_path / "capitals.jsonl", n=10)
+    run = api.explain(task=task, model="smollm2-135m", db=db, evaluate=False, target=smollm,
+                      params={"max_circuit": 6})
+    check_evidence_based(db, run)
