@@ -7,6 +7,9 @@ import os
 
 import pytest
 
+# Before torch is imported: OpenMP threads that spin while waiting make every
+# forward many times slower when another process competes for the 2 cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -2,7 +2,7 @@
 
 Why one registry: the agent's tool list, the JSON schemas an LLM sees and the
 dispatcher all come from this one dict, so a tool exists for the agent exactly
-when it is listed here. ``weight_swap`` joins when its module exists.
+when it is listed here.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ _MODULES = (
     "ablation",
     "attribution_patching",
     "probe",
+    "weight_swap",
 )
-_OPTIONAL = ("weight_swap",)
 
 
 def _load() -> dict[str, ToolSpec]:
@@ -29,16 +29,6 @@ def _load() -> dict[str, ToolSpec]:
     for name in _MODULES:
         spec = importlib.import_module(f"tools.{name}").SPEC
         tools[spec.name] = spec
-    for name in _OPTIONAL:
-        try:
-            module = importlib.import_module(f"tools.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"tools.{name}":
-                raise
-            continue
-        spec = getattr(module, "SPEC", None)
-        if isinstance(spec, ToolSpec):
-            tools[spec.name] = spec
     return tools
 
 

@@ -132,6 +132,9 @@ def attention_views(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         if exp.get("error") or str(exp.get("tool")) not in ATTENTION_TOOLS:
             continue
         result = mapping(exp.get("result"))
+        if isinstance(result.get("heads"), Mapping):
+            out.extend(_per_head_views(exp, result["heads"]))
+            continue
         raw_examples = result.get("examples") or result.get("prompts")
         candidates = raw_examples if isinstance(raw_examples, list) else [result]
         examples = []
@@ -154,6 +157,29 @@ def attention_views(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, 
                         "experiment": exp.get("id"), "summary": exp.get("summary") or "",
                         "examples": examples, "by_role": by_role})
     return out
+
+
+def _per_head_views(exp: Mapping[str, Any], heads: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``attention_pattern`` tool's shape: ``heads[id] = {"to_role", "example": {"tokens", "attention"}}``.
+
+    The example is the query position's attention row, drawn as a one-row matrix.
+    """
+    views = []
+    for head, entry in heads.items():
+        entry = mapping(entry)
+        table = mapping(entry.get("to_role"))
+        by_role = [(str(k), w) for k, w in ((k, num(v)) for k, v in table.items()) if w is not None]
+        examples = []
+        example = mapping(entry.get("example"))
+        row = example.get("attention")
+        matrix = _matrix([row]) if isinstance(row, list) else None
+        if matrix is not None:
+            tokens = _tokens(example.get("tokens"))
+            examples.append({"prompt": "".join(tokens or []), "tokens": tokens, "matrix": matrix})
+        if by_role or examples:
+            views.append({"component": str(head), "experiment": exp.get("id"), "summary": exp.get("summary") or "",
+                          "examples": examples, "by_role": by_role})
+    return views
 
 
 def path_edges(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

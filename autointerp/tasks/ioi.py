@@ -49,7 +49,8 @@ def make_ioi(tokenizer, n: int = 48, seed: int = 0) -> Task:
     for i in range(n):
         template = TEMPLATES[i % len(TEMPLATES)]
         io, s, c1, c2, c3 = rng.sample(names, 5)
-        baba = i % 2 == 0  # alternate which name comes first
+        # name order drawn independently of the template, so neither predicts the other
+        baba = rng.random() < 0.5
         a, b = (io, s) if baba else (s, io)
         clean, pos = _fill(template, a, b, s)
         corrupt, _ = _fill(template, c1, c2, c3)
