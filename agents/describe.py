@@ -90,9 +90,9 @@ def headline(cid: str, ev: dict[str, Any], hypotheses: list[dict[str, Any]]) -> 
                     else f"and {verb} that token")
     if p["mode"] == "direct":
         bits.append("acting directly on the logits")
-    elif p["mode"] == "indirect":
+    elif p["mode"] == "circuit-mediated":
         bits.append("acting through the later circuit heads")
-    elif p["mode"] == "outside-acting":
+    elif p["mode"] == "indirect":
         bits.append("acting mostly through components outside the circuit")
     supported = [h for h in hypotheses if h.get("status") == "supported"]
     tail = ""
@@ -105,10 +105,11 @@ def headline(cid: str, ev: dict[str, Any], hypotheses: list[dict[str, Any]]) -> 
 
 def describe_component(cid: str, ev: dict[str, Any], hypotheses: list[dict[str, Any]]) -> dict[str, Any]:
     """``{id, description, evidence}``: the headline plus the measured sentences."""
-    text = headline(cid, ev, hypotheses) + " " + " ".join(measured_sentences(cid, ev))
+    head = headline(cid, ev, hypotheses)
+    text = head + " " + " ".join(measured_sentences(cid, ev))
     evidence = sorted(set(evidence_ids(ev)) | {e for h in hypotheses if h.get("status") == "supported"
                                                for e in h.get("evidence", [])})
-    return {"id": cid, "description": text.strip(), "evidence": evidence}
+    return {"id": cid, "description": text.strip(), "evidence": evidence, "headline": head.split(" Supported")[0]}
 
 
 def describe_cluster(members: list[str], findings: dict[str, Any]) -> dict[str, Any]:

@@ -38,6 +38,8 @@ class ExplainConfig(BaseModel):
     evaluate: bool = True
     null_draws: int = 200
     params: dict[str, Any] = Field(default_factory=dict)
+    #: run on a function-preserving head permutation of the model (memorisation control)
+    permute_heads: int | None = None
 
 
 DEFAULT_N = 32
@@ -64,6 +66,7 @@ class RunOutcome:
 
 
 def _load(config: ExplainConfig, progress: ProgressFn, target: Any = None):
+    """The model (a head-permuted copy when asked; it carries its id mapping) and the task data."""
     from autointerp.models import load_model
     from autointerp.tasks import BUILTIN_TASKS, load_task
 
@@ -72,6 +75,11 @@ def _load(config: ExplainConfig, progress: ProgressFn, target: Any = None):
         target = load_model(config.model)
     n = config.n if config.n is not None else (
         min(DEFAULT_N, BUILTIN_TASKS[config.task].default_n) if config.task in BUILTIN_TASKS else None)
+    if config.permute_heads is not None:
+        from autointerp.evaluation import permute_heads
+
+        progress("phase", {"name": f"permuting heads (seed {config.permute_heads})"})
+        target, _ = permute_heads(target, seed=config.permute_heads)
     data = load_task(config.task, target, n=n, seed=config.seed)
     for cid in config.circuit:
         parse_component(cid, target.n_layers, target.n_heads)
@@ -140,9 +148,12 @@ def run_explain(
     spec = parse_agent(config.agent)
     ctx = _context(config, spec, store, progress, chat_model, http_client, target)
     ctx.crash_after_steps = crash_after_steps
+    meta: dict[str, Any] = {"n_pairs": ctx.data.n_pairs}
+    if config.permute_heads is not None:
+        # the original-id -> permuted-id map, for `autointerp eval`'s memorisation control
+        meta["head_permutation"] = ctx.target.head_permutation
     run_id = start_run(store, task=config.task, model=config.model, agent=config.agent,
-                       config=config.model_dump(mode="json"), seed=config.seed, run_id=run_id,
-                       meta={"n_pairs": ctx.data.n_pairs})
+                       config=config.model_dump(mode="json"), seed=config.seed, run_id=run_id, meta=meta)
     progress("run", {"run_id": run_id})
     return _drive(ctx, run_id, initial_state(run_id, config))
 

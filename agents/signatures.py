@@ -153,7 +153,7 @@ def role_phrase(ev: dict[str, Any]) -> dict[str, str]:
     if shares is not None:
         best = max(sorted(shares), key=lambda k: shares[k])
         if shares[best] >= 0.5:
-            mode = {"direct": "direct", "circuit": "indirect", "other": "outside-acting"}[best]
+            mode = {"direct": "direct", "circuit": "circuit-mediated", "other": "indirect"}[best]
     contrib = _num(value(ev, "exact"), _num(value(ev, "dla")))
     polarity = "answer-promoting" if contrib > 0 else "answer-opposing"
     role, frac = top_role(ev)

@@ -8,6 +8,7 @@ Scores are stored per kind (``interchangeability``, ``faithfulness``).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 from typing import Any
 
@@ -47,8 +48,12 @@ def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
                 for c in (state.get("explanation") or {}).get("clusters") or []]
     params = {"null_draws": ctx.null_draws, "seed": ctx.seed, "clusters": clusters}
     try:
+        extra = {}
+        if "progress" in inspect.signature(evaluate_explanation).parameters:
+            extra["progress"] = lambda stage, done, total: ctx.progress(
+                "phase", {"name": f"evaluate: {stage} {done}/{total}"})
         result = evaluate_explanation(ctx.target, ctx.data, clusters=clusters, effects=_effects(state),
-                                      null_draws=ctx.null_draws, seed=ctx.seed)
+                                      null_draws=ctx.null_draws, seed=ctx.seed, **extra)
     except Exception as exc:  # noqa: BLE001 - a failed evaluation must not lose the run
         log.warning("evaluation failed", exc_info=True)
         reason = f"evaluation failed: {type(exc).__name__}: {exc}"

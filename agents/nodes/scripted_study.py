@@ -104,6 +104,7 @@ def study_scripted_node(state: ResearchState, runtime: Runtime[RunContext]) -> d
     hyp_dicts = [h.as_dict() for h in hyps]
     described = describe_component(cid, ev, hyp_dicts)
     finding = {"description": described["description"], "evidence_ids": described["evidence"],
+               "headline": described["headline"],
                "evidence": ev, "hypotheses": hyp_dicts}
     lab.note(f"describe:{cid}", described["description"])
     return {**lab.updates(), "component_steps": lab.used, "hypotheses": hyp_dicts,

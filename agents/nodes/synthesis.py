@@ -90,7 +90,8 @@ def explain_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
         if f is None:
             continue
         components.append({"id": cid, "role": role_of.get(cid), "description": f["description"],
-                           "evidence": f.get("evidence_ids", []), "hypotheses": f.get("hypotheses", [])})
+                           "evidence": f.get("evidence_ids", []), "hypotheses": f.get("hypotheses", []),
+                           "headline": f.get("headline") or f["description"].split(". ")[0]})
     summary = circuit_summary(ctx.data.task.name, ctx.target.name, state.get("circuit") or [], clusters,
                               state.get("localisation") or {}, state.get("stop_reason"))
     tokens = 0

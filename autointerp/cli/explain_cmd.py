@@ -43,37 +43,40 @@ class _Progress:
         self.progress.update(self.task, description=f"{escape(self.where)} · {self.experiments} experiments")
 
 
+def _headline(component: dict[str, Any]) -> str:
+    return component.get("headline") or (component.get("description") or "").split(". ")[0]
+
+
+def _scores(kind: str, scores: dict[str, Any]) -> str:
+    keys = {"interchangeability": ("silhouette", "random_mean", "z", "p_value", "n_components", "n_clusters"),
+            "faithfulness": ("normalized", "circuit_size", "ablation", "cpr", "cmd")}.get(kind)
+    shown = [(k, scores[k]) for k in (keys or scores) if isinstance(scores.get(k), int | float | str)]
+    return ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in shown)
+
+
 def _print_outcome(outcome) -> None:
     exp = outcome.explanation or {}
     stdout.print(f"[bold]run[/] {outcome.run_id} ({outcome.status}"
                  + (f": {escape(outcome.stop_reason)}" if outcome.stop_reason else "") + ")")
     stdout.print(f"[bold]circuit[/] ({len(outcome.circuit)}): {', '.join(outcome.circuit)}")
-    table = Table(title="components", show_lines=True)
-    for col in ("component", "role", "description", "evidence"):
+    table = Table(title="components (full descriptions: --json or autointerp audit)", show_lines=True)
+    for col in ("component", "role", "finding", "evidence"):
         table.add_column(col)
     for c in exp.get("components") or []:
-        table.add_row(c["id"], escape(str(c.get("role") or "")), escape(c.get("description") or ""),
+        table.add_row(c["id"], escape(str(c.get("role") or "")), escape(_headline(c)),
                       ", ".join(f"E{e}" for e in c.get("evidence") or []))
     stdout.print(table)
-    roles = Table(title="roles")
-    for col in ("role", "members", "description"):
-        roles.add_column(col)
-    for cl in exp.get("clusters") or []:
-        roles.add_row(escape(cl["name"]), ", ".join(cl["members"]), escape(cl.get("description") or ""))
-    stdout.print(roles)
     if exp.get("summary"):
         stdout.print("[bold]explanation[/]\n" + escape(exp["summary"]))
     ev = outcome.evaluation or {}
     if "skipped" in ev:
         stdout.print(f"[bold]evaluation[/] skipped: {escape(str(ev['skipped']))}")
-    else:
-        for kind, scores in ev.items():
-            if isinstance(scores, dict):
-                shown = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                                  for k, v in scores.items() if isinstance(v, int | float | str))
-                stdout.print(f"[bold]{escape(kind)}[/] {escape(shown)}")
-            elif isinstance(scores, str):
-                stdout.print(escape(scores))
+        return
+    for kind, scores in ev.items():
+        if isinstance(scores, dict):
+            stdout.print(f"[bold]{escape(kind)}[/] {escape(_scores(kind, scores))}")
+        elif isinstance(scores, str):
+            stdout.print(f"[bold]scores[/] {escape(scores)}")
 
 
 def explain(
@@ -89,6 +92,8 @@ def explain(
     seed: int = typer.Option(0, "--seed", help="Seed of the pairs and of every random choice."),
     n: int = typer.Option(None, "--n", help="Number of prompt pairs (default 32 for built-in tasks)."),
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the evaluation."),
+    permute_heads: int = typer.Option(None, "--permute-heads", help="Run on a function-preserving head "
+                                      "permutation of the model (this seed): the memorisation control."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Localise, study, group and explain the circuit of TASK in MODEL, then score it."""
@@ -97,7 +102,8 @@ def explain(
     with progress_bar() as progress:
         outcome = run(task=task, model=model, agent=agent, circuit=circuit, max_steps=max_steps,
                       max_component_steps=max_component_steps, max_tokens=max_tokens, db=db, seed=seed,
-                      n=n, evaluate=not no_eval, progress=_Progress(progress, json_out))
+                      n=n, evaluate=not no_eval, permute_heads=permute_heads,
+                      progress=_Progress(progress, json_out))
     if json_out:
         print_json(outcome.to_dict())
         return

@@ -1,0 +1,122 @@
+"""Scoring a stored run after the fact: ``autointerp eval RUN``.
+
+Why here (the agents room): re-scoring needs the run's configuration from
+the store, the same model and task the run used (head-permuted when the run
+was), and its explanation -- exactly what ``agents.session`` rebuilds for
+``resume``. The scores are written back to the store as new evaluation
+records, so an audit shows every scoring of a run, with its parameters.
+
+For a head-permuted run (``explain --permute-heads SEED``) it also runs the
+memorisation control: the original run (same task, model, agent, seed and
+pairs, unpermuted; or one named explicitly) is looked up, and its components
+are mapped through the permutation. An evidence-following agent names the
+images of the heads it named before; an agent that recites published head
+indices names the same literal ids and fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from agents.session import ExplainConfig, _load
+from autointerp.errors import AutointerpError
+from store import Store, get_explanation, get_run, list_runs, load_run_for_audit, save_evaluation
+
+
+def _effects(store: Store, run_id: str) -> dict[str, float] | None:
+    """Exact patching effects the run measured (later experiments override earlier ones)."""
+    effects: dict[str, float] = {}
+    for exp in load_run_for_audit(store, run_id)["experiments"]:
+        if exp.get("tool") == "activation_patching" and not exp.get("error"):
+            found = (exp.get("result") or {}).get("effects") or {}
+            effects.update({k: float(v) for k, v in found.items() if isinstance(v, int | float)})
+    return effects or None
+
+
+def _original_run(store: Store, run: Any, config: ExplainConfig, original: str | None) -> Any:
+    if original is not None:
+        return get_run(store, original)
+    for candidate in list_runs(store, task=run.task, model=run.model, agent=run.agent, status="finished"):
+        other = ExplainConfig.model_validate(candidate.config)
+        if other.permute_heads is None and (other.seed, other.n) == (config.seed, config.n):
+            return candidate
+    raise AutointerpError(
+        f"No finished unpermuted run of {run.task} on {run.model} with agent {run.agent} and seed "
+        f"{config.seed} to compare run '{run.id}' with; run it first or name one with --original."
+    )
+
+
+def _roles(explanation: dict[str, Any] | None) -> dict[str, str]:
+    return {c["id"]: c.get("role") or "" for c in (explanation or {}).get("components") or []}
+
+
+def permutation_check(store: Store, run: Any, config: ExplainConfig, original: str | None) -> dict[str, Any]:
+    """Do the permuted run's components map through the permutation onto the original run's?"""
+    from autointerp.evaluation import permutation_consistency
+
+    mapping = (run.meta or {}).get("head_permutation")
+    if not mapping:
+        raise AutointerpError(f"Run '{run.id}' has no stored head permutation.")
+    base = _original_run(store, run, config, original)
+    ours, theirs = get_explanation(store, run.id), get_explanation(store, base.id)
+    result = permutation_consistency(list(_roles(theirs)), list(_roles(ours)), mapping)
+    found = [d for d in result["details"] if d["found"]]
+    ours_roles, theirs_roles = _roles(ours), _roles(theirs)
+    same_role = [ours_roles.get(d["expected"]) == theirs_roles.get(d["original"]) for d in found]
+    result.update({
+        "original_run": base.id,
+        "role_agreement": sum(same_role) / len(same_role) if same_role else None,
+        "passed": bool(result["mapped_matches"] is not None and result["mapped_matches"] >= 0.5
+                       and not result["literal_matches"]),
+    })
+    return result
+
+
+def evaluate_stored_run(
+    store: Store,
+    run_id: str,
+    null_draws: int = 200,
+    original: str | None = None,
+    progress: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Score a stored run's explanation and store the scores.
+
+    Args:
+        store: the open store holding the run.
+        run_id: the run to score.
+        null_draws: random relabellings of the interchangeability null (≥ 200).
+        original: for a head-permuted run, the unpermuted run to compare with
+            (default: the newest finished one with the same settings).
+        progress: optional ``(event, payload)`` callback.
+
+    Returns:
+        ``{"run_id", "interchangeability", "faithfulness", "interpretation"}``
+        plus ``"permutation"`` for a head-permuted run.
+
+    Raises:
+        RunNotFound: no such run. AutointerpError: the run has no explanation.
+    """
+    from autointerp.evaluation import evaluate_explanation, interpretation_line
+
+    run = get_run(store, run_id)
+    explanation = get_explanation(store, run_id)
+    clusters = [{"name": c["name"], "members": list(c["members"])} for c in (explanation or {}).get("clusters") or []]
+    if not clusters:
+        raise AutointerpError(f"Run '{run_id}' has no explanation with roles to evaluate (status: {run.status}).")
+    config = ExplainConfig.model_validate(run.config)
+    say = progress or (lambda _event, _payload: None)
+    target, data = _load(config, say)
+    say("phase", {"name": "evaluate"})
+    result = evaluate_explanation(target, data, clusters=clusters, effects=_effects(store, run_id),
+                                  null_draws=null_draws, seed=config.seed)
+    params = {"null_draws": null_draws, "seed": config.seed, "clusters": clusters, "source": "autointerp eval"}
+    out: dict[str, Any] = {"run_id": run_id}
+    for kind, scores in result.items():
+        save_evaluation(store, run_id, kind, scores, params)
+        out[kind] = scores
+    if config.permute_heads is not None:
+        out["permutation"] = permutation_check(store, run, config, original)
+        save_evaluation(store, run_id, "permutation", out["permutation"], {"original_run": original})
+    out["interpretation"] = interpretation_line(result)
+    return out
