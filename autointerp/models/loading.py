@@ -51,6 +51,8 @@ class TargetModel:
     adapter: ArchitectureAdapter = field(repr=False)
     #: prepend the tokenizer's BOS token to every prompt (architecture/tokenizer convention)
     prepend_bos: bool = False
+    #: for a head-permuted copy (memorisation control): original head id -> its id here
+    head_permutation: dict[str, str] | None = None
 
     @property
     def n_layers(self) -> int:

@@ -1,0 +1,72 @@
+"""`autointerp eval RUN`: re-scoring a stored run, and the head-permutation memorisation control.
+
+The control must pass for the evidence-following scripted agent and fail for
+a "reciting" run that names the original head ids on the permuted model.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import autointerp
+from agents.evaluate_run import evaluate_stored_run
+from store import list_evaluations, open_store
+
+MODEL, TASK = "tiny-llama", "ioi"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('eval') / 'runs.db'}"
+    original = autointerp.explain(task=TASK, model=MODEL, n=8, db=url, evaluate=False)
+    permuted = autointerp.explain(task=TASK, model=MODEL, n=8, db=url, evaluate=False, permute_heads=3)
+    return url, original, permuted
+
+
+def test_eval_scores_and_stores(runs):
+    url, original, _ = runs
+    with open_store(url) as st:
+        out = evaluate_stored_run(st, original.run_id)
+        kinds = {e["kind"] for e in list_evaluations(st, original.run_id)}
+    assert kinds >= {"interchangeability", "faithfulness"}
+    inter = out["interchangeability"]
+    assert set(inter) >= {"silhouette", "random_mean", "random_std", "z", "p_value", "n_components", "n_clusters"}
+    assert inter["null_draws"] >= 200 and 0 < inter["p_value"] <= 1
+    assert set(out["faithfulness"]) >= {"normalized", "circuit_size", "ablation"}
+    assert "permutation" not in out
+
+
+def test_evidence_following_agent_passes_the_permutation_control(runs):
+    url, original, permuted = runs
+    with open_store(url) as st:
+        out = evaluate_stored_run(st, permuted.run_id)
+    perm = out["permutation"]
+    assert perm["original_run"] == original.run_id
+    assert perm["n_moved"] > 0  # the control is only informative if the circuit's heads moved
+    assert perm["mapped_matches"] == 1.0 and not perm["literal_matches"] and perm["passed"]
+
+
+def test_reciting_the_original_ids_fails_the_control(runs):
+    url, original, _ = runs
+    heads = [c for c in original.circuit if ".H" in c]
+    recited = autointerp.explain(task=TASK, model=MODEL, n=8, db=url, evaluate=False, permute_heads=3,
+                                 circuit=heads)
+    with open_store(url) as st:
+        perm = evaluate_stored_run(st, recited.run_id, original=original.run_id)["permutation"]
+    assert perm["literal_matches"] and not perm["passed"]
+
+
+def test_eval_cli_json_and_unknown_run(runs):
+    url, original, _ = runs
+    proc = subprocess.run([sys.executable, "-m", "autointerp.cli.app", "eval", original.run_id, "--db", url,
+                           "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["run_id"] == original.run_id and "interchangeability" in out and "faithfulness" in out
+    bad = subprocess.run([sys.executable, "-m", "autointerp.cli.app", "eval", "run-nope", "--db", url],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "No run with id 'run-nope'" in bad.stderr
