@@ -24,7 +24,7 @@ from autointerp.components import parse_component
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "n_candidates": 48,
-    "threshold_frac": 0.2,
+    "threshold_frac": 0.1,
     "max_circuit": 10,
     "min_circuit": 2,
 }

@@ -57,7 +57,8 @@ def _scores(kind: str, scores: dict[str, Any]) -> str:
 def _print_outcome(outcome) -> None:
     exp = outcome.explanation or {}
     stdout.print(f"[bold]run[/] {outcome.run_id} ({outcome.status}"
-                 + (f": {escape(outcome.stop_reason)}" if outcome.stop_reason else "") + ")")
+                 + (f": {escape(outcome.stop_reason)}" if outcome.stop_reason and outcome.status != "finished" else "")
+                 + ")")
     stdout.print(f"[bold]circuit[/] ({len(outcome.circuit)}): {', '.join(outcome.circuit)}")
     table = Table(title="components (full descriptions: --json or autointerp audit)", show_lines=True)
     for col in ("component", "role", "finding", "evidence"):

@@ -28,7 +28,7 @@ def test_explain_json_then_tables_on_resume(tmp_path):
     assert all(c["evidence"] for c in out["explanation"]["components"])
     again = cli("resume", out["run_id"], "--db", db)
     assert again.returncode == 0, again.stderr
-    assert out["run_id"] in again.stdout and "roles" in again.stdout and "circuit" in again.stdout
+    assert out["run_id"] in again.stdout and "explanation" in again.stdout and "circuit" in again.stdout
 
 
 def test_explain_errors_are_one_sentence(tmp_path):

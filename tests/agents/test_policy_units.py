@@ -68,7 +68,7 @@ def test_roles_separate_different_signatures():
     groups = sorted(sorted(c["members"]) for c in clusters)
     assert groups == [["L5.H0", "L5.H1", "L5.H2"], ["L9.H0", "L9.H1", "L9.H2"]]
     names = {c["name"] for c in clusters}
-    assert len(names) == 2 and any("direct" in n for n in names) and any("indirect" in n for n in names)
+    assert len(names) == 2 and any(n.startswith("direct") for n in names) and any("circuit-mediated" in n for n in names)
     assert all(re.search(r"\[E\d+", c["description"]) for c in clusters)
 
 

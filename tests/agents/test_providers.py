@@ -111,7 +111,11 @@ def _assert_secret_free(db: str, run_id: str, secret: str, caplog) -> None:
     assert secret not in caplog.text
 
 
-def test_openai_wire_payloads_drive_a_run(monkeypatch, db, load, caplog):
+@pytest.mark.parametrize("agent, url", [
+    ("openai:gpt-4o", "https://api.openai.com/v1/chat/completions"),
+    ("compatible:http://localhost:8000/v1#gpt-4o", "http://localhost:8000/v1/chat/completions"),
+])
+def test_openai_wire_payloads_drive_a_run(monkeypatch, db, load, caplog, agent, url):
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     replay = Replay([
@@ -122,8 +126,9 @@ def test_openai_wire_payloads_drive_a_run(monkeypatch, db, load, caplog):
         ok(fixture("openai_text.json", text=GROUP)),
         ok(fixture("openai_text.json", text=EXPLAIN)),
     ])
-    run = _run("openai:gpt-4o", replay, db)
+    run = _run(agent, replay, db)
     assert run.status == "finished" and not replay.responses  # both errors were retried
+    assert str(replay.requests[0].url) == url
     first = json.loads(replay.requests[0].content)
     assert first["model"] == "gpt-4o"
     assert {t["function"]["name"] for t in first["tools"]} >= {"logit_lens", "conclude"}
@@ -152,10 +157,10 @@ def test_anthropic_wire_payloads_drive_a_run(monkeypatch, db, load, caplog):
         ok(fixture("anthropic_text.json", text=GROUP)),
         ok(fixture("anthropic_text.json", text=EXPLAIN)),
     ], http=httpx2)
-    run = _run("anthropic:claude-sonnet-4-5", replay, db)
+    run = _run("anthropic:claude-test", replay, db)
     assert run.status == "finished" and not replay.responses
     first = json.loads(replay.requests[0].content)
-    assert first["model"] == "claude-sonnet-4-5"
+    assert first["model"] == "claude-test"
     assert {t["name"] for t in first["tools"]} >= {"logit_lens", "conclude"}
     headers = replay.requests[0].headers
     assert ANTHROPIC_KEY in (headers.get("x-api-key", ""), headers.get("authorization", "").removeprefix("Bearer "))
