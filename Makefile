@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml Makefile
 
 demo: setup
 	$(BIN)/autointerp task check ioi --model smollm2-135m
+	$(BIN)/autointerp explain --task ioi --model smollm2-135m
 
 test: setup
 	$(BIN)/python -m pytest -q
