@@ -136,6 +136,13 @@ def measure(
         out = lab.run("ablation", {"components": [cid], "kind": "resample"}, cid, hyps)
         eff = effects_of(out["result"]).get(cid) if out and not out["error"] else None
         _set(ev, name, None if eff is None else -eff, out)
+    elif name == "attention_corrupt":  # the same head on new prompts: the corrupt ones
+        out = lab.run("attention_pattern", {"heads": [cid], "query": "END", "prompts": "corrupt"}, cid, hyps)
+        entry = ((out["result"].get("heads") or {}).get(cid) or {}) if out and not out["error"] else {}
+        roles = {str(k): float(v) for k, v in (entry.get("to_role") or {}).items() if _num(v) is not None}
+        if _num(entry.get("to_first_position")) is not None:
+            roles.setdefault("first token", float(entry["to_first_position"]))
+        _set(ev, name, roles or None, out)
     elif name == "copy":
         score = copy_score(ev, tokens or {})
         dla_exp = (ev.get("measures", {}).get("dla") or {}).get("exp")

@@ -64,6 +64,11 @@ def measured_sentences(cid: str, ev: dict[str, Any]) -> list[str]:
         verb = "raises" if copy > 0 else "lowers"
         out.append(f"Its direct output {verb} the logit of {what}, the token it attends to most (copy score "
                    f"{copy:+.2f}){cite(ev, 'attention', 'dla')}.")
+    corrupt = value(ev, "attention_corrupt")
+    role, _ = top_role(ev)
+    if isinstance(corrupt, dict) and role in corrupt:
+        out.append(f"On the corrupt prompts its attention to {role} is {_pct(_num(corrupt[role]))}"
+                   f"{cite(ev, 'attention_corrupt')}.")
     res = value(ev, "ablation_resample")
     if isinstance(res, int | float):
         out.append(f"Resample-ablating it changes the logit difference by {-res:+.3f}{cite(ev, 'ablation_resample')}.")

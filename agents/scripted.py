@@ -116,8 +116,32 @@ def _polarity_rule(ev: dict[str, Any]) -> Verdict:
     return "refuted", f"direct logit attribution {_num(dla):+.3f} favours the distractor"
 
 
-def propose(cid: str, ev: dict[str, Any], downstream: list[str]) -> list[Hypothesis]:
-    """3-5 competing hypotheses about ``cid``, phrased from the evidence seen so far."""
+def _structural_rule(role: str) -> Callable[[dict[str, Any]], Verdict]:
+    def judge(ev: dict[str, Any]) -> Verdict:
+        clean = (value(ev, "attention") or {}).get(role)
+        corrupt = value(ev, "attention_corrupt")
+        if not isinstance(clean, int | float) or not isinstance(corrupt, dict) or role not in corrupt:
+            return "inconclusive", "attention on the corrupt prompts could not be measured"
+        ratio = _num(corrupt[role]) / max(_num(clean), 1e-9)
+        text = f"attention to {role} is {_num(clean):.0%} on the clean and {_num(corrupt[role]):.0%} on the corrupt prompts"
+        if ratio >= 0.7:
+            return "supported", f"{text} (kept {ratio:.0%})"
+        if ratio <= 0.4:
+            return "refuted", f"{text} (kept only {ratio:.0%}: it depends on what the clean tokens are)"
+        return "inconclusive", f"{text} (kept {ratio:.0%}, between 40% and 70%)"
+
+    return judge
+
+
+def propose(cid: str, ev: dict[str, Any], downstream: list[str], tokens: dict[str, str]) -> list[Hypothesis]:
+    """3-5 competing hypotheses about ``cid``, phrased from the evidence seen so far.
+
+    Args:
+        cid: the component.
+        ev: its evidence so far (localisation effect, survey measures).
+        downstream: later circuit heads it could act through.
+        tokens: task roles whose token is the answer / the distractor (``battery.role_tokens``).
+    """
     is_head = ev.get("kind") == "head"
     ref = _num(value(ev, "exact"))
     direction = "towards the answer" if ref >= 0 else "towards the distractor"
@@ -134,13 +158,18 @@ def propose(cid: str, ev: dict[str, Any], downstream: list[str]) -> list[Hypothe
             shortcut=_rest_is_small))
     if is_head:
         role, frac = top_role(ev)
-        what = f"the {role} token it attends to ({frac:.0%} of its final-position attention)" if role \
-            else "the token it attends to"
-        hyps.append(Hypothesis("copy", f"{cid} copies {what} into the residual stream, raising its logit",
-                               "copy", _copy_rule(+1)))
-        hyps.append(Hypothesis("suppress", f"{cid} suppresses {what}, lowering its logit",
-                               "copy", _copy_rule(-1)))
-    else:
+        if role in tokens:  # the attended token is the answer or the distractor: copying is testable
+            what = f"the {role} token it attends to ({frac:.0%} of its final-position attention)"
+            hyps.append(Hypothesis("copy", f"{cid} copies {what} into the residual stream, raising its logit",
+                                   "copy", _copy_rule(+1)))
+            hyps.append(Hypothesis("suppress", f"{cid} suppresses {what}, lowering its logit",
+                                   "copy", _copy_rule(-1)))
+        if role is not None and frac >= 0.3:
+            hyps.append(Hypothesis(
+                "structural", f"{cid}'s attention to {role} ({frac:.0%}) is set by the prompt's structure, not "
+                              "by its particular tokens: it persists on the corrupt prompts",
+                "attention_corrupt", _structural_rule(role)))
+    if not is_head or len(hyps) < 2:  # too little else to test: ask which way its direct output points
         hyps.append(Hypothesis("polarity", f"{cid}'s direct output favours the answer over the distractor",
                                "dla", _polarity_rule))
     hyps.append(Hypothesis(

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 MEASURES = ("exact", "attention", "dla", "path_logits", "path_downstream", "copy", "ablation",
-            "ablation_resample")
+            "ablation_resample", "attention_corrupt")
 
 
 def value(ev: dict[str, Any], name: str) -> Any:

@@ -63,7 +63,7 @@ def study_component(
     """
     downstream = [c for c in downstream_of(cid, circuit) if parse_component(c).kind == "head"]
     # 1-2. analyse the evidence so far and propose competing hypotheses from it
-    hyps = propose(cid, ev, downstream)
+    hyps = propose(cid, ev, downstream, tokens)
     for h in hyps:
         h.id = record_hypothesis(lab.ctx, lab.run_id, cid, f"{cid}:{h.key}", h.text)
     lab.note(f"hyp:{cid}", f"{cid}: from the evidence so far I will test: " + "; ".join(h.text for h in hyps))

@@ -45,16 +45,23 @@ def test_threshold_rule_keeps_the_largest_and_explains_every_candidate():
 
 def test_hypotheses_are_judged_by_the_measured_numbers():
     direct = _ev(attn={"IO": 0.7, "END": 0.3}, direct=0.9, down={"L5.H0": 0.05}, copy=2.0)
-    hyps = {h.key: h for h in propose("L3.H1", direct, ["L5.H0"])}
+    tokens = {"IO": "answer", "S": "distractor"}
+    hyps = {h.key: h for h in propose("L3.H1", direct, ["L5.H0"], tokens)}
     assert 3 <= len(hyps) <= 5 and "IO" in hyps["copy"].text
     verdicts = {k: h.judge(direct)[0] for k, h in hyps.items()}
     assert verdicts == {"direct": "supported", "indirect": "refuted", "copy": "supported",
-                        "suppress": "refuted", "necessary": "supported"}
+                        "suppress": "refuted", "structural": "inconclusive"}  # not yet measured
+    direct["measures"]["attention_corrupt"] = {"value": {"IO": 0.1}, "exp": 9}
+    assert hyps["structural"].judge(direct)[0] == "refuted"
     indirect = _ev(direct=0.05, down={"L5.H0": 0.7}, abl=0.3, attn={"S": 0.9})
-    verdicts = {h.key: h.judge(indirect)[0] for h in propose("L1.H0", indirect, ["L5.H0"])}
-    assert verdicts["direct"] == "refuted" and verdicts["indirect"] == "supported"
-    assert verdicts["necessary"] == "inconclusive" and verdicts["copy"] == "inconclusive"
-    mlp = {h.key for h in propose("L1.MLP", _ev(kind="mlp"), [])}
+    verdicts = {h.key: h.judge(indirect)[0] for h in propose("L1.H0", indirect, [], tokens)}
+    assert verdicts["direct"] == "refuted" and verdicts["necessary"] == "inconclusive"
+    assert verdicts["copy"] == "inconclusive"
+    untestable = {h.key for h in propose("L1.H0", _ev(attn={"END": 0.9}), [], tokens)}
+    assert untestable == {"direct", "structural", "necessary"}  # END's token is neither answer nor distractor
+    diffuse = {h.key for h in propose("L1.H0", _ev(attn={"END": 0.2, "S": 0.2}), [], tokens)}
+    assert diffuse == {"direct", "polarity", "necessary"}
+    mlp = {h.key for h in propose("L1.MLP", _ev(kind="mlp"), [], tokens)}
     assert mlp == {"direct", "polarity", "necessary"}
 
 
