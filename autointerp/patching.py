@@ -177,30 +177,12 @@ def final_metric(adapter: ArchitectureAdapter, final_resid: torch.Tensor, bucket
     return ld.view(copies, bucket.n)
 
 
-def residuals(adapter: ArchitectureAdapter, input_ids: torch.Tensor) -> list[torch.Tensor]:
-    """Residual stream entering every layer (and the final one), without computing logits.
-
-    Same blocks in the same order as ``runner.residual_stream``, minus its
-    all-position unembedding, which costs more than a small model's blocks.
-
-    Returns:
-        ``n_layers + 1`` tensors [batch, pos, d_model].
-    """
-    resid = adapter.embed(input_ids)
-    ctx = adapter.block_context(resid)
-    out = [resid]
-    for layer in range(adapter.n_layers):
-        resid = adapter.run_block(layer, resid, ctx)
-        out.append(resid)
-    return out
-
-
 def input_run(target: TargetModel, bucket: Bucket, side: Side, components: Sequence[Component]) -> InputRun:
     """Run the bucket's ``side`` prompts once, caching the residual stream and ``components``."""
     adapter = target.adapter
     hooked = [c.id for c in components if c.kind != "resid"]
     with torch.no_grad(), trace(adapter, read=hooked) as cache:
-        resids = residuals(adapter, getattr(bucket, side))
+        resids = runner.residuals(adapter, getattr(bucket, side))
     acts = dict(cache)
     for c in components:
         if c.kind == "resid":

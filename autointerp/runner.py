@@ -42,6 +42,22 @@ def forward(adapter: ArchitectureAdapter, input_ids: torch.Tensor) -> torch.Tens
     return logits_from(adapter, adapter.embed(input_ids), 0)
 
 
+def residuals(adapter: ArchitectureAdapter, input_ids: torch.Tensor) -> list[torch.Tensor]:
+    """Residual stream entering every layer, without the (vocabulary-sized) logits.
+
+    Returns:
+        ``n_layers + 1`` tensors [batch, pos, d_model]: ``[l]`` enters layer l,
+        ``[n_layers]`` is the final residual stream.
+    """
+    resid = adapter.embed(input_ids)
+    ctx = adapter.block_context(resid)
+    out = [resid]
+    for layer in range(adapter.n_layers):
+        resid = adapter.run_block(layer, resid, ctx)
+        out.append(resid)
+    return out
+
+
 def residual_stream(
     adapter: ArchitectureAdapter, input_ids: torch.Tensor
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -51,10 +67,5 @@ def residual_stream(
         (resids, logits): ``resids[l]`` is [batch, pos, d_model] entering layer l,
         ``resids[n_layers]`` is the final residual stream; logits [batch, pos, vocab].
     """
-    resid = adapter.embed(input_ids)
-    ctx = adapter.block_context(resid)
-    resids = [resid]
-    for layer in range(adapter.n_layers):
-        resid = adapter.run_block(layer, resid, ctx)
-        resids.append(resid)
-    return resids, adapter.logits(resid)
+    resids = residuals(adapter, input_ids)
+    return resids, adapter.logits(resids[-1])

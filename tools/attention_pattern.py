@@ -19,6 +19,7 @@ import torch
 from pydantic import Field
 
 from autointerp.adapters.base import ArchitectureAdapter, compute_head
+from autointerp.adapters.base import attention_input as base_attention_input
 from autointerp.tasks import Bucket
 from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
 from tools.common import Position, Prompts, expand_components, rounded, single_position, truncate
@@ -47,7 +48,7 @@ def attention_input(
     captured: list[torch.Tensor] = []
 
     def grab(_module, args, kwargs):
-        captured.append(args[0] if args else kwargs["hidden_states"])
+        captured.append(base_attention_input(args, kwargs))
 
     handle = adapter.attention(layer).register_forward_pre_hook(grab, with_kwargs=True)
     try:

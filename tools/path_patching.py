@@ -40,12 +40,7 @@ import torch
 from pydantic import Field
 
 from autointerp import runner
-from autointerp.adapters.base import (
-    ArchitectureAdapter,
-    BlockContext,
-    HeadParams,
-    causal_head_attention,
-)
+from autointerp.adapters.base import compute_head
 from autointerp.attribution import component_output, direct_effects
 from autointerp.components import Component
 from autointerp.hooks import trace
@@ -82,22 +77,6 @@ class PathPatchingArgs(ToolArgs):
     freeze_norm: bool = Field(
         False, description="Receivers ['logits'] only: hold the final norm's scale at the unpatched run's (the effect then equals direct logit attribution)."
     )
-
-
-def head_output(
-    adapter: ArchitectureAdapter, layer: int, params: HeadParams,
-    xq: torch.Tensor, xk: torch.Tensor, xv: torch.Tensor, ctx: BlockContext,
-) -> torch.Tensor:
-    """A head's ``z`` [batch, pos, d_head] with separate (normalised) inputs for q, k and v."""
-    q, k, v = xq @ params.wq.T, xk @ params.wk.T, xv @ params.wv.T
-    if params.bq is not None:
-        q = q + params.bq
-    if params.bk is not None:
-        k = k + params.bk
-    if params.bv is not None:
-        v = v + params.bv
-    q, k = adapter.rotate(layer, q, k, ctx)
-    return causal_head_attention(q, k, v, adapter.attention_scale(layer))[0]
 
 
 def path_patch(
@@ -151,8 +130,8 @@ def path_patch(
                     assert h.head is not None
                     params = adapter.head_params(layer, h.head)
                     xs = {k: (x_mod if k in receiver_input else x_in) for k in "qkv"}
-                    base = head_output(adapter, layer, params, x_in, x_in, x_in, ctx)
-                    patched = head_output(adapter, layer, params, xs["q"], xs["k"], xs["v"], ctx)
+                    base = compute_head(adapter, layer, params, x_in, ctx)[0]
+                    patched = compute_head(adapter, layer, params, xs["q"], ctx, xk=xs["k"], xv=xs["v"])[0]
                     new_z[h.id] = run.acts[h.id] + (patched - base)
             start = min(h.layer for h in heads)
             edits = {cid: (lambda _cur, z=z: z.clone()) for cid, z in new_z.items()}

@@ -141,6 +141,17 @@ class ArchitectureAdapter(ABC):
         return float(self.d_head) ** -0.5
 
 
+def causal_context(config: Any, resid: torch.Tensor) -> BlockContext:
+    """Position ids and the causal mask, built exactly as the HF forward builds them."""
+    from transformers.masking_utils import create_causal_mask
+
+    positions = torch.arange(resid.shape[1], device=resid.device).unsqueeze(0)
+    mask = create_causal_mask(
+        config=config, inputs_embeds=resid, attention_mask=None, past_key_values=None, position_ids=positions,
+    )
+    return {"attention_mask": mask, "position_ids": positions}
+
+
 def attention_input(args: tuple, kwargs: dict) -> torch.Tensor:
     """The hidden-states argument of an attention module call, positional or keyword."""
     return args[0] if args else kwargs["hidden_states"]
@@ -177,17 +188,21 @@ def compute_head(
     params: HeadParams,
     x: torch.Tensor,
     ctx: BlockContext,
+    xk: torch.Tensor | None = None,
+    xv: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One head's output ``z`` and pattern at ``layer``'s place, with any head's weights.
 
     ``x`` is the attention module's (normalised) input at ``layer``; the rotary
     position and scale are ``layer``'s. With ``params = head_params(layer, h)``
     this reproduces head h's own ``z``; with another head's params it computes
-    that head "transplanted" into ``layer`` (DESIGN.md §7 weight swap).
+    that head "transplanted" into ``layer`` (DESIGN.md §7 weight swap). ``xk``
+    and ``xv`` give keys and values their own input (path patching into one of
+    q/k/v); by default all three read ``x``.
     """
     q = x @ params.wq.T
-    k = x @ params.wk.T
-    v = x @ params.wv.T
+    k = (x if xk is None else xk) @ params.wk.T
+    v = (x if xv is None else xv) @ params.wv.T
     if params.bq is not None:
         q = q + params.bq
     if params.bk is not None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers.masking_utils import create_causal_mask
 
-from autointerp.adapters.base import ArchitectureAdapter, BlockContext, HeadParams
+from autointerp.adapters.base import ArchitectureAdapter, BlockContext, HeadParams, causal_context
 
 
 class GPT2Adapter(ArchitectureAdapter):
@@ -38,12 +37,7 @@ class GPT2Adapter(ArchitectureAdapter):
         return self._body.drop(self._body.wte(input_ids) + self._body.wpe(positions))
 
     def block_context(self, resid: torch.Tensor) -> BlockContext:
-        positions = torch.arange(resid.shape[1], device=resid.device).unsqueeze(0)
-        mask = create_causal_mask(
-            config=self.config, inputs_embeds=resid, attention_mask=None,
-            past_key_values=None, position_ids=positions,
-        )
-        return {"attention_mask": mask, "position_ids": positions}
+        return causal_context(self.config, resid)
 
     def run_block(self, layer: int, resid: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
         return self.blocks()[layer](resid, None, ctx["attention_mask"], position_ids=ctx["position_ids"])

@@ -7,13 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers.masking_utils import create_causal_mask
 
-from autointerp.adapters.base import ArchitectureAdapter, BlockContext, HeadParams
-from autointerp.adapters.neox import apply_rotary
+from autointerp.adapters.base import HeadParams
+from autointerp.adapters.rotary import RotaryAdapter
 
 
-class LlamaAdapter(ArchitectureAdapter):
+class LlamaAdapter(RotaryAdapter):
     family = "llama"
     model_types = ("llama", "qwen2", "mistral", "qwen3")
 
@@ -47,23 +46,6 @@ class LlamaAdapter(ArchitectureAdapter):
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self._body.embed_tokens(input_ids)
 
-    def block_context(self, resid: torch.Tensor) -> BlockContext:
-        positions = torch.arange(resid.shape[1], device=resid.device).unsqueeze(0)
-        mask = create_causal_mask(
-            config=self.config, inputs_embeds=resid, attention_mask=None,
-            past_key_values=None, position_ids=positions,
-        )
-        rotary = self._body.rotary_emb(resid, position_ids=positions)
-        return {"attention_mask": mask, "position_ids": positions, "position_embeddings": rotary}
-
-    def run_block(self, layer: int, resid: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
-        return self.blocks()[layer](
-            resid,
-            attention_mask=ctx["attention_mask"],
-            position_ids=ctx["position_ids"],
-            position_embeddings=ctx["position_embeddings"],
-        )
-
     def head_params(self, layer: int, head: int) -> HeadParams:
         attn = self.attention(layer)
         dh = self.d_head
@@ -79,10 +61,6 @@ class LlamaAdapter(ArchitectureAdapter):
             wv=attn.v_proj.weight[kv_rows], wo=attn.o_proj.weight[:, q_rows],
             bq=bias(attn.q_proj, q_rows), bk=bias(attn.k_proj, kv_rows), bv=bias(attn.v_proj, kv_rows),
         )
-
-    def rotate(self, layer, q, k, ctx):
-        cos, sin = ctx["position_embeddings"]
-        return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
 
     def attention_scale(self, layer: int) -> float:
         return float(self.attention(layer).scaling)
