@@ -17,7 +17,7 @@ from langchain_core.messages import HumanMessage
 
 from agents.context import RunContext
 from agents.prompts import EXPLAIN_PROMPT, GROUP_PROMPT, dumps
-from agents.providers import usage_tokens
+from agents.providers import invoke, message_text, usage_tokens
 from agents.recorder import note
 from store import add_tokens
 
@@ -72,9 +72,9 @@ def validate_clusters(raw: Any, members: list[str]) -> list[dict[str, Any]]:
 def _ask(ctx: RunContext, run_id: str, key: str, prompt: str) -> tuple[str, int]:
     assert ctx.llm is not None
     note(ctx, run_id, f"{key}:prompt", "user", prompt)
-    reply = ctx.llm.chat.invoke([HumanMessage(prompt)])
+    reply = invoke(ctx.llm, [HumanMessage(prompt)])
     prompt_t, completion_t = usage_tokens(reply)
-    text = reply.content if isinstance(reply.content, str) else dumps(reply.content)
+    text = message_text(reply)
     note(ctx, run_id, f"{key}:reply", "assistant", text, provider=ctx.llm.provider, model=ctx.llm.model,
          prompt_tokens=prompt_t, completion_tokens=completion_t)
     if prompt_t or completion_t:

@@ -34,6 +34,10 @@ class MissingKeyError(AutointerpError):
     """The provider's API key is not in the environment."""
 
 
+class ProviderError(AutointerpError):
+    """The LLM provider refused or failed a request after all retries (bad key, server unreachable)."""
+
+
 @dataclass(frozen=True)
 class AgentSpec:
     """A parsed ``--agent`` value.
@@ -139,6 +143,45 @@ def make_llm(spec: AgentSpec, chat_model: Any = None, http_client: Any = None) -
     """An ``LLMHandle`` for ``spec``; ``chat_model`` overrides the provider's (fake models in tests)."""
     chat = chat_model if chat_model is not None else make_chat_model(spec, http_client)
     return LLMHandle(chat=chat, provider=spec.provider or "fake", model=spec.model or "fake")
+
+
+def invoke(llm: LLMHandle, messages: list[Any], tools: list[dict[str, Any]] | None = None) -> Any:
+    """Call the chat model (tools bound natively when given); provider failures become one sentence.
+
+    The SDKs have already retried rate limits and server errors with back-off
+    (``MAX_RETRIES``); what arrives here is final: a rejected key, an
+    unreachable server, a request the provider refuses. Its message is
+    redacted of secrets before it is shown or stored.
+
+    Raises:
+        ProviderError: the request failed for good.
+    """
+    chat = llm.chat.bind_tools(tools) if tools else llm.chat
+    try:
+        return chat.invoke(messages)
+    except Exception as exc:
+        module = type(exc).__module__.split(".")[0]
+        if module not in ("openai", "anthropic", "httpx", "httpx2", "langchain_anthropic", "langchain_openai"):
+            raise
+        from store import redact
+
+        detail = redact(str(exc)).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        raise ProviderError(f"The {llm.provider} model {llm.model} failed ({type(exc).__name__}): "
+                            f"{detail.rstrip('.')}.") from None
+
+
+def message_text(message: Any) -> str:
+    """The text of a chat message whose content is a string or a list of content blocks."""
+    content = getattr(message, "content", message)
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content or []:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+    return "\n".join(parts)
 
 
 def usage_tokens(message: Any) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from agents.context import RunContext
 from agents.nodes.common import Lab
 from agents.notebook import NOTEBOOK, handle_notebook, notebook_schemas
 from agents.prompts import COMPONENT_BRIEF, RESEARCHER_SYSTEM, dumps
-from agents.providers import usage_tokens
+from agents.providers import invoke, message_text, usage_tokens
 from agents.recorder import note, resolve
 from agents.state import ResearchState, budget_exhausted, component_budget_left
 from agents.toolbox import experiment_tool_schemas
@@ -60,8 +60,7 @@ def research_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
         new = [SystemMessage(system), HumanMessage(_brief(state, ctx, cid))]
         note(ctx, run_id, f"{cid}:system", "system", system)
         note(ctx, run_id, f"{cid}:brief", "user", new[1].content)
-    chat = ctx.llm.chat.bind_tools(experiment_tool_schemas() + notebook_schemas())
-    reply = chat.invoke(messages + new)
+    reply = invoke(ctx.llm, messages + new, experiment_tool_schemas() + notebook_schemas())
     prompt, completion = usage_tokens(reply)
     note(ctx, run_id, _key(cid, len(messages), reply), "assistant", reply.content,
          tool_calls=[*reply.tool_calls, *[{**c, "invalid": True} for c in reply.invalid_tool_calls]],
@@ -134,7 +133,7 @@ def conclude_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
         description, evidence = concl["description"], concl["evidence"]
     else:
         last = next((m for m in reversed(state.get("messages") or []) if isinstance(m, AIMessage)), None)
-        text = last.content if last is not None and isinstance(last.content, str) else ""
+        text = message_text(last) if last is not None else ""
         why = budget_exhausted(state) or ("component budget spent" if component_budget_left(state) <= 0 else "")
         description = text.strip() or f"No conclusion reached for {cid} ({why or 'the model stopped'})."
         evidence = [e for e in state.get("component_experiments") or []]

@@ -22,7 +22,7 @@ from agents.llm_synthesis import parse_json_object, validate_clusters
 from agents.nodes.common import Lab
 from agents.nodes.scripted_study import downstream_of, initial_evidence
 from agents.prompts import ONESHOT_PROMPT, dumps
-from agents.providers import usage_tokens
+from agents.providers import invoke, message_text, usage_tokens
 from agents.recorder import note
 from agents.state import ResearchState
 from autointerp.errors import AutointerpError
@@ -97,10 +97,10 @@ def oneshot_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
     tokens = int(state.get("tokens") or 0)
     error = ""
     for attempt in range(2):
-        reply = ctx.llm.chat.invoke(messages)
+        reply = invoke(ctx.llm, messages)
         p, c = usage_tokens(reply)
         tokens += p + c
-        text = reply.content if isinstance(reply.content, str) else dumps(reply.content)
+        text = message_text(reply)
         note(ctx, run_id, f"oneshot:reply{attempt}", "assistant", text, provider=ctx.llm.provider,
              model=ctx.llm.model, prompt_tokens=p, completion_tokens=c)
         if p or c:

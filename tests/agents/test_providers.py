@@ -170,3 +170,21 @@ def test_anthropic_wire_payloads_drive_a_run(monkeypatch, db, load, caplog):
     assert [r["tool_use_id"] for r in results] == ["toolu_01A09q90qw90lq917835lq9", "toolu_01B19q90qw90lq917835lq9"]
     assert run.explanation["components"][0]["evidence"] == [2]
     _assert_secret_free(db, run.run_id, ANTHROPIC_KEY, caplog)
+
+
+def test_a_rejected_key_is_one_sentence_and_never_stored(monkeypatch, db, load, caplog):
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    replay = Replay([(401, {}, {"error": {"message": f"Incorrect API key provided: {OPENAI_KEY}.",
+                                          "type": "invalid_request_error", "code": "invalid_api_key"}})])
+    from agents.providers import ProviderError
+
+    with pytest.raises(ProviderError) as err:
+        _run("openai:gpt-4o", replay, db)
+    text = str(err.value)
+    assert "AuthenticationError" in text and OPENAI_KEY not in text and "\n" not in text
+    with open_store(db) as st:
+        from store import list_runs
+
+        run = list_runs(st)[0]
+    assert run.status == "failed" and "AuthenticationError" in run.stop_reason
+    _assert_secret_free(db, run.id, OPENAI_KEY, caplog)
