@@ -55,6 +55,15 @@ def _worker_loop(job_fn: JobFn, inbox: Any, outbox: Any, slot: Any) -> None:
         slot.value = -1
 
 
+def _receive(outbox: Any, timeout: float) -> Any:
+    """The next message from a thread ``queue.Queue`` or a process ``SimpleQueue``; queue.Empty on timeout."""
+    if isinstance(outbox, queue.Queue):
+        return outbox.get(timeout=timeout)
+    if not outbox._poll(timeout):  # SimpleQueue has no get(timeout=); poll its pipe instead
+        raise queue.Empty
+    return outbox.get()
+
+
 class _Slot:
     """Thread-mode stand-in for ``multiprocessing.Value('i')``."""
 
@@ -102,7 +111,10 @@ class LocalExecutor:
         if self.mode == "process":
             ctx = mp.get_context("spawn")
             inbox: Any = ctx.Queue()
-            outbox: Any = ctx.Queue()
+            # SimpleQueue writes synchronously in the worker's own thread: a worker that dies
+            # during a job has already released the shared write lock. A Queue's background
+            # feeder thread could still hold it, wedging every other worker's reports.
+            outbox: Any = ctx.SimpleQueue()
         else:
             ctx, inbox, outbox = None, queue.Queue(), queue.Queue()
         for item in enumerate(jobs):
@@ -143,7 +155,7 @@ class LocalExecutor:
         handled: set[int] = set()  # ids of workers already given up on
         while remaining:
             try:
-                kind, index, name, payload = outbox.get(timeout=POLL_S)
+                kind, index, name, payload = _receive(outbox, POLL_S)
             except queue.Empty:
                 yield from self._check(jobs, workers, started, handled, remaining, spawn)
                 continue
