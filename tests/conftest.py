@@ -18,7 +18,7 @@ ALL_MODELS = ("tiny-gpt2", "tiny-llama", "tiny-neox", "smollm2-135m")
 TINY_MODELS = ("tiny-gpt2", "tiny-llama", "tiny-neox")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cached_model(name: str):
     """Load a model once per test session (models are frozen; tests must not mutate them)."""
     from autointerp.models import load_model

@@ -16,6 +16,7 @@ database: executors yield plain outcomes and :func:`run_batch` imports them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -111,6 +112,8 @@ def record_outcome(store: Any, state: JobState, outcome: dict[str, Any], batch_n
     record = outcome.get("record") or {}
     meta = {**batch_meta(state.job, batch_name), "batch_wall_time_s": state.wall_time_s,
             "batch_worker": state.worker}
+    if record.get("resumed"):  # continued from the checkpoint of a cut-off attempt
+        meta["batch_resumed_from"] = record["resumed"]
     if record.get("audit"):
         audit = record["audit"]
         status = None if outcome.get("ok") else "failed"
@@ -132,6 +135,17 @@ def record_outcome(store: Any, state: JobState, outcome: dict[str, Any], batch_n
     for stale in state.stale_runs:
         with contextlib.suppress(st.StoreError):
             st.finish_run(store, stale, "interrupted", f"superseded by batch run {state.run_id}")
+
+
+def job_workdir(root: str | Path, store: Any, key: str) -> Path:
+    """Where a job keeps its private store: one directory per (destination database, job).
+
+    Keyed by the database too, so that the same job in batches writing to
+    different databases never resumes the other's cut-off run.
+    """
+    url = getattr(store, "url", None)
+    rendered = url.render_as_string(hide_password=False) if hasattr(url, "render_as_string") else str(url)
+    return Path(root) / hashlib.sha256(f"{rendered}\n{key}".encode()).hexdigest()[:32]
 
 
 Listener = Callable[[str, JobState], None]
@@ -157,7 +171,7 @@ def run_batch(
         batch_name: The spec's name, stored with each run.
         on_change: Called as ``on_change(event, state)`` for ``planned``,
             ``start`` and ``done`` (for progress bars and tables).
-        workdir: Root of the jobs' work directories (``<workdir>/<job key>``);
+        workdir: Root of the jobs' work directories (see :func:`job_workdir`);
             a job cut off mid-run leaves its private store there and is
             resumed from it next time (when the worker runs on this machine).
 
@@ -175,7 +189,7 @@ def run_batch(
         state.status, state.worker, state.started = "running", info.get("worker"), time.monotonic()
         notify("start", state)
 
-    sent = [s.job if workdir is None else s.job.model_copy(update={"workdir": str(Path(workdir) / s.key[:32])})
+    sent = [s.job if workdir is None else s.job.model_copy(update={"workdir": str(job_workdir(workdir, store, s.key))})
             for s in todo]
     outcomes = executor.run(sent, job_fn, on_event)
     try:

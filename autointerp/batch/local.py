@@ -17,6 +17,8 @@ be stopped; its late result is ignored).
 from __future__ import annotations
 
 import multiprocessing as mp
+import multiprocessing.connection
+import os
 import queue
 import threading
 import time
@@ -43,6 +45,8 @@ def _worker_loop(job_fn: JobFn, inbox: Any, outbox: Any, slot: Any) -> None:
     name = worker_name()
     if threading.current_thread() is not threading.main_thread():
         name = f"{name}/{threading.current_thread().name}"
+    else:
+        _exit_with_parent()
     while True:
         item = inbox.get()
         if item is None:
@@ -53,6 +57,24 @@ def _worker_loop(job_fn: JobFn, inbox: Any, outbox: Any, slot: Any) -> None:
         outcome = execute(job_fn, job, cache)
         outbox.put(("done", index, name, outcome))
         slot.value = -1
+
+
+def _exit_with_parent() -> None:
+    """End this worker process as soon as the batch driver that spawned it is gone.
+
+    A driver killed with SIGKILL cannot stop its workers, and an orphan that
+    went on with its job would race the next run of the same spec for the
+    job's work directory (and finish work no driver records).
+    """
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        mp.connection.wait([parent.sentinel])
+        os._exit(70)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _receive(outbox: Any, timeout: float) -> Any:

@@ -27,7 +27,7 @@ import socket
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,47 @@ def _unfinished_run(url: str, artifact_dir: Path) -> str | None:
     return runs[0].id if runs and runs[0].status in ("running", "interrupted") else None
 
 
+LOCK_WAIT_S = 120.0
+"""How long a job waits for another process to let go of its work directory."""
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Hold ``<workdir>.lock`` exclusively: one process at a time uses a job's work directory.
+
+    The lock file sits beside the directory, not in it, because the directory
+    is removed when the job completes while the lock is still held. The OS
+    drops the lock when its holder dies, so a killed worker never blocks the
+    job's next run for long.
+
+    Raises:
+        RuntimeError: If another process still holds it after ``wait_s`` seconds.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; one batch at a time is the user's job
+        yield
+        return
+    workdir.parent.mkdir(parents=True, exist_ok=True)
+    with open(workdir.with_name(workdir.name + ".lock"), "a+") as handle:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"another process has been running this job in {workdir} for over {wait_s:g} s; "
+                        "wait for it to end or stop it, then run the batch again"
+                    ) from None
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def explain_job(job: Job, cache: dict[str, Any]) -> dict[str, Any]:
     """The real job: ``autointerp.explain`` into a private SQLite store, read back as a record.
 
@@ -114,34 +155,55 @@ def explain_job(job: Job, cache: dict[str, Any]) -> dict[str, Any]:
     accepts a loaded ``target``, the model is loaded once per worker (kept in
     ``cache``) and reused by every job of that model.
     """
+    if job.workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="autointerp-job-"))
+        try:
+            return _explain_in(job, workdir, cache)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    workdir = Path(job.workdir)
+    with workdir_lock(workdir):
+        record = _explain_in(job, workdir, cache)
+        shutil.rmtree(workdir, ignore_errors=True)  # only once complete: a failed job keeps it to resume
+        return record
+
+
+def _explain_in(job: Job, workdir: Path, cache: dict[str, Any]) -> dict[str, Any]:
+    """Run (or resume) ``job`` with its private store in ``workdir``; its record."""
+    import store as st
     from autointerp import api
 
-    keep = job.workdir is not None
-    workdir = Path(job.workdir) if job.workdir is not None else Path(tempfile.mkdtemp(prefix="autointerp-job-"))
-    workdir.mkdir(parents=True, exist_ok=True)
     url, artifacts = f"sqlite:///{workdir / 'job.db'}", workdir / "artifacts"
-    completed = False
-    try:
-        resumable = _unfinished_run(url, artifacts) if (workdir / "job.db").exists() else None
+    resumable = None
+    if (workdir / "job.db").exists():
         try:
-            if resumable is not None:
-                result = api.resume(resumable, db=url)
-            else:
-                if (workdir / "job.db").exists():  # a failed or foreign run: start afresh
-                    shutil.rmtree(workdir, ignore_errors=True)
-                    workdir.mkdir(parents=True, exist_ok=True)
-                result = api.explain(**api_kwargs(api.explain, _explain_kwargs(job, url, cache)))
-        except Exception as exc:
-            with contextlib.suppress(Exception):  # nothing recorded: report the original error
-                exc.record = read_record(url, artifacts)  # type: ignore[attr-defined]
-            raise
-        record = read_record(url, artifacts, getattr(result, "run_id", None))
-        record["resumed"] = resumable
-        completed = True
-        return record
-    finally:
-        if completed or not keep:
+            resumable = _unfinished_run(url, artifacts)
+        except st.StoreError:  # unreadable leftovers (an older schema, a torn file): start afresh
+            resumable = None
+        if resumable is None:  # a failed, finished or foreign run: start afresh
             shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        if resumable is not None:
+            result = api.resume(resumable, db=url, **_resume_kwargs(job, cache))
+        else:
+            result = api.explain(**api_kwargs(api.explain, _explain_kwargs(job, url, cache)))
+    except Exception as exc:
+        with contextlib.suppress(Exception):  # nothing recorded: report the original error
+            exc.record = read_record(url, artifacts)  # type: ignore[attr-defined]
+        raise
+    record = read_record(url, artifacts, getattr(result, "run_id", None))
+    record["resumed"] = resumable
+    return record
+
+
+def _resume_kwargs(job: Job, cache: dict[str, Any]) -> dict[str, Any]:
+    """The loaded model for ``autointerp.resume`` when it takes one (as for explain)."""
+    import inspect
+
+    from autointerp import api
+
+    return {"target": _target(job, cache)} if "target" in inspect.signature(api.resume).parameters else {}
 
 
 def _explain_kwargs(job: Job, url: str, cache: dict[str, Any]) -> dict[str, Any]:

@@ -107,3 +107,37 @@ def test_real_api_accepts_every_job_option() -> None:
     params = inspect.signature(api.explain).parameters
     assert {"task", "model", "agent", "seed", "db", "n", "max_steps", "circuit", "evaluate",
             "null_draws"} <= set(params)
+
+
+def test_a_work_directory_in_use_by_another_process_is_waited_for(fake: FakeApi, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from autointerp.batch.worker import workdir_lock
+
+    workdir = tmp_path / "w"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time; h = open(sys.argv[1], 'a+'); fcntl.flock(h, fcntl.LOCK_EX); "
+        "print('held', flush=True); time.sleep(60)"), str(tmp_path / "w.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(RuntimeError, match="another process has been running this job"), \
+                workdir_lock(workdir, wait_s=0.6):
+            pass
+        holder.kill()  # the OS releases a dead holder's lock: the job goes ahead
+        holder.wait()
+        fake.die = False
+        out = execute(explain_job, Job(task="ioi", model="m", workdir=str(workdir)), {})
+        assert out["ok"], out["error"]
+    finally:
+        holder.kill()
+
+
+def test_work_directories_are_private_to_the_destination_database(tmp_path: Path) -> None:
+    import store as st
+    from autointerp.batch.driver import job_workdir
+
+    key = Job(task="ioi", model="m").identity()
+    with st.open_store(f"sqlite:///{tmp_path / 'a.db'}") as a, st.open_store(f"sqlite:///{tmp_path / 'b.db'}") as b:
+        assert job_workdir(tmp_path, a, key) == job_workdir(tmp_path, a, key)
+        assert job_workdir(tmp_path, a, key) != job_workdir(tmp_path, b, key)
