@@ -55,6 +55,9 @@ class RunContext:
         progress: progress callback (rich bar in the CLI, silent in the API).
         evaluate: run the evaluation module at the end (when importable).
         null_draws: random relabelings of the interchangeability null.
+        eval_data: the prompts the evaluation scores on (None = ``data``;
+            see ``agents.session.evaluation_data``).
+        eval_prompts: how ``eval_data`` was drawn (stored with the scores).
         crash_after_steps: test hook -- raise ``SystemExit`` once this many
             steps are spent, to simulate a crash without a subprocess.
     """
@@ -69,6 +72,8 @@ class RunContext:
     evaluate: bool = True
     null_draws: int = 200
     crash_after_steps: int | None = None
+    eval_data: TaskData | None = None
+    eval_prompts: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agents.session import ExplainConfig, _load
+from agents.session import ExplainConfig, _load, evaluation_data
 from autointerp.errors import AutointerpError
 from store import Store, get_explanation, get_run, list_runs, load_run_for_audit, save_evaluation
 
@@ -39,11 +39,13 @@ def _original_run(store: Store, run: Any, config: ExplainConfig, original: str |
         return get_run(store, original)
     for candidate in list_runs(store, task=run.task, model=run.model, agent=run.agent, status="finished"):
         other = ExplainConfig.model_validate(candidate.config)
-        if other.permute_heads is None and (other.seed, other.n) == (config.seed, config.n):
+        same = (other.seed, other.n, other.params) == (config.seed, config.n, config.params)
+        if other.permute_heads is None and same:
             return candidate
     raise AutointerpError(
         f"No finished unpermuted run of {run.task} on {run.model} with agent {run.agent} and seed "
-        f"{config.seed} to compare run '{run.id}' with; run it first or name one with --original."
+        f"{config.seed} (and the same pairs and settings) to compare run '{run.id}' with; run it first or name "
+        "one with --original."
     )
 
 
@@ -107,10 +109,12 @@ def evaluate_stored_run(
     config = ExplainConfig.model_validate(run.config)
     say = progress or (lambda _event, _payload: None)
     target, data = _load(config, say)
+    data, prompts = evaluation_data(config, target, data)
     say("phase", {"name": "evaluate"})
     result = evaluate_explanation(target, data, clusters=clusters, effects=_effects(store, run_id),
                                   null_draws=null_draws, seed=config.seed)
-    params = {"null_draws": null_draws, "seed": config.seed, "clusters": clusters, "source": "autointerp eval"}
+    params = {"null_draws": null_draws, "seed": config.seed, "clusters": clusters, "source": "autointerp eval",
+              "prompts": prompts}
     out: dict[str, Any] = {"run_id": run_id}
     for kind, scores in result.items():
         save_evaluation(store, run_id, kind, scores, params)

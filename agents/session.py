@@ -68,13 +68,12 @@ class RunOutcome:
 def _load(config: ExplainConfig, progress: ProgressFn, target: Any = None):
     """The model (a head-permuted copy when asked; it carries its id mapping) and the task data."""
     from autointerp.models import load_model
-    from autointerp.tasks import BUILTIN_TASKS, load_task
+    from autointerp.tasks import load_task
 
     if target is None:
         progress("phase", {"name": f"loading {config.model}"})
         target = load_model(config.model)
-    n = config.n if config.n is not None else (
-        min(DEFAULT_N, BUILTIN_TASKS[config.task].default_n) if config.task in BUILTIN_TASKS else None)
+    n = _n_pairs(config)
     if config.permute_heads is not None:
         from autointerp.evaluation import permute_heads
 
@@ -86,6 +85,41 @@ def _load(config: ExplainConfig, progress: ProgressFn, target: Any = None):
     return target, data
 
 
+def _n_pairs(config: ExplainConfig) -> int | None:
+    from autointerp.tasks import BUILTIN_TASKS
+
+    if config.n is not None:
+        return config.n
+    return min(DEFAULT_N, BUILTIN_TASKS[config.task].default_n) if config.task in BUILTIN_TASKS else None
+
+
+HELD_OUT_SEED = 7919
+"""Added to a run's seed to draw its evaluation prompts."""
+
+
+def evaluation_data(config: ExplainConfig, target: Any, data: Any) -> tuple[Any, dict[str, Any]]:
+    """The prompts a run's explanation is scored on, and a description of them.
+
+    Why held out: the scripted agent tests its roles with weight swaps on its
+    research prompts, and the interchangeability score is made of weight
+    swaps; scoring on a fresh draw of a built-in task's pairs (seed +
+    ``HELD_OUT_SEED``) makes the score a re-measurement rather than the
+    agent's own numbers read back. Prompts that the two draws happen to share
+    are counted (``overlap``). A JSONL task's pairs are fixed, so it is scored
+    on its research prompts, and the description says so.
+    """
+    from autointerp.tasks import BUILTIN_TASKS, load_task
+
+    if config.task not in BUILTIN_TASKS:
+        return data, {"prompts": "research", "n_pairs": data.n_pairs,
+                      "note": "a JSONL task's pairs are fixed, so it is scored on the research prompts"}
+    seed = config.seed + HELD_OUT_SEED
+    held = load_task(config.task, target, n=_n_pairs(config), seed=seed)
+    seen = {p.clean for p in data.task.pairs}
+    overlap = sum(p.clean in seen for p in held.task.pairs)
+    return held, {"prompts": "held-out", "seed": seed, "n_pairs": held.n_pairs, "overlap": overlap}
+
+
 def _context(
     config: ExplainConfig, spec: AgentSpec, store: Store, progress: ProgressFn,
     chat_model: Any = None, http_client: Any = None, target: Any = None,
@@ -94,7 +128,8 @@ def _context(
 
     llm = make_llm(spec, chat_model, http_client) if spec.kind != "scripted" else None
     target, data = _load(config, progress, target)
-    return RunContext(target=target, data=data, store=store,
+    eval_data, eval_prompts = evaluation_data(config, target, data) if config.evaluate else (None, {})
+    return RunContext(target=target, data=data, eval_data=eval_data, eval_prompts=eval_prompts, store=store,
                       tools=ToolContext(target, data, seed=config.seed, artifact_dir=str(store.artifact_dir)),
                       agent_kind=spec.kind, llm=llm, progress=progress, evaluate=config.evaluate,
                       null_draws=config.null_draws)

@@ -170,10 +170,16 @@ def cluster_name(members: list[dict[str, Any]]) -> str:
     """A name from the members' shared signature phrases (majority vote per phrase)."""
     phrases = [role_phrase(ev) for ev in members]
 
-    def vote(key: str) -> str:
+    def vote(key: str, unanimous: bool = False) -> str:
         values = [p[key] for p in phrases]
         best = max(sorted(set(values)), key=values.count)
-        return best if values.count(best) * 2 > len(values) else ""
+        needed = len(values) if unanimous else len(values) // 2 + 1
+        return best if values.count(best) >= needed else ""
 
-    parts = [vote("mode"), vote("polarity"), vote("behaviour"), vote("kind") or "components", vote("attends")]
-    return " ".join(p for p in parts if p)
+    kind = vote("kind") or "components"
+    # a sign is a claim about every member: a role mixing both signs is not named by either
+    shared = [vote("mode"), vote("polarity", unanimous=True), vote("behaviour")]
+    attends = vote("attends")
+    if not any(shared) and not attends:  # nothing in common but the swaps that grouped them
+        return f"{kind} of mixed signature"
+    return " ".join(p for p in [*shared, kind, attends] if p)

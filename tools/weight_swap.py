@@ -3,35 +3,56 @@
 Why as a tool: the agent can test a role hypothesis directly ("are these two
 heads doing the same thing?") with the same primitive the final
 interchangeability score uses (``autointerp.evaluation.swap``), before it
-commits to a clustering.
+commits to a clustering. ``among`` runs every ordered pair of a set of heads
+in one batched sweep, so testing a whole grouping is one experiment.
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from autointerp.errors import ComponentError
 from autointerp.evaluation.divergence import JS_DISTANCE_MAX
+from autointerp.evaluation.interchangeability import directed_distances, symmetrise
 from autointerp.evaluation.prompts import first_pairs
 from autointerp.evaluation.swap import head_component, swap_effects
 from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
 
+MAX_AMONG = 32
+"""Most heads in one ``among`` sweep (it runs m (m - 1) swaps)."""
+
 
 class WeightSwapArgs(ToolArgs):
-    target: str = Field(description="Head whose place is used, e.g. 'L9.H6'.")
-    source: str = Field(description="Head whose weights (Q, its K/V group, O) run there, e.g. 'L9.H9'.")
+    target: str | None = Field(default=None, description="Head whose place is used, e.g. 'L9.H6'.")
+    source: str | None = Field(default=None, description="Head whose weights (Q, its K/V group, O) run there.")
+    among: list[str] | None = Field(
+        default=None, min_length=2, max_length=MAX_AMONG,
+        description="Instead of target/source: swap every ordered pair of these heads (one batched sweep).")
     n: int | None = Field(default=None, ge=1, description="Use only the first n prompt pairs (default: all).")
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> WeightSwapArgs:
+        pair = self.target is not None and self.source is not None
+        if pair == (self.among is not None) or (not pair and (self.target or self.source)):
+            raise ValueError("give either both target and source, or among (a list of heads)")
+        return self
 
 
 def weight_swap(ctx: ToolContext, args: WeightSwapArgs) -> tuple[dict, str]:
-    """Swap ``source`` into ``target``; JS distance of next-token distributions and metric change."""
+    """Swap ``source`` into ``target`` (or every pair ``among``); JS distances and metric changes."""
     adapter = ctx.target.adapter
+    data = first_pairs(ctx.data, args.n)
     try:
+        if args.among is not None:
+            heads = list(dict.fromkeys(head_component(adapter, ctx.component(h)).id for h in args.among))
+            if len(heads) < 2:
+                raise ToolError("among needs at least two different heads")
+            return _sweep(ctx, data, heads)
+        assert args.target is not None and args.source is not None
         target = head_component(adapter, ctx.component(args.target))
         source = head_component(adapter, ctx.component(args.source))
     except ComponentError as exc:
         raise ToolError(str(exc)) from None
-    data = first_pairs(ctx.data, args.n)
     (outcome,) = swap_effects(ctx.target, data, [(target.id, source.id)])
     result = {**outcome.to_dict(), "js_distance_max": JS_DISTANCE_MAX, "log_base": "e"}
     summary = (
@@ -43,13 +64,35 @@ def weight_swap(ctx: ToolContext, args: WeightSwapArgs) -> tuple[dict, str]:
     return result, summary
 
 
+def _sweep(ctx: ToolContext, data, heads: list[str]) -> tuple[dict, str]:
+    """All ordered swaps among ``heads``: the directed and symmetric distance matrices."""
+    directed = directed_distances(ctx.target, data, heads)
+    sym = symmetrise(directed)
+    m = len(heads)
+    pairs = sorted((float(sym[a, b]), heads[a], heads[b]) for a in range(m) for b in range(a + 1, m))
+    result = {
+        "heads": heads, "directed": directed.tolist(), "distances": sym.tolist(),
+        "n_prompts": data.n_pairs, "n_swaps": m * (m - 1),
+        "js_distance_max": JS_DISTANCE_MAX, "log_base": "e",
+        "note": "directed[a][b] = d(heads[a] <- heads[b]); distances = (directed + its transpose) / 2",
+    }
+    close = ", ".join(f"{a}~{b} {d:.3f}" for d, a, b in pairs[:3])
+    far = ", ".join(f"{a}~{b} {d:.3f}" for d, a, b in pairs[-3:][::-1])
+    summary = (f"Swapped every ordered pair of {m} heads ({m * (m - 1)} swaps over {result['n_prompts']} prompt "
+               f"pairs): most interchangeable {close}; least {far} (JS distance, max {JS_DISTANCE_MAX:.3f}).")
+    return result, summary
+
+
 SPEC = ToolSpec(
     name="weight_swap",
     description=(
         "Compute head `target`'s output with head `source`'s weights (at target's place: its layer "
         "input, normalisation and positions) and report the Jensen-Shannon distance between the "
         "original and swapped next-token distributions (natural log, max 0.833) and the change "
-        "of the task's logit difference. Small distance = the heads are interchangeable here."
+        "of the task's logit difference. Small distance = the heads are interchangeable here. "
+        "With `among` (a list of heads) every ordered pair is swapped in one sweep and the "
+        "symmetric distance matrix is returned: use it to test whether a proposed role's heads "
+        "are more interchangeable with each other than with the rest."
     ),
     args_model=WeightSwapArgs,
     fn=weight_swap,

@@ -46,13 +46,15 @@ def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
     ctx.progress("phase", {"name": "evaluate"})
     clusters = [{"name": c["name"], "members": list(c["members"])}
                 for c in (state.get("explanation") or {}).get("clusters") or []]
-    params = {"null_draws": ctx.null_draws, "seed": ctx.seed, "clusters": clusters}
+    params = {"null_draws": ctx.null_draws, "seed": ctx.seed, "clusters": clusters,
+              "prompts": ctx.eval_prompts or {"prompts": "research", "n_pairs": ctx.data.n_pairs}}
     try:
         extra = {}
         if "progress" in inspect.signature(evaluate_explanation).parameters:
             extra["progress"] = lambda stage, done, total: ctx.progress(
                 "phase", {"name": f"evaluate: {stage} {done}/{total}"})
-        result = evaluate_explanation(ctx.target, ctx.data, clusters=clusters, effects=_effects(state),
+        data = ctx.eval_data if ctx.eval_data is not None else ctx.data
+        result = evaluate_explanation(ctx.target, data, clusters=clusters, effects=_effects(state),
                                       null_draws=ctx.null_draws, seed=ctx.seed, **extra)
     except Exception as exc:  # noqa: BLE001 - a failed evaluation must not lose the run
         log.warning("evaluation failed", exc_info=True)

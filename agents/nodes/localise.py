@@ -24,8 +24,8 @@ from autointerp.components import parse_component
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "n_candidates": 48,
-    "threshold_frac": 0.1,
-    "max_circuit": 10,
+    "threshold_frac": 0.05,
+    "max_circuit": 20,
     "min_circuit": 2,
 }
 

@@ -1,7 +1,8 @@
 """``group`` and ``explain``: from per-component findings to roles and an explanation.
 
-The scripted agent clusters the evidence signatures (``agents.signatures``)
-and names each role from what its members share; LLM agents are asked to
+The scripted agent clusters the evidence signatures (``agents.signatures``),
+names each role from what its members share and puts the roles to a causal
+test by weight swaps (``agents.roles``); LLM agents are asked to
 cluster and explain (``agents.llm_synthesis``) and fall back to the evidence
 clustering, with a recorded note, when their answer does not validate. Every
 component claim and role description cites experiment ids, and the stored
@@ -17,7 +18,9 @@ from langgraph.runtime import Runtime
 
 from agents.context import RunContext
 from agents.describe import circuit_summary, describe_cluster
+from agents.nodes.common import Lab
 from agents.recorder import note
+from agents.roles import swap_test_roles, unique_names
 from agents.signatures import cluster_signatures, features
 from agents.state import ResearchState, budget_exhausted
 from store import save_explanation
@@ -43,13 +46,7 @@ def evidence_clusters(findings: dict[str, Any], roles: list[str]) -> list[dict[s
         for cid, label in zip(group, labels, strict=True):
             members.setdefault(int(label), []).append(cid)
         clusters += [describe_cluster(m, findings) for _, m in sorted(members.items())]
-    seen: dict[str, int] = {}
-    for cl in clusters:  # names must be unique
-        n = seen.get(cl["name"], 0) + 1
-        seen[cl["name"]] = n
-        if n > 1:
-            cl["name"] = f"{cl['name']} ({n})"
-    return clusters + tail
+    return unique_names(clusters) + tail
 
 
 def _llm_allowed(state: ResearchState, ctx: RunContext) -> bool:
@@ -70,11 +67,14 @@ def group_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, 
         from agents.llm_synthesis import llm_clusters
 
         clusters, tokens = llm_clusters(state, ctx)
+    lab = Lab(state, runtime)
     if clusters is None:
         clusters = evidence_clusters(findings, roles)
+        if not budget_exhausted(state):  # signature roles are hypotheses: test them by weight swaps
+            clusters = swap_test_roles(lab, clusters, findings)
     note(ctx, state["run_id"], "group", "assistant",
          "Functional roles: " + "; ".join(f"{c['name']}: {', '.join(c['members'])}" for c in clusters))
-    return {"clusters": clusters, "tokens": int(state.get("tokens") or 0) + tokens}
+    return {**lab.updates(), "clusters": clusters, "tokens": int(state.get("tokens") or 0) + tokens}
 
 
 def explain_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:

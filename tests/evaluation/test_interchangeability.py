@@ -131,3 +131,20 @@ def test_attribution_is_the_derivative_of_mean_ablation(llama, data):
     finite = (metric(alpha) - metric(-alpha)) / (2 * alpha)
     assert abs(estimate) > 1e-3
     assert finite == pytest.approx(estimate, rel=0.02, abs=1e-3)
+
+
+def test_weight_swap_tool_sweep_equals_the_single_swaps(llama, data):
+    ctx = ToolContext(target=llama, data=data)
+    heads = ["L0.H1", "L2.H3", "L1.H4"]
+    sweep = run_tool(SPEC, ctx, {"among": heads, "n": 4})
+    assert sweep.ok, sweep.error
+    assert sweep.result["heads"] == heads and sweep.result["n_swaps"] == 6
+    directed = np.array(sweep.result["directed"])
+    for a, b in [(0, 1), (2, 0), (1, 2)]:
+        single = run_tool(SPEC, ctx, {"target": heads[a], "source": heads[b], "n": 4})
+        assert directed[a, b] == pytest.approx(single.result["js_distance"], abs=1e-6)
+    sym = np.array(sweep.result["distances"])
+    assert np.allclose(sym, sym.T) and np.allclose(sym, (directed + directed.T) / 2)
+    for bad in ({"among": ["L0.H1"]}, {"among": heads, "target": "L0.H1"}, {"target": "L0.H1"},
+                {"among": ["L0.H1", "L0.H1"]}, {"among": ["L0.H1", "L1.MLP"]}):
+        assert not run_tool(SPEC, ctx, bad).ok, bad

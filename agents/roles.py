@@ -1,0 +1,200 @@
+"""Role hypotheses put to a causal test: are a role's heads interchangeable?
+
+Why: a role is a claim that its heads do the same job, and DESIGN.md §7 makes
+that claim testable -- computing one head's output with another's weights
+should barely change the model's next-token distribution when both do the
+same job. The scripted agent's first grouping comes from evidence signatures
+(where each head attends, how its effect flows, which way it pushes), which
+describe heads well but are only correlational evidence of a shared job. So
+every role with two or more heads becomes a hypothesis, and one batched
+weight-swap sweep over the circuit's heads decides them all:
+
+- *supported* when the role's heads are, on average, closer to each other
+  than to the nearest other role (mean silhouette of its members > 0),
+- *refuted* otherwise.
+
+When a role is refuted the heads are regrouped by what the swaps measured
+(average linkage on the swap distances, the number of roles chosen by z
+against random size-preserving relabellings) and each new role is again
+described from its members' signatures; the signature grouping is kept when
+it already scores at least as well. The sweep runs on the first
+``SWAP_PAIRS`` research prompt pairs; the run's evaluation re-measures the
+swaps on held-out prompts (``agents.session.evaluation_data``), so the final
+score is not the agent grading its own measurement.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from agents.describe import describe_cluster
+from agents.nodes.common import Lab
+from agents.recorder import propose, resolve
+from autointerp.components import parse_component
+from autointerp.evaluation.silhouette import null_summary, relabel_null, silhouette
+
+SWAP_PAIRS = 32
+"""Research prompt pairs the swap sweep uses (its cost is m (m - 1) swaps over these)."""
+MAX_ROLES = 6
+NULL_DRAWS = 200
+
+
+def _mean_to(d: np.ndarray, i: int, members: list[int]) -> float:
+    others = [j for j in members if j != i]
+    return float(d[i, others].mean()) if others else float("nan")
+
+
+def role_fit(d: np.ndarray, labels: list[Any], role: Any) -> dict[str, float]:
+    """How interchangeable one role's members are: within vs nearest-other-role swap distance.
+
+    Returns:
+        ``{"within", "nearest_other", "silhouette"}``: the members' mean
+        distance to their own role, to the closest other role (nan when there
+        is none) and their mean silhouette (Rousseeuw, as in ``evaluation``).
+    """
+    idx = [i for i, lab in enumerate(labels) if lab == role]
+    groups = {lab: [i for i, x in enumerate(labels) if x == lab] for lab in dict.fromkeys(labels)}
+    within, nearest, sil = [], [], []
+    for i in idx:
+        a = _mean_to(d, i, idx)
+        others = [_mean_to(d, i, g) for lab, g in groups.items() if lab != role]
+        b = min(others) if others else float("nan")
+        within.append(a)
+        nearest.append(b)
+        sil.append((b - a) / max(a, b) if others and max(a, b) > 0 else 0.0)
+    return {"within": float(np.mean(within)), "nearest_other": float(np.mean(nearest)),
+            "silhouette": float(np.mean(sil))}
+
+
+def grouping_z(d: np.ndarray, labels: list[Any], seed: int = 0) -> float | None:
+    """z of a grouping's silhouette against size-preserving random relabellings (None if undefined)."""
+    score = silhouette(d, [str(x) for x in labels])
+    if score is None:
+        return None
+    return null_summary(score, relabel_null(d, [str(x) for x in labels], NULL_DRAWS, seed))["z"]
+
+
+def swap_grouping(d: np.ndarray, seed: int = 0) -> tuple[list[int], float | None]:
+    """Group heads by measured interchangeability: average linkage, k with the largest z.
+
+    Returns:
+        (labels 0..k-1 in order of first appearance, their z); one group and
+        None when there are fewer than three heads.
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    m = len(d)
+    if m < 3:
+        return [0] * m, None
+    tree = linkage(squareform(np.asarray(d, dtype=float), checks=False), method="average")
+    best: tuple[list[int], float | None] = ([0] * m, None)
+    for k in range(2, min(MAX_ROLES, m - 1) + 1):
+        raw = fcluster(tree, t=k, criterion="maxclust")
+        first: dict[int, int] = {}
+        labels = [first.setdefault(int(x), len(first)) for x in raw]
+        z = grouping_z(d, labels, seed)
+        if z is not None and (best[1] is None or z > best[1] + 1e-9):
+            best = (labels, z)
+    return best
+
+
+def _fit_text(fit: dict[str, float], exp: int | None) -> str:
+    cite = f" [E{exp}]" if exp is not None else ""
+    return (f"mean swap distance {fit['within']:.3f} within the role vs {fit['nearest_other']:.3f} to the "
+            f"nearest other role, silhouette {fit['silhouette']:+.2f}{cite}")
+
+
+def _judge(lab: Lab, hyp_id: int, fit: dict[str, float], exp: int | None) -> str:
+    status = "supported" if fit["silhouette"] > 0 else "refuted"
+    rule = "> 0: its heads swap for each other more freely than for other heads" if status == "supported" \
+        else "<= 0: its heads are no more interchangeable with each other than with other roles"
+    resolve(lab.ctx, hyp_id, status, f"{_fit_text(fit, exp)} ({rule})", exp)
+    return status
+
+
+def _hypothesis(lab: Lab, name: str, members: list[str]) -> int:
+    text = (f"The heads of role '{name}' ({', '.join(members)}) are interchangeable: computing one's output "
+            "with another's weights changes the next-token distribution less than swapping in a head from "
+            "another role")
+    return propose(lab.ctx, lab.run_id, None, "role:" + ",".join(sorted(members)), text)
+
+
+def swap_test_roles(lab: Lab, clusters: list[dict[str, Any]], findings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Test each multi-head role with one swap sweep; regroup by interchangeability when refuted.
+
+    Args:
+        lab: the group node's lab (the sweep is one experiment).
+        clusters: evidence clusters ``{name, description, members, evidence}``.
+        findings: per-component findings (their evidence signatures describe new roles).
+
+    Returns:
+        The clusters to explain: the given ones, or the regrouped heads plus
+        the given non-head clusters.
+    """
+    heads = [m for c in clusters for m in c["members"]
+             if parse_component(m).kind == "head" and (findings.get(m) or {}).get("evidence")]
+    if len(heads) < 3:
+        lab.note("roles:skip", f"Role test skipped: {len(heads)} studied head(s), too few to compare roles.")
+        return clusters
+    role_of = {m: c["name"] for c in clusters for m in c["members"]}
+    labels = [role_of[h] for h in heads]
+    multi = [c for c in clusters if sum(m in heads for m in c["members"]) >= 2]
+    hyp_ids = {c["name"]: _hypothesis(lab, c["name"], [m for m in c["members"] if m in heads]) for c in multi}
+    n = min(lab.ctx.data.n_pairs, SWAP_PAIRS)
+    out = lab.run("weight_swap", {"among": heads, "n": n}, hypothesis_ids=list(hyp_ids.values()))
+    if out is None or out.get("error") or not (out.get("result") or {}).get("distances"):
+        why = "the step budget is spent" if out is None else f"the sweep failed: {out.get('error')}"
+        lab.note("roles:untested", f"Roles not tested by weight swaps: {why}.")
+        return clusters
+    exp = out.get("experiment_id")
+    d = np.asarray(out["result"]["distances"], dtype=float)
+    verdicts = {name: _judge(lab, hid, role_fit(d, labels, name), exp) for name, hid in hyp_ids.items()}
+    z_signature = grouping_z(d, labels, lab.ctx.tools.seed)
+    new_labels, z_swap = swap_grouping(d, lab.ctx.tools.seed)
+    refuted = [name for name, v in verdicts.items() if v == "refuted"]
+    adopt = (bool(refuted) or z_signature is None) and z_swap is not None and \
+        (z_signature is None or z_swap > z_signature)
+    fmt = lambda z: "undefined" if z is None else f"{z:.2f}"  # noqa: E731
+    summary = (f"Role test [E{exp}]: {len(multi)} multi-head role(s), {len(refuted)} refuted; the signature "
+               f"grouping scores z = {fmt(z_signature)} on these swap distances, a grouping by interchangeability "
+               f"z = {fmt(z_swap)}.")
+    if not adopt:
+        lab.note("roles:kept", summary + " Keeping the signature roles.")
+        return [{**c, "description": _with_fit(c, d, labels, exp, heads)} for c in clusters]
+    groups: dict[int, list[str]] = {}
+    for h, g in zip(heads, new_labels, strict=True):
+        groups.setdefault(g, []).append(h)
+    revised = [describe_cluster(members, findings) for _, members in sorted(groups.items())]
+    names = unique_names(revised)
+    revised_labels = [next(c["name"] for c in names if h in c["members"]) for h in heads]
+    for c in names:
+        c["evidence"] = sorted({*c.get("evidence", []), *([exp] if exp is not None else [])})
+        if len(c["members"]) >= 2:
+            _judge(lab, _hypothesis(lab, c["name"], c["members"]), role_fit(d, revised_labels, c["name"]), exp)
+        c["description"] = _with_fit(c, d, revised_labels, exp, heads)
+    lab.note("roles:regrouped", summary + " Regrouping the heads by interchangeability: " +
+             "; ".join(f"{c['name']}: {', '.join(c['members'])}" for c in names))
+    rest = [c for c in clusters if not any(m in heads for m in c["members"])]
+    return unique_names(names + rest)
+
+
+def _with_fit(cluster: dict[str, Any], d: np.ndarray, labels: list[str], exp: int | None,
+              heads: list[str]) -> str:
+    """The cluster's description, followed by the swap evidence for a multi-head role."""
+    if sum(m in heads for m in cluster["members"]) < 2:
+        return cluster["description"]
+    return f"{cluster['description']} Weight swaps: {_fit_text(role_fit(d, labels, cluster['name']), exp)}."
+
+
+def unique_names(clusters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Number repeated role names (``name (2)``) so every role is named once."""
+    seen: dict[str, int] = {}
+    out = []
+    for c in clusters:
+        n = seen.get(c["name"], 0) + 1
+        seen[c["name"]] = n
+        out.append({**c, "name": c["name"] if n == 1 else f"{c['name']} ({n})"})
+    return out

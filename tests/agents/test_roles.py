@@ -1,0 +1,107 @@
+"""Role hypotheses tested by weight swaps (``agents.roles``) and held-out evaluation prompts.
+
+The pure parts are checked on synthetic distance matrices with planted
+groups; the node is checked end to end on a tiny model, recomputing each
+verdict from the distances the run's swap experiment recorded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.roles import grouping_z, role_fit, swap_grouping, unique_names
+from agents.session import HELD_OUT_SEED, ExplainConfig, evaluation_data
+from autointerp import api
+from autointerp.tasks import load_task
+from store import load_run_for_audit, open_store
+
+
+def planted(sizes: list[int], noise: float, seed: int) -> tuple[np.ndarray, list[int]]:
+    """A symmetric distance matrix: 0.1 within planted groups, 0.3 across, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = [g for g, size in enumerate(sizes) for _ in range(size)]
+    lab = np.array(labels)
+    d = np.where(lab[:, None] == lab[None, :], 0.1, 0.3) + rng.uniform(0, noise, (len(lab), len(lab)))
+    d = (d + d.T) / 2
+    np.fill_diagonal(d, 0.0)
+    return d, labels
+
+
+def test_role_fit_by_hand() -> None:
+    d = np.array([[0, 1, 4, 5], [1, 0, 6, 7], [4, 6, 0, 2], [5, 7, 2, 0]], dtype=float)
+    fit = role_fit(d, ["a", "a", "b", "b"], "a")
+    # member 0: a = 1, b = (4 + 5) / 2 = 4.5; member 1: a = 1, b = 6.5
+    assert fit["within"] == pytest.approx(1.0) and fit["nearest_other"] == pytest.approx(5.5)
+    assert fit["silhouette"] == pytest.approx(((4.5 - 1) / 4.5 + (6.5 - 1) / 6.5) / 2)
+    wrong = role_fit(d, ["a", "b", "a", "b"], "a")  # heads 0 and 2 are far apart
+    assert wrong["silhouette"] < 0
+
+
+def test_swap_grouping_recovers_planted_roles_and_random_matrices_score_low() -> None:
+    d, truth = planted([4, 3, 3], noise=0.05, seed=0)
+    labels, z = swap_grouping(d)
+    assert labels == truth and z is not None and z > 5
+    assert grouping_z(d, truth) == pytest.approx(z)
+    rng = np.random.default_rng(1)
+    noise = rng.uniform(0, 1, (10, 10))
+    noise = (noise + noise.T) / 2
+    np.fill_diagonal(noise, 0)
+    shuffled = list(rng.permutation(truth))
+    assert abs(grouping_z(noise, shuffled) or 0.0) < 3
+    assert swap_grouping(d[:2, :2]) == ([0, 0], None)
+
+
+def test_unique_names() -> None:
+    names = [c["name"] for c in unique_names([{"name": "x"}, {"name": "y"}, {"name": "x"}])]
+    assert names == ["x", "y", "x (2)"]
+
+
+def test_evaluation_prompts_are_held_out_for_generated_tasks(load) -> None:
+    target = load("tiny-llama")
+    config = ExplainConfig(task="ioi", model="tiny-llama", n=8, seed=3)
+    research = load_task("ioi", target, n=8, seed=3)
+    held, info = evaluation_data(config, target, research)
+    assert info["prompts"] == "held-out" and info["seed"] == 3 + HELD_OUT_SEED and held.n_pairs == 8
+    ours, theirs = [p.clean for p in research.task.pairs], [p.clean for p in held.task.pairs]
+    assert ours != theirs and info["overlap"] == len(set(ours) & set(theirs))
+
+
+def test_scripted_run_tests_its_roles_with_one_swap_sweep(db: str, load) -> None:
+    run = api.explain(task="ioi", model="tiny-llama", db=db, n=8, null_draws=200, target=load("tiny-llama"))
+    with open_store(db) as st:
+        audit = load_run_for_audit(st, run.run_id)
+    [sweep] = [e for e in audit["experiments"] if e["tool"] == "weight_swap"]
+    heads = sweep["args"]["among"]
+    assert heads and set(heads) == {c for c in run.circuit if ".H" in c}
+    d = np.array(sweep["result"]["distances"])
+    role_hyps = [h for h in audit["hypotheses"] if h["component"] is None]
+    assert role_hyps and all(sweep["id"] in h["evidence"] for h in role_hyps)
+    final = {c["name"]: [m for m in c["members"] if m in heads] for c in run.explanation["clusters"]}
+    labels = [next(n for n, ms in final.items() if h in ms) for h in heads]
+    for name, members in final.items():
+        if len(members) < 2:
+            continue
+        [hyp] = [h for h in role_hyps if f"'{name}' ({', '.join(members)})" in h["text"]]
+        expected = "supported" if role_fit(d, labels, name)["silhouette"] > 0 else "refuted"
+        assert hyp["status"] == expected
+        description = next(c["description"] for c in run.explanation["clusters"] if c["name"] == name)
+        assert f"E{sweep['id']}" in description
+    [inter] = [e for e in audit["evaluations"] if e["kind"] == "interchangeability"]
+    assert inter["params"]["prompts"]["prompts"] == "held-out"
+    comps, evald = inter["scores"]["components"], np.array(inter["scores"]["distance_matrix"])
+    a, b = comps[0], comps[1]
+    same_pair = d[heads.index(a), heads.index(b)]
+    assert evald[0, 1] > 0 and evald[0, 1] != pytest.approx(same_pair, abs=1e-9)  # re-measured on other prompts
+
+
+def _ev(exact: float, direct: float) -> dict:
+    return {"kind": "head", "measures": {"exact": {"value": exact}, "path_logits": {"value": direct}}}
+
+
+def test_role_names_claim_a_sign_only_when_every_member_has_it() -> None:
+    from agents.signatures import cluster_name
+
+    assert cluster_name([_ev(1.0, 0.9), _ev(0.5, 0.5)]) == "direct answer-promoting heads"
+    assert cluster_name([_ev(1.0, 0.9), _ev(0.5, 0.5), _ev(-0.4, -0.4)]) == "direct heads"
+    assert cluster_name([_ev(1.0, 0.9), _ev(-0.5, 0.0)]) == "heads of mixed signature"
