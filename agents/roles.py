@@ -34,6 +34,7 @@ from agents.nodes.common import Lab
 from agents.recorder import propose, resolve
 from autointerp.components import parse_component
 from autointerp.evaluation.silhouette import null_summary, relabel_null, silhouette
+from tools.weight_swap import MAX_AMONG
 
 SWAP_PAIRS = 32
 """Research prompt pairs the swap sweep uses (its cost is m (m - 1) swaps over these)."""
@@ -103,23 +104,33 @@ def swap_grouping(d: np.ndarray, seed: int = 0) -> tuple[list[int], float | None
 
 def _fit_text(fit: dict[str, float], exp: int | None) -> str:
     cite = f" [E{exp}]" if exp is not None else ""
+    if np.isnan(fit["nearest_other"]):
+        return f"mean swap distance {fit['within']:.3f} within the role, no other role to compare with{cite}"
     return (f"mean swap distance {fit['within']:.3f} within the role vs {fit['nearest_other']:.3f} to the "
             f"nearest other role, silhouette {fit['silhouette']:+.2f}{cite}")
 
 
-def _judge(lab: Lab, hyp_id: int, fit: dict[str, float], exp: int | None) -> str:
-    status = "supported" if fit["silhouette"] > 0 else "refuted"
-    rule = "> 0: its heads swap for each other more freely than for other heads" if status == "supported" \
-        else "<= 0: its heads are no more interchangeable with each other than with other roles"
-    resolve(lab.ctx, hyp_id, status, f"{_fit_text(fit, exp)} ({rule})", exp)
+def _judge(lab: Lab, hyp_id: int, fit: dict[str, float], exp: int | None, caveat: str = "") -> str:
+    if np.isnan(fit["nearest_other"]):
+        status, rule = "inconclusive", "one role holds every head, so there is nothing to be more interchangeable than"
+    elif fit["silhouette"] > 0:
+        status, rule = "supported", "> 0: its heads swap for each other more freely than for other heads"
+    else:
+        status, rule = "refuted", "<= 0: its heads are no more interchangeable with each other than with other roles"
+    resolve(lab.ctx, hyp_id, status, f"{_fit_text(fit, exp)} ({rule}){caveat}", exp)
     return status
 
 
-def _hypothesis(lab: Lab, name: str, members: list[str]) -> int:
-    text = (f"The heads of role '{name}' ({', '.join(members)}) are interchangeable: computing one's output "
+def _hypothesis(lab: Lab, name: str, members: list[str], revised: bool = False) -> int:
+    kind = "regrouped role" if revised else "role"
+    text = (f"The heads of {kind} '{name}' ({', '.join(members)}) are interchangeable: computing one's output "
             "with another's weights changes the next-token distribution less than swapping in a head from "
             "another role")
-    return propose(lab.ctx, lab.run_id, None, "role:" + ",".join(sorted(members)), text)
+    key = ("role:swap:" if revised else "role:") + ",".join(sorted(members))
+    return propose(lab.ctx, lab.run_id, None, key, text)
+
+
+POST_HOC = "; post hoc: this grouping was chosen on these swaps, and the evaluation re-measures it on held-out prompts"
 
 
 def swap_test_roles(lab: Lab, clusters: list[dict[str, Any]], findings: dict[str, Any]) -> list[dict[str, Any]]:
@@ -136,44 +147,47 @@ def swap_test_roles(lab: Lab, clusters: list[dict[str, Any]], findings: dict[str
     """
     heads = [m for c in clusters for m in c["members"]
              if parse_component(m).kind == "head" and (findings.get(m) or {}).get("evidence")]
-    if len(heads) < 3:
-        lab.note("roles:skip", f"Role test skipped: {len(heads)} studied head(s), too few to compare roles.")
+    if not 3 <= len(heads) <= MAX_AMONG:
+        lab.note("roles:skip", f"Role test skipped: {len(heads)} studied heads (a sweep compares 3 to {MAX_AMONG}).")
         return clusters
     role_of = {m: c["name"] for c in clusters for m in c["members"]}
-    labels = [role_of[h] for h in heads]
     multi = [c for c in clusters if sum(m in heads for m in c["members"]) >= 2]
     hyp_ids = {c["name"]: _hypothesis(lab, c["name"], [m for m in c["members"] if m in heads]) for c in multi}
     n = min(lab.ctx.data.n_pairs, SWAP_PAIRS)
     out = lab.run("weight_swap", {"among": heads, "n": n}, hypothesis_ids=list(hyp_ids.values()))
-    if out is None or out.get("error") or not (out.get("result") or {}).get("distances"):
+    result = (out or {}).get("result") or {}
+    if out is None or out.get("error") or result.get("heads") != heads:
         why = "the step budget is spent" if out is None else f"the sweep failed: {out.get('error')}"
+        for hid in hyp_ids.values():
+            resolve(lab.ctx, hid, "inconclusive", f"not tested: {why}", (out or {}).get("experiment_id"))
         lab.note("roles:untested", f"Roles not tested by weight swaps: {why}.")
         return clusters
     exp = out.get("experiment_id")
-    d = np.asarray(out["result"]["distances"], dtype=float)
+    d = np.asarray(result["distances"], dtype=float)
+    labels = [role_of[h] for h in heads]
     verdicts = {name: _judge(lab, hid, role_fit(d, labels, name), exp) for name, hid in hyp_ids.items()}
     z_signature = grouping_z(d, labels, lab.ctx.tools.seed)
     new_labels, z_swap = swap_grouping(d, lab.ctx.tools.seed)
-    refuted = [name for name, v in verdicts.items() if v == "refuted"]
+    refuted = [name for name, v in verdicts.items() if v != "supported"]
     adopt = (bool(refuted) or z_signature is None) and z_swap is not None and \
         (z_signature is None or z_swap > z_signature)
     fmt = lambda z: "undefined" if z is None else f"{z:.2f}"  # noqa: E731
-    summary = (f"Role test [E{exp}]: {len(multi)} multi-head role(s), {len(refuted)} refuted; the signature "
-               f"grouping scores z = {fmt(z_signature)} on these swap distances, a grouping by interchangeability "
-               f"z = {fmt(z_swap)}.")
+    summary = (f"Role test [E{exp}]: {len(multi)} multi-head role(s), {len(refuted)} not supported; the "
+               f"signature grouping scores z = {fmt(z_signature)} on these swap distances, a grouping by "
+               f"interchangeability z = {fmt(z_swap)}.")
     if not adopt:
         lab.note("roles:kept", summary + " Keeping the signature roles.")
         return [{**c, "description": _with_fit(c, d, labels, exp, heads)} for c in clusters]
     groups: dict[int, list[str]] = {}
     for h, g in zip(heads, new_labels, strict=True):
         groups.setdefault(g, []).append(h)
-    revised = [describe_cluster(members, findings) for _, members in sorted(groups.items())]
-    names = unique_names(revised)
+    names = unique_names([describe_cluster(members, findings) for _, members in sorted(groups.items())])
     revised_labels = [next(c["name"] for c in names if h in c["members"]) for h in heads]
     for c in names:
         c["evidence"] = sorted({*c.get("evidence", []), *([exp] if exp is not None else [])})
         if len(c["members"]) >= 2:
-            _judge(lab, _hypothesis(lab, c["name"], c["members"]), role_fit(d, revised_labels, c["name"]), exp)
+            hid = _hypothesis(lab, c["name"], c["members"], revised=True)
+            _judge(lab, hid, role_fit(d, revised_labels, c["name"]), exp, POST_HOC)
         c["description"] = _with_fit(c, d, revised_labels, exp, heads)
     lab.note("roles:regrouped", summary + " Regrouping the heads by interchangeability: " +
              "; ".join(f"{c['name']}: {', '.join(c['members'])}" for c in names))

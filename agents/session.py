@@ -95,6 +95,8 @@ def _n_pairs(config: ExplainConfig) -> int | None:
 
 HELD_OUT_SEED = 7919
 """Added to a run's seed to draw its evaluation prompts."""
+MIN_HELD_OUT = 8
+"""Fewest unseen pairs that make a held-out set; below it the fresh draw is used as it is."""
 
 
 def evaluation_data(config: ExplainConfig, target: Any, data: Any) -> tuple[Any, dict[str, Any]]:
@@ -102,22 +104,31 @@ def evaluation_data(config: ExplainConfig, target: Any, data: Any) -> tuple[Any,
 
     Why held out: the scripted agent tests its roles with weight swaps on its
     research prompts, and the interchangeability score is made of weight
-    swaps; scoring on a fresh draw of a built-in task's pairs (seed +
-    ``HELD_OUT_SEED``) makes the score a re-measurement rather than the
-    agent's own numbers read back. Prompts that the two draws happen to share
-    are counted (``overlap``). A JSONL task's pairs are fixed, so it is scored
-    on its research prompts, and the description says so.
+    swaps; scoring on pairs of a built-in task that the research never saw
+    (drawn with seed + ``HELD_OUT_SEED``, research prompts left out) makes the
+    score a re-measurement rather than the agent's own numbers read back. A
+    small task (capitals has 40 distinct prompts) may not have
+    ``MIN_HELD_OUT`` unseen pairs left; then the fresh draw is used as it is,
+    labelled ``resampled``, with the number of distinct prompts it shares
+    with the research (``overlap``). A JSONL task's pairs are fixed, so it is
+    scored on its research prompts, and the description says so.
     """
-    from autointerp.tasks import BUILTIN_TASKS, load_task
+    from dataclasses import replace
+
+    from autointerp.tasks import BUILTIN_TASKS, build_task, tokenize_task
 
     if config.task not in BUILTIN_TASKS:
         return data, {"prompts": "research", "n_pairs": data.n_pairs,
                       "note": "a JSONL task's pairs are fixed, so it is scored on the research prompts"}
-    seed = config.seed + HELD_OUT_SEED
-    held = load_task(config.task, target, n=_n_pairs(config), seed=seed)
+    seed, n = config.seed + HELD_OUT_SEED, data.n_pairs
+    draw = build_task(config.task, target.tokenizer, n=4 * n, seed=seed)
     seen = {p.clean for p in data.task.pairs}
-    overlap = sum(p.clean in seen for p in held.task.pairs)
-    return held, {"prompts": "held-out", "seed": seed, "n_pairs": held.n_pairs, "overlap": overlap}
+    fresh = [p for p in draw.pairs if p.clean not in seen][:n]
+    kind = "held-out" if len(fresh) >= min(n, MIN_HELD_OUT) else "resampled"
+    task = replace(draw, pairs=fresh if kind == "held-out" else draw.pairs[:n])
+    held = tokenize_task(task, target.tokenizer, prepend_bos=target.prepend_bos)
+    overlap = len({p.clean for p in task.pairs} & seen)
+    return held, {"prompts": kind, "seed": seed, "n_pairs": held.n_pairs, "overlap": overlap}
 
 
 def _context(

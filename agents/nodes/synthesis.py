@@ -70,7 +70,7 @@ def group_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, 
     lab = Lab(state, runtime)
     if clusters is None:
         clusters = evidence_clusters(findings, roles)
-        if not budget_exhausted(state):  # signature roles are hypotheses: test them by weight swaps
+        if "step budget" not in (budget_exhausted(state) or ""):  # signature roles are hypotheses: test them
             clusters = swap_test_roles(lab, clusters, findings)
     note(ctx, state["run_id"], "group", "assistant",
          "Functional roles: " + "; ".join(f"{c['name']}: {', '.join(c['members'])}" for c in clusters))

@@ -36,6 +36,8 @@ def test_role_fit_by_hand() -> None:
     assert fit["silhouette"] == pytest.approx(((4.5 - 1) / 4.5 + (6.5 - 1) / 6.5) / 2)
     wrong = role_fit(d, ["a", "b", "a", "b"], "a")  # heads 0 and 2 are far apart
     assert wrong["silhouette"] < 0
+    alone = role_fit(d, ["a"] * 4, "a")  # no other role: nothing to compare with
+    assert np.isnan(alone["nearest_other"]) and alone["within"] == pytest.approx(d.sum() / 12)
 
 
 def test_swap_grouping_recovers_planted_roles_and_random_matrices_score_low() -> None:
@@ -82,7 +84,7 @@ def test_scripted_run_tests_its_roles_with_one_swap_sweep(db: str, load) -> None
     for name, members in final.items():
         if len(members) < 2:
             continue
-        [hyp] = [h for h in role_hyps if f"'{name}' ({', '.join(members)})" in h["text"]]
+        hyp = [h for h in role_hyps if f"'{name}' ({', '.join(members)})" in h["text"]][-1]  # the latest grouping
         expected = "supported" if role_fit(d, labels, name)["silhouette"] > 0 else "refuted"
         assert hyp["status"] == expected
         description = next(c["description"] for c in run.explanation["clusters"] if c["name"] == name)
