@@ -33,7 +33,12 @@ from agents.describe import describe_cluster
 from agents.nodes.common import Lab
 from agents.recorder import propose, resolve
 from autointerp.components import parse_component
-from autointerp.evaluation.silhouette import null_summary, relabel_null, silhouette
+from autointerp.evaluation.silhouette import (
+    null_summary,
+    relabel_null,
+    silhouette,
+    silhouette_samples,
+)
 from tools.weight_swap import MAX_AMONG
 
 SWAP_PAIRS = 32
@@ -53,18 +58,16 @@ def role_fit(d: np.ndarray, labels: list[Any], role: Any) -> dict[str, float]:
     Returns:
         ``{"within", "nearest_other", "silhouette"}``: the members' mean
         distance to their own role, to the closest other role (nan when there
-        is none) and their mean silhouette (Rousseeuw, as in ``evaluation``).
+        is none) and their mean silhouette (``evaluation.silhouette``; 0 when
+        there is no other role).
     """
     idx = [i for i, lab in enumerate(labels) if lab == role]
     groups = {lab: [i for i, x in enumerate(labels) if x == lab] for lab in dict.fromkeys(labels)}
-    within, nearest, sil = [], [], []
-    for i in idx:
-        a = _mean_to(d, i, idx)
-        others = [_mean_to(d, i, g) for lab, g in groups.items() if lab != role]
-        b = min(others) if others else float("nan")
-        within.append(a)
-        nearest.append(b)
-        sil.append((b - a) / max(a, b) if others and max(a, b) > 0 else 0.0)
+    within = [_mean_to(d, i, idx) for i in idx]
+    if len(groups) < 2:
+        return {"within": float(np.mean(within)), "nearest_other": float("nan"), "silhouette": 0.0}
+    nearest = [min(_mean_to(d, i, g) for lab, g in groups.items() if lab != role) for i in idx]
+    sil = silhouette_samples(d, [str(x) for x in labels])[idx]
     return {"within": float(np.mean(within)), "nearest_other": float(np.mean(nearest)),
             "silhouette": float(np.mean(sil))}
 
