@@ -185,7 +185,7 @@ def _explain_in(job: Job, workdir: Path, cache: dict[str, Any]) -> dict[str, Any
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         if resumable is not None:
-            result = api.resume(resumable, db=url, **_resume_kwargs(job, cache))
+            result = api.resume(resumable, db=url, **_target_kwarg(api.resume, job, cache))
         else:
             result = api.explain(**api_kwargs(api.explain, _explain_kwargs(job, url, cache)))
     except Exception as exc:
@@ -197,13 +197,11 @@ def _explain_in(job: Job, workdir: Path, cache: dict[str, Any]) -> dict[str, Any
     return record
 
 
-def _resume_kwargs(job: Job, cache: dict[str, Any]) -> dict[str, Any]:
-    """The loaded model for ``autointerp.resume`` when it takes one (as for explain)."""
+def _target_kwarg(fn: Callable[..., Any], job: Job, cache: dict[str, Any]) -> dict[str, Any]:
+    """``{"target": loaded model}`` when ``fn`` (``api.explain`` / ``api.resume``) accepts one, else {}."""
     import inspect
 
-    from autointerp import api
-
-    return {"target": _target(job, cache)} if "target" in inspect.signature(api.resume).parameters else {}
+    return {"target": _target(job, cache)} if "target" in inspect.signature(fn).parameters else {}
 
 
 def _explain_kwargs(job: Job, url: str, cache: dict[str, Any]) -> dict[str, Any]:
@@ -215,11 +213,7 @@ def _explain_kwargs(job: Job, url: str, cache: dict[str, Any]) -> dict[str, Any]
     optional = {"n": job.n, "max_steps": job.max_steps,
                 "circuit": list(job.circuit) if job.circuit else None, "null_draws": job.null_draws}
     kwargs.update({k: v for k, v in optional.items() if v is not None})
-    import inspect
-
-    if "target" in inspect.signature(api.explain).parameters:
-        kwargs["target"] = _target(job, cache)
-    return kwargs
+    return {**kwargs, **_target_kwarg(api.explain, job, cache)}
 
 
 def _target(job: Job, cache: dict[str, Any]) -> Any:
