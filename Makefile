@@ -30,7 +30,7 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/ruff check autointerp tools agents store tests bench
+	$(BIN)/ruff check autointerp engine tools agents store tests bench
 	$(BIN)/mypy
 
 bench: setup

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.nodes.common import Lab, effects_of
-from autointerp.tasks import TaskData
+from engine.tasks import TaskData
 
 MAX_HEADS_PER_CALL = 12
 TOKEN_MATCH = 0.8  # share of pairs whose role token must be the answer (distractor) to call it so

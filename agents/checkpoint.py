@@ -17,7 +17,7 @@ from pathlib import Path
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from autointerp.config import settings
+from engine.config import settings
 from store import Store
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from autointerp.models import TargetModel
-from autointerp.tasks import TaskData
+from engine.models import TargetModel
+from engine.tasks import TaskData
 from store import Store
 from tools.base import ToolContext
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.session import ExplainConfig, _load, evaluation_data
-from autointerp.errors import AutointerpError
+from engine.errors import AutointerpError
 from store import Store, get_explanation, get_run, list_runs, load_run_for_audit, save_evaluation
 
 
@@ -55,7 +55,7 @@ def _roles(explanation: dict[str, Any] | None) -> dict[str, str]:
 
 def permutation_check(store: Store, run: Any, config: ExplainConfig, original: str | None) -> dict[str, Any]:
     """Do the permuted run's components map through the permutation onto the original run's?"""
-    from autointerp.evaluation import permutation_consistency
+    from engine.evaluation import permutation_consistency
 
     mapping = (run.meta or {}).get("head_permutation")
     if not mapping:
@@ -99,7 +99,7 @@ def evaluate_stored_run(
     Raises:
         RunNotFound: no such run. AutointerpError: the run has no explanation.
     """
-    from autointerp.evaluation import evaluate_explanation, interpretation_line
+    from engine.evaluation import evaluate_explanation, interpretation_line
 
     run = get_run(store, run_id)
     explanation = get_explanation(store, run_id)

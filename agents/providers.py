@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.context import LLMHandle
-from autointerp.errors import AutointerpError
+from engine.errors import AutointerpError
 
 PROVIDERS = ("openai", "anthropic", "compatible")
 MAX_RETRIES = 6

@@ -32,8 +32,8 @@ import numpy as np
 from agents.describe import describe_cluster
 from agents.nodes.common import Lab
 from agents.recorder import propose, resolve
-from autointerp.components import parse_component
-from autointerp.evaluation.silhouette import (
+from engine.components import parse_component
+from engine.evaluation.silhouette import (
     null_summary,
     relabel_null,
     silhouette,

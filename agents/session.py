@@ -18,8 +18,8 @@ from agents.checkpoint import open_checkpointer, thread_config
 from agents.context import ProgressFn, RunContext, _quiet
 from agents.graph import compile_graph
 from agents.providers import AgentSpec, make_llm, parse_agent
-from autointerp.components import parse_component
-from autointerp.errors import AutointerpError
+from engine.components import parse_component
+from engine.errors import AutointerpError
 from store import Store, finish_run, get_run, open_store, resume_run, start_run
 
 
@@ -67,15 +67,15 @@ class RunOutcome:
 
 def _load(config: ExplainConfig, progress: ProgressFn, target: Any = None):
     """The model (a head-permuted copy when asked; it carries its id mapping) and the task data."""
-    from autointerp.models import load_model
-    from autointerp.tasks import load_task
+    from engine.models import load_model
+    from engine.tasks import load_task
 
     if target is None:
         progress("phase", {"name": f"loading {config.model}"})
         target = load_model(config.model)
     n = _n_pairs(config)
     if config.permute_heads is not None:
-        from autointerp.evaluation import permute_heads
+        from engine.evaluation import permute_heads
 
         progress("phase", {"name": f"permuting heads (seed {config.permute_heads})"})
         target, _ = permute_heads(target, seed=config.permute_heads)
@@ -86,7 +86,7 @@ def _load(config: ExplainConfig, progress: ProgressFn, target: Any = None):
 
 
 def _n_pairs(config: ExplainConfig) -> int | None:
-    from autointerp.tasks import BUILTIN_TASKS
+    from engine.tasks import BUILTIN_TASKS
 
     if config.n is not None:
         return config.n
@@ -115,7 +115,7 @@ def evaluation_data(config: ExplainConfig, target: Any, data: Any) -> tuple[Any,
     """
     from dataclasses import replace
 
-    from autointerp.tasks import BUILTIN_TASKS, build_task, tokenize_task
+    from engine.tasks import BUILTIN_TASKS, build_task, tokenize_task
 
     if config.task not in BUILTIN_TASKS:
         return data, {"prompts": "research", "n_pairs": data.n_pairs,

@@ -64,7 +64,7 @@ def explain(
         db: store URL (default ``$AUTOINTERP_DB`` or a SQLite file in the user data dir).
         seed: seed of the task's pairs and of every random choice.
         n: number of prompt pairs (default: 32 for built-in tasks, all for files).
-        evaluate: score the explanation with ``autointerp.evaluation`` when available.
+        evaluate: score the explanation with ``engine.evaluation`` when available.
         null_draws: random relabelings in the interchangeability null.
         params: localisation settings (``n_candidates``, ``threshold_frac``,
             ``max_circuit``, ``min_circuit``).

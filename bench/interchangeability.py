@@ -29,18 +29,18 @@ import torch
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
-from autointerp.evaluation.baselines import attention_role_clusters
-from autointerp.evaluation.faithfulness import single_ablation_effects
-from autointerp.evaluation.interchangeability import (
+from engine.evaluation.baselines import attention_role_clusters
+from engine.evaluation.faithfulness import single_ablation_effects
+from engine.evaluation.interchangeability import (
     clustering_labels,
     directed_distances,
     interchangeability_from_distances,
     symmetrise,
 )
-from autointerp.evaluation.ranking import ablation_attribution
-from autointerp.evaluation.swap import naive_swap_effects, swap_effects
-from autointerp.models import load_model
-from autointerp.tasks import load_task
+from engine.evaluation.ranking import ablation_attribution
+from engine.evaluation.swap import naive_swap_effects, swap_effects
+from engine.models import load_model
+from engine.tasks import load_task
 
 
 def pick_heads(target, data, k: int, shortlist: int) -> dict[str, float]:

@@ -13,7 +13,7 @@ import time
 
 
 def timed_load() -> float:
-    from autointerp.models import load_model
+    from engine.models import load_model
 
     start = time.perf_counter()
     load_model("smollm2-135m")

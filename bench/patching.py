@@ -3,7 +3,7 @@
 Prints, for the bundled model on IOI (all attention heads, noising):
 the wall time of the naive loop (one full ``model(ids)`` forward per head and
 bucket, with a plain forward pre-hook on the output projection), the wall time
-of ``autointerp.patching.patch_sweep`` (cached prefix, batched suffix), their
+of ``engine.patching.patch_sweep`` (cached prefix, batched suffix), their
 ratio, the largest difference between the two, and the Pearson correlation of
 attribution patching with the exact sweep over all heads and over the top 20
 (for noising, and for denoising with a second exact sweep). No assertions.
@@ -26,11 +26,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np
 import torch
 
-from autointerp.attribution import attribution_sweep
-from autointerp.components import all_heads
-from autointerp.models import load_model
-from autointerp.patching import patch_sweep
-from autointerp.tasks import load_task, logit_diff
+from engine.attribution import attribution_sweep
+from engine.components import all_heads
+from engine.models import load_model
+from engine.patching import patch_sweep
+from engine.tasks import load_task, logit_diff
 
 
 def naive_head_sweep(target, data) -> dict[str, float]:

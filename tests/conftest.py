@@ -21,7 +21,7 @@ TINY_MODELS = ("tiny-gpt2", "tiny-llama", "tiny-neox")
 @functools.cache
 def cached_model(name: str):
     """Load a model once per test session (models are frozen; tests must not mutate them)."""
-    from autointerp.models import load_model
+    from engine.models import load_model
 
     return load_model(name)
 

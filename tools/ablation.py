@@ -1,13 +1,13 @@
 """ablation: remove components and see how much of the behaviour is left.
 
-Why three kinds (see ``autointerp.ablation``): zero-ablation takes the
+Why three kinds (see ``engine.ablation``): zero-ablation takes the
 activation off the data manifold and can overstate importance; mean-ablation
 (per position, over the task's corrupt prompts) removes only the pair-specific
 information; resample-ablation substitutes another corrupt prompt's
 activation, keeping the variance. Results always say which one ran.
 
 Ablation runs on the clean prompts. Components are ablated one at a time (a
-sweep on the batched engine of ``autointerp.patching``) or all together as a
+sweep on the batched engine of ``engine.patching``) or all together as a
 set, e.g. everything outside a hypothesised circuit.
 """
 
@@ -18,9 +18,9 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from autointerp.ablation import AblationKind, ablation_edits
-from autointerp.patching import replacement_sweep, task_metrics
-from autointerp.tasks import Bucket
+from engine.ablation import AblationKind, ablation_edits
+from engine.patching import replacement_sweep, task_metrics
+from engine.tasks import Bucket
 from tools.base import ToolArgs, ToolContext, ToolSpec
 from tools.common import (
     Positions,

@@ -1,6 +1,6 @@
 """activation_patching: which components carry the behaviour, by causal intervention.
 
-Why: see ``autointerp.patching`` for the method and the batched engine. In
+Why: see ``engine.patching`` for the method and the batched engine. In
 short, *noising* runs the clean prompts with one component's activation taken
 from the corrupt run (a large drop = the component is necessary), *denoising*
 runs the corrupt prompts with the clean activation (a large rise = it is
@@ -20,7 +20,7 @@ import statistics
 
 from pydantic import Field
 
-from autointerp.patching import patch_sweep
+from engine.patching import patch_sweep
 from tools.base import ToolArgs, ToolContext, ToolSpec
 from tools.common import (
     Direction,

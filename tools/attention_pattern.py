@@ -18,9 +18,9 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from autointerp.adapters.base import ArchitectureAdapter, compute_head
-from autointerp.adapters.base import attention_input as base_attention_input
-from autointerp.tasks import Bucket
+from engine.adapters.base import ArchitectureAdapter, compute_head
+from engine.adapters.base import attention_input as base_attention_input
+from engine.tasks import Bucket
 from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
 from tools.common import Position, Prompts, expand_components, rounded, single_position, truncate
 

@@ -2,7 +2,7 @@
 
 Why: attribution patching (AtP) scores all heads and MLPs with one forward and
 one backward pass per bucket (gradient x activation difference; see
-``autointerp.attribution``), so it is the cheap first look over a large model.
+``engine.attribution``), so it is the cheap first look over a large model.
 It is a linear approximation: it is accurate where the metric is locally
 linear in the activation and can be badly off where it is not (saturated
 attention, early layers whose corrupt values differ a lot, especially when
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from autointerp.attribution import attribution_sweep
-from autointerp.patching import patch_sweep
+from engine.attribution import attribution_sweep
+from engine.patching import patch_sweep
 from tools.base import ToolArgs, ToolContext, ToolSpec
 from tools.common import (
     Direction,

@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from autointerp.components import parse_component
-from autointerp.errors import AutointerpError
-from autointerp.models import TargetModel
-from autointerp.tasks import TaskData
+from engine.components import parse_component
+from engine.errors import AutointerpError
+from engine.models import TargetModel
+from engine.tasks import TaskData
 
 
 class ToolError(AutointerpError):

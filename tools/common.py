@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from autointerp.components import Component, all_heads, all_mlps, all_resids
-from autointerp.errors import AutointerpError
-from autointerp.patching import resolve_positions
-from autointerp.tasks import Bucket
+from engine.components import Component, all_heads, all_mlps, all_resids
+from engine.errors import AutointerpError
+from engine.patching import resolve_positions
+from engine.tasks import Bucket
 from tools.base import ToolContext, ToolError
 
 Prompts = Literal["clean", "corrupt"]

@@ -7,7 +7,7 @@ promotes or suppresses and how much it *directly* moves the task metric
 ``logit(answer) - logit(distractor)``. Indirect effects (through later
 components) are invisible here; activation or path patching measures those.
 
-Conventions (see ``autointerp.attribution``):
+Conventions (see ``engine.attribution``):
 
 * Heads, ``ATTN`` and ``MLP``: the output vector (for a head, ``z_h @ wo_h.T``,
   its own contribution without the projection bias) goes through the final norm
@@ -26,10 +26,10 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from autointerp.attribution import component_output, direct_effects, frozen_norm, unembed_directions
-from autointerp.components import Component
-from autointerp.patching import input_run
-from autointerp.tasks import logit_diff
+from engine.attribution import component_output, direct_effects, frozen_norm, unembed_directions
+from engine.components import Component
+from engine.patching import input_run
+from engine.tasks import logit_diff
 from tools.base import ToolArgs, ToolContext, ToolSpec
 from tools.common import (
     Position,

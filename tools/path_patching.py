@@ -39,14 +39,14 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from autointerp import runner
-from autointerp.adapters.base import compute_head
-from autointerp.attribution import component_output, direct_effects
-from autointerp.components import Component
-from autointerp.hooks import trace
-from autointerp.models import TargetModel
-from autointerp.patching import final_metric, input_run, sides, task_metrics
-from autointerp.tasks import TaskData
+from engine import runner
+from engine.adapters.base import compute_head
+from engine.attribution import component_output, direct_effects
+from engine.components import Component
+from engine.hooks import trace
+from engine.models import TargetModel
+from engine.patching import final_metric, input_run, sides, task_metrics
+from engine.tasks import TaskData
 from tools.attention_pattern import attention_input
 from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
 from tools.common import (

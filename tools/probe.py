@@ -28,7 +28,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from autointerp.patching import input_run
+from engine.patching import input_run
 from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
 from tools.common import Position, rounded, single_position, truncate
 

@@ -2,7 +2,7 @@
 
 Why as a tool: the agent can test a role hypothesis directly ("are these two
 heads doing the same thing?") with the same primitive the final
-interchangeability score uses (``autointerp.evaluation.swap``), before it
+interchangeability score uses (``engine.evaluation.swap``), before it
 commits to a clustering. ``among`` runs every ordered pair of a set of heads
 in one batched sweep, so testing a whole grouping is one experiment.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from autointerp.errors import ComponentError
-from autointerp.evaluation.divergence import JS_DISTANCE_MAX
-from autointerp.evaluation.interchangeability import directed_distances, symmetrise
-from autointerp.evaluation.prompts import first_pairs
-from autointerp.evaluation.swap import head_component, swap_effects
+from engine.errors import ComponentError
+from engine.evaluation.divergence import JS_DISTANCE_MAX
+from engine.evaluation.interchangeability import directed_distances, symmetrise
+from engine.evaluation.prompts import first_pairs
+from engine.evaluation.swap import head_component, swap_effects
 from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
 
 MAX_AMONG = 32

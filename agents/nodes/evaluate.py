@@ -1,6 +1,6 @@
 """``evaluate`` and ``finish``: score the explanation, close the run record.
 
-Evaluation is optional: when ``autointerp.evaluation`` is not importable (or
+Evaluation is optional: when ``engine.evaluation`` is not importable (or
 evaluation is switched off) the run records why it was skipped instead.
 Scores are stored per kind (``interchangeability``, ``faithfulness``).
 """
@@ -34,7 +34,7 @@ def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
     if not ctx.evaluate:
         return {"evaluation": {"skipped": "evaluation switched off"}}
     try:
-        from autointerp.evaluation import evaluate_explanation, interpretation_line
+        from engine.evaluation import evaluate_explanation, interpretation_line
     except ImportError as exc:
         reason = f"evaluation module not available ({exc.__class__.__name__})"
         note(ctx, run_id, "evaluate:skipped", "assistant", f"Evaluation skipped: {reason}.")

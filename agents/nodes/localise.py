@@ -20,7 +20,7 @@ from langgraph.runtime import Runtime
 from agents.context import RunContext
 from agents.nodes.common import Lab, effects_of
 from agents.state import ResearchState
-from autointerp.components import parse_component
+from engine.components import parse_component
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "n_candidates": 48,

@@ -25,7 +25,7 @@ from agents.prompts import ONESHOT_PROMPT, dumps
 from agents.providers import invoke, message_text, usage_tokens
 from agents.recorder import note
 from agents.state import ResearchState
-from autointerp.errors import AutointerpError
+from engine.errors import AutointerpError
 from store import add_tokens, get_experiment, save_explanation
 
 

@@ -21,7 +21,7 @@ from agents.recorder import resolve
 from agents.scripted import Hypothesis, propose
 from agents.signatures import exp_id
 from agents.state import ResearchState, component_budget_left
-from autointerp.components import parse_component
+from engine.components import parse_component
 
 
 def downstream_of(cid: str, circuit: list[str]) -> list[str]:

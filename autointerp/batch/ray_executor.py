@@ -25,7 +25,7 @@ from typing import Any
 from autointerp.batch.local import EventFn, failure
 from autointerp.batch.spec import Job, RaySettings
 from autointerp.batch.worker import JobFn, execute, worker_name
-from autointerp.errors import AutointerpError
+from engine.errors import AutointerpError
 
 
 class BatchError(AutointerpError):

@@ -40,7 +40,7 @@ from pydantic import (
     field_validator,
 )
 
-from autointerp.errors import AutointerpError
+from engine.errors import AutointerpError
 
 AGENT_KINDS = ("oneshot", "openai", "anthropic", "compatible")
 """Prefixes of agent specs besides ``scripted`` (DESIGN §6)."""
@@ -55,7 +55,7 @@ class SpecError(AutointerpError):
 
 
 def _component(value: str) -> str:
-    from autointerp.components import parse_component
+    from engine.components import parse_component
 
     try:
         return parse_component(value).id
@@ -238,7 +238,7 @@ def format_errors(exc: ValidationError, source: str) -> str:
 
 def _resolve_task(task: str, base: Path, where: str) -> tuple[str, str | None]:
     """A built-in task name as is; a JSONL path made absolute (relative to the spec), with its hash."""
-    from autointerp.tasks import BUILTIN_TASKS
+    from engine.tasks import BUILTIN_TASKS
 
     if task in BUILTIN_TASKS:
         return task, None

@@ -23,7 +23,7 @@ from autointerp.cli import (
     task_cmd,
 )
 from autointerp.cli.common import EXIT_USER_ERROR, error_console
-from autointerp.errors import AutointerpError
+from engine.errors import AutointerpError
 
 app = typer.Typer(
     name="autointerp",

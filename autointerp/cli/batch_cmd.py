@@ -29,7 +29,7 @@ from rich.progress import (
 )
 
 from autointerp.cli.common import print_json, stderr, stdout
-from autointerp.errors import AutointerpError
+from engine.errors import AutointerpError
 
 
 def _job_fn(spec: str | None) -> Any:
@@ -70,7 +70,7 @@ def batch(
     """Run every (task x model x agent x seed) job of a spec; finished jobs are skipped."""
     from autointerp.batch import load_spec, run_batch
     from autointerp.batch.summary import counts, jobs_table
-    from autointerp.config import settings
+    from engine.config import settings
     from store import open_store
 
     spec, jobs = load_spec(spec_path)

@@ -50,7 +50,7 @@ def progress_bar(enabled: bool = True) -> Iterator[Progress]:
 
 def load_target(model: str, progress: Progress):
     """Load a model with a spinner step in ``progress``."""
-    from autointerp.models import load_model
+    from engine.models import load_model
 
     step = progress.add_task(f"loading {model}", total=None)
     target = load_model(model, progress=lambda msg: progress.update(step, description=msg))

@@ -12,7 +12,7 @@ COMPONENT_SETS = ("heads", "mlps", "resid")
 
 
 def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
-    from autointerp.patching import PatchingError  # torch only when the command runs
+    from engine.patching import PatchingError  # torch only when the command runs
 
     if value not in allowed:
         raise PatchingError(f"Unknown {option} '{value}'; use one of {', '.join(allowed)}.")
@@ -31,10 +31,10 @@ def patch(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object with every effect."),
 ) -> None:
     """Patch every component of a kind (all positions) and report effects on the logit difference."""
-    from autointerp.attribution import attribution_sweep
-    from autointerp.components import all_heads, all_mlps, all_resids
-    from autointerp.patching import patch_sweep, sides
-    from autointerp.tasks import load_task
+    from engine.attribution import attribution_sweep
+    from engine.components import all_heads, all_mlps, all_resids
+    from engine.patching import patch_sweep, sides
+    from engine.tasks import load_task
 
     _choice(method, METHODS, "method")
     _choice(components, COMPONENT_SETS, "component set")

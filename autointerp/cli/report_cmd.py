@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from autointerp.cli.common import stderr
-from autointerp.errors import AutointerpError
+from engine.errors import AutointerpError
 
 
 def report(

@@ -19,8 +19,8 @@ def check(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Report clean and corrupt logit difference and accuracy of MODEL on TASK."""
-    from autointerp.evaluate_task import check_task
-    from autointerp.tasks import load_task
+    from engine.task_check import check_task
+    from engine.tasks import load_task
 
     with progress_bar() as progress:
         target = load_target(model, progress)

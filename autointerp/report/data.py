@@ -17,8 +17,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from autointerp.components import parse_component
-from autointerp.errors import AutointerpError
+from engine.components import parse_component
+from engine.errors import AutointerpError
 
 PATCHING_TOOLS = ("activation_patching", "attribution_patching", "patching", "patch",
                   "exact_patching", "atp")  # fmt: skip

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from autointerp.errors import AutointerpError
+from engine.errors import AutointerpError
 
 RUN_LIST_LIMIT = 500
 """Most runs listed on one page of the viewer."""

@@ -13,7 +13,7 @@ import pytest
 from agents.roles import grouping_z, role_fit, swap_grouping, unique_names
 from agents.session import HELD_OUT_SEED, ExplainConfig, evaluation_data
 from autointerp import api
-from autointerp.tasks import load_task
+from engine.tasks import load_task
 from store import load_run_for_audit, open_store
 
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autointerp import runner
-from autointerp.ablation import ablation_edits
-from autointerp.components import all_heads
-from autointerp.evaluation.faithfulness import (
+from engine import runner
+from engine.ablation import ablation_edits
+from engine.components import all_heads
+from engine.evaluation.faithfulness import (
     ablated_metrics,
     curve_sizes,
     faithfulness,
     rank_components,
 )
-from autointerp.hooks import trace
-from autointerp.tasks import load_task, logit_diff
+from engine.hooks import trace
+from engine.tasks import load_task, logit_diff
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from autointerp.evaluation import evaluate_explanation, interpretation_line
-from autointerp.evaluation.baselines import attention_role_clusters, role_attention
-from autointerp.evaluation.interchangeability import directed_distances, interchangeability
-from autointerp.evaluation.prompts import first_pairs
-from autointerp.evaluation.ranking import ablation_attribution
-from autointerp.evaluation.swap import swap_effects
-from autointerp.tasks import load_task
+from engine.evaluation import evaluate_explanation, interpretation_line
+from engine.evaluation.baselines import attention_role_clusters, role_attention
+from engine.evaluation.interchangeability import directed_distances, interchangeability
+from engine.evaluation.prompts import first_pairs
+from engine.evaluation.ranking import ablation_attribution
+from engine.evaluation.swap import swap_effects
+from engine.tasks import load_task
 from tools.base import ToolContext, run_tool
 from tools.weight_swap import SPEC
 
@@ -111,10 +111,10 @@ def test_attribution_is_the_derivative_of_mean_ablation(llama, data):
     """Central finite difference along z + α (mean - z) agrees with the attribution estimate."""
     import torch
 
-    from autointerp import runner
-    from autointerp.ablation import corrupt_activations
-    from autointerp.hooks import trace
-    from autointerp.tasks import logit_diff
+    from engine import runner
+    from engine.ablation import corrupt_activations
+    from engine.hooks import trace
+    from engine.tasks import logit_diff
 
     head, alpha = "L1.H4", 1e-2
     (estimate,) = ablation_attribution(llama, data, [head]).values()

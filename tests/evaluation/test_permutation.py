@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autointerp.components import all_heads
-from autointerp.evaluation.permutation import permutation_consistency, permute_heads
-from autointerp.hooks import trace
+from engine.components import all_heads
+from engine.evaluation.permutation import permutation_consistency, permute_heads
+from engine.hooks import trace
 
 PROMPT = "When Mary and John went to the store, John gave a drink to"
 

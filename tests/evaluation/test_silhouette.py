@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autointerp.evaluation.interchangeability import interchangeability_from_distances
-from autointerp.evaluation.silhouette import (
+from engine.evaluation.interchangeability import interchangeability_from_distances
+from engine.evaluation.silhouette import (
     null_summary,
     relabel_null,
     silhouette,

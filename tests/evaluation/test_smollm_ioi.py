@@ -12,11 +12,11 @@ import math
 import numpy as np
 import pytest
 
-from autointerp.evaluation import evaluate_explanation, interpretation_line
-from autointerp.evaluation.baselines import attention_role_clusters
-from autointerp.evaluation.faithfulness import single_ablation_effects
-from autointerp.evaluation.ranking import ablation_attribution
-from autointerp.tasks import load_task
+from engine.evaluation import evaluate_explanation, interpretation_line
+from engine.evaluation.baselines import attention_role_clusters
+from engine.evaluation.faithfulness import single_ablation_effects
+from engine.evaluation.ranking import ablation_attribution
+from engine.tasks import load_task
 
 
 @pytest.mark.slow

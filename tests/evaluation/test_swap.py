@@ -8,19 +8,19 @@ import copy
 import pytest
 import torch
 
-from autointerp.adapters import adapter_for
-from autointerp.errors import ComponentError
-from autointerp.evaluation.batching import batch_plan
-from autointerp.evaluation.divergence import JS_DISTANCE_MAX, js_distance, last_token_logprobs
-from autointerp.evaluation.swap import (
+from engine.adapters import adapter_for
+from engine.errors import ComponentError
+from engine.evaluation.batching import batch_plan
+from engine.evaluation.divergence import JS_DISTANCE_MAX, js_distance, last_token_logprobs
+from engine.evaluation.swap import (
     naive_swap_effects,
     plan_swap,
     swap_effects,
     swap_hooks,
 )
-from autointerp.hooks import count_hooks, trace
-from autointerp.models import load_model
-from autointerp.tasks import load_task
+from engine.hooks import count_hooks, trace
+from engine.models import load_model
+from engine.tasks import load_task
 
 FIELDS = ("wq", "wk", "wv", "wo", "bq", "bk", "bv")
 # (target, source): same layer, cross-layer both ways, and (tiny-llama) across KV groups

@@ -24,7 +24,7 @@ def _single_thread():
 @pytest.fixture(scope="session")
 def data(load):
     """``data(model_name, task='ioi', n=8, seed=0)`` -> TaskData, cached per session."""
-    from autointerp.tasks import load_task
+    from engine.tasks import load_task
 
     @functools.cache
     def task_data(model_name: str, task: str = "ioi", n: int = 8, seed: int = 0):
@@ -51,7 +51,7 @@ def perturbed():
     Tiny models initialise 1-D parameters to HF defaults (gains 1, biases 0),
     which would hide a missing norm gain or bias in direct-effect code.
     """
-    from autointerp.models import load_model
+    from engine.models import load_model
 
     @functools.cache
     def make(name: str):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autointerp.hooks import trace
-from autointerp.models import load_model
-from autointerp.tasks import logit_diff
+from engine.hooks import trace
+from engine.models import load_model
+from engine.tasks import logit_diff
 from tools.base import ToolContext, run_tool
 from tools.registry import get_tool
 
@@ -57,7 +57,7 @@ def test_zero_ablation_equals_zeroing_output_weights(name, data):
 
 @pytest.mark.parametrize("kind", ["mean", "resample"])
 def test_ablation_kinds_equal_plain_hooked_forward(load, data, kind):
-    from autointerp.ablation import ablation_edits
+    from engine.ablation import ablation_edits
 
     target, task = load("tiny-llama"), data("tiny-llama")
     ids = ["L0.H1", "L1.MLP", "L2.ATTN"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from autointerp.attribution import attribution_sweep
-from autointerp.components import all_heads, all_mlps, all_resids
-from autointerp.patching import patch_sweep
-from autointerp.tasks import TaskData
+from engine.attribution import attribution_sweep
+from engine.components import all_heads, all_mlps, all_resids
+from engine.patching import patch_sweep
+from engine.tasks import TaskData
 from tools.base import ToolContext, run_tool
 from tools.registry import get_tool
 

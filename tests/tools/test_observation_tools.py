@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from autointerp.components import all_heads, all_mlps
-from autointerp.hooks import trace
-from autointerp.tasks import logit_diff
+from engine.components import all_heads, all_mlps
+from engine.hooks import trace
+from engine.tasks import logit_diff
 from tools.base import ToolContext, run_tool
 from tools.registry import get_tool
 
@@ -78,7 +78,7 @@ def test_direct_effects_add_up_to_the_logit_diff(perturbed, data, name):
 
 def _eager_patterns(name: str, ids: torch.Tensor):
     """Attention probabilities from the Hugging Face eager implementation (a fresh copy of the model)."""
-    from autointerp.models import load_model
+    from engine.models import load_model
 
     target = load_model(name)
     target.model.config._attn_implementation = "eager"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autointerp import patching
-from autointerp.components import Component, all_heads, all_mlps, all_resids
-from autointerp.hooks import trace
-from autointerp.tasks import logit_diff
+from engine import patching
+from engine.components import Component, all_heads, all_mlps, all_resids
+from engine.hooks import trace
+from engine.tasks import logit_diff
 
 TINY = ("tiny-gpt2", "tiny-llama", "tiny-neox")
 
@@ -116,7 +116,7 @@ def test_patching_resid0_reproduces_corrupt_run(load, data, name):
 
 
 def test_metrics_match_forward(load, data):
-    from autointerp.evaluate_task import check_task
+    from engine.task_check import check_task
 
     target, task = load("tiny-llama"), data("tiny-llama")
     check = check_task(target, task)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autointerp.components import all_heads, all_mlps
-from autointerp.hooks import trace
-from autointerp.tasks import logit_diff
+from engine.components import all_heads, all_mlps
+from engine.hooks import trace
+from engine.tasks import logit_diff
 from tools.base import ToolContext, run_tool
 from tools.registry import get_tool
 

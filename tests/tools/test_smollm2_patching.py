@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from autointerp.attribution import attribution_sweep
-from autointerp.patching import patch_sweep
-from autointerp.tasks import logit_diff
+from engine.attribution import attribution_sweep
+from engine.patching import patch_sweep
+from engine.tasks import logit_diff
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def naive_denoising(target, data, heads: list[str]) -> dict[str, float]:
 
 
 def test_sweep_and_attribution_on_smollm2(smollm):
-    from autointerp.tasks import load_task
+    from engine.tasks import load_task
 
     data = load_task("ioi", smollm, n=N_PAIRS)
     heads = [f"L{layer}.H{h}" for layer in LAYERS for h in range(smollm.n_heads)]

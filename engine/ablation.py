@@ -1,0 +1,88 @@
+"""Ablation primitives: what "removing" a component means, made explicit.
+
+Why three kinds: zero-ablation takes the activation off the data manifold and
+can overstate a component's importance; mean-ablation (over the task's corrupt
+distribution, per position, as in MIB) keeps the average signal and removes
+only the pair-specific information; resample-ablation substitutes the
+activation of another corrupt prompt, keeping the variance too. Every result
+in this project states which one it used.
+
+Means are per bucket (equal-length prompts), so position ``p`` is averaged
+only with position ``p`` of prompts of the same template length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+import torch
+
+from engine import runner
+from engine.components import Component
+from engine.hooks import EditFn, trace
+from engine.models import TargetModel
+from engine.tasks import Bucket
+
+AblationKind = Literal["zero", "mean", "resample"]
+
+
+def component_ids(components: Iterable[str | Component]) -> list[str]:
+    return [c.id if isinstance(c, Component) else c for c in components]
+
+
+def corrupt_activations(
+    target: TargetModel, bucket: Bucket, components: Iterable[str | Component]
+) -> dict[str, torch.Tensor]:
+    """Activations of ``components`` on the bucket's corrupt prompts: id -> [n, pos, ...]."""
+    ids = component_ids(components)
+    with torch.no_grad(), trace(target.adapter, read=ids) as cache:
+        runner.forward(target.adapter, bucket.corrupt)
+    return dict(cache)
+
+
+def ablation_edits(
+    target: TargetModel,
+    bucket: Bucket,
+    components: Iterable[str | Component],
+    kind: AblationKind = "mean",
+    seed: int = 0,
+    batch_repeat: int = 1,
+) -> dict[str, EditFn]:
+    """Edit functions that ablate ``components`` on a forward over this bucket.
+
+    Args:
+        target: the loaded model.
+        bucket: the prompts the ablated forward will run on (its corrupt
+            prompts define the mean / resample distribution).
+        components: ids to ablate.
+        kind: ``zero``, ``mean`` (per-position mean over the corrupt prompts) or
+            ``resample`` (the activation of a random other corrupt prompt).
+        seed: resampling seed.
+        batch_repeat: the ablated forward's batch is the bucket repeated this many times.
+
+    Returns:
+        id -> edit function, for ``hooks.trace(edit=...)``.
+    """
+    ids = component_ids(components)
+    if kind == "zero":
+        return {cid: torch.zeros_like for cid in ids}
+    acts = corrupt_activations(target, bucket, ids)
+    if kind == "mean":
+        means = {cid: a.mean(dim=0, keepdim=True) for cid, a in acts.items()}
+        return {cid: _constant(means[cid]) for cid in ids}
+    if kind == "resample":
+        gen = torch.Generator().manual_seed(seed)
+        n = bucket.n
+        # a derangement-free random draw: any other prompt, never the same index
+        shift = torch.randint(1, max(n, 2), (n,), generator=gen) if n > 1 else torch.zeros(1, dtype=torch.long)
+        source = (torch.arange(n) + shift) % n
+        return {cid: _constant(acts[cid][source].repeat(batch_repeat, *[1] * (acts[cid].dim() - 1))) for cid in ids}
+    raise ValueError(f"Unknown ablation kind '{kind}'; use zero, mean or resample.")
+
+
+def _constant(value: torch.Tensor) -> EditFn:
+    def edit(current: torch.Tensor) -> torch.Tensor:
+        return value.expand_as(current).clone()
+
+    return edit

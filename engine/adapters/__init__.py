@@ -1,0 +1,28 @@
+"""One adapter module per architecture family; ``adapter_for`` picks by ``config.model_type``."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from engine.adapters.base import ArchitectureAdapter, HeadParams, compute_head
+from engine.adapters.gpt2 import GPT2Adapter
+from engine.adapters.llama import LlamaAdapter
+from engine.adapters.neox import NeoXAdapter
+from engine.errors import UnknownModelError
+
+ADAPTERS: tuple[type[ArchitectureAdapter], ...] = (GPT2Adapter, NeoXAdapter, LlamaAdapter)
+
+
+def adapter_for(model: nn.Module) -> ArchitectureAdapter:
+    """The adapter for a loaded HF causal LM, chosen by its config's ``model_type``."""
+    model_type = getattr(model.config, "model_type", None)
+    for cls in ADAPTERS:
+        if model_type in cls.model_types:
+            return cls(model)
+    known = sorted(t for cls in ADAPTERS for t in cls.model_types)
+    raise UnknownModelError(
+        f"Architecture '{model_type}' has no adapter; supported model types: {', '.join(known)}."
+    )
+
+
+__all__ = ["ADAPTERS", "ArchitectureAdapter", "HeadParams", "adapter_for", "compute_head"]

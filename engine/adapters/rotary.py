@@ -1,0 +1,56 @@
+"""Shared by the rotary-position families (GPT-NeoX, Llama): rotary embedding and block calls.
+
+Both families compute ``(cos, sin)`` once per sequence with the model's own
+``rotary_emb`` module and pass it, with the causal mask, to every block; a
+head's q and k are rotated on their first ``rotary_dims`` dimensions (all of
+them for Llama, a fraction for Pythia's partial rotary).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from engine.adapters.base import ArchitectureAdapter, BlockContext, causal_context
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding on the first ``cos.shape[-1]`` dims of x ([batch, pos, d_head]).
+
+    cos/sin are [batch or 1, pos, rotary_dims]; the remaining dims pass through
+    (partial rotary, as in Pythia; full rotary when rotary_dims == d_head).
+    """
+    r = cos.shape[-1]
+    rot, rest = x[..., :r], x[..., r:]
+    return torch.cat((rot * cos + _rotate_half(rot) * sin, rest), dim=-1)
+
+
+class RotaryAdapter(ArchitectureAdapter):
+    """Block context and per-head rotation for models with a ``rotary_emb`` module in their body."""
+
+    @property
+    def _body(self) -> Any:
+        raise NotImplementedError
+
+    def block_context(self, resid: torch.Tensor) -> BlockContext:
+        ctx = causal_context(self.config, resid)
+        ctx["position_embeddings"] = self._body.rotary_emb(resid, position_ids=ctx["position_ids"])
+        return ctx
+
+    def run_block(self, layer: int, resid: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
+        return self.blocks()[layer](
+            resid,
+            attention_mask=ctx["attention_mask"],
+            position_ids=ctx["position_ids"],
+            position_embeddings=ctx["position_embeddings"],
+        )
+
+    def rotate(self, layer, q, k, ctx):
+        cos, sin = ctx["position_embeddings"]
+        return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)

@@ -1,0 +1,270 @@
+"""Weight swap: run head j's parameters at head i's place ("swap j into i", DESIGN.md §7).
+
+Why: an explanation that puts heads i and j in the same functional role
+predicts that they are interchangeable *in the model*: computing head i's
+output with head j's weights (its Q, its K/V group under GQA, its O) should
+barely change the next-token distribution. The swap keeps everything that
+belongs to the *place* -- layer i's normalised attention input, its rotary
+positions and attention scale -- and changes only the *parameters*.
+
+Mechanism: a forward pre-hook on layer i's attention module captures its
+input ``x``; a forward hook on the output projection adds
+
+    delta = z_j' @ wo_j.T - z_i @ wo_i.T,
+
+where ``z_j' = compute_head(layer_i, params_j, x)`` and ``z_i`` is head i's
+own output, recomputed by the same ``compute_head`` path. Using the same code
+for both terms makes a head swapped with itself (or with an exact copy of
+itself) a bit-exact no-op instead of leaving a 1e-7 residue of the
+difference between hand-written attention and SDPA.
+
+Cost: a swap into layer l changes nothing before layer l, so the clean
+residual stream is computed once per bucket (``runner.residual_stream``) and
+each swapped forward resumes at the target head's layer -- which is never
+later than the earlier layer of the pair for the direction that needs it.
+Several swaps share one forward: the bucket is repeated along the batch
+dimension and copy k carries swap k. Swaps are grouped by layer
+(``batch_plan``) so a batch resumes as late as possible, and only the last
+position is unembedded.
+``naive_swap_effects`` (one full HF forward per swap) is the reference the
+tests and the benchmark compare against.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+import torch
+
+from engine import runner
+from engine.adapters.base import (
+    ArchitectureAdapter,
+    BlockContext,
+    HeadParams,
+    attention_input,
+    compute_head,
+)
+from engine.components import Component, parse_component
+from engine.errors import ComponentError
+from engine.evaluation.batching import Progress, batch_plan
+from engine.evaluation.divergence import js_distance, last_token_logprobs
+from engine.models import TargetModel
+from engine.tasks import TaskData, logit_diff
+
+#: (target i, source j): compute head i's output with head j's parameters.
+HeadPair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class PlannedSwap:
+    """One resolved swap: the target head's place and both heads' parameter views."""
+
+    layer: int
+    target: HeadParams
+    source: HeadParams
+
+
+@dataclass
+class SwapOutcome:
+    """Effect of one swap, averaged over the task's clean prompts.
+
+    ``js_distance`` is in nats^(1/2) (see ``divergence``); logit differences are
+    the task metric before and after the swap.
+    """
+
+    target: str
+    source: str
+    js_distance: float
+    logit_diff_clean: float
+    logit_diff_swapped: float
+    n_prompts: int
+
+    @property
+    def logit_diff_change(self) -> float:
+        return self.logit_diff_swapped - self.logit_diff_clean
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "logit_diff_change": self.logit_diff_change}
+
+
+def head_component(adapter: ArchitectureAdapter, text: str | Component) -> Component:
+    """Parse a head id (``L3.H1``), range-checked; other component kinds are an error."""
+    comp = text if isinstance(text, Component) else parse_component(text, adapter.n_layers, adapter.n_heads)
+    if comp.kind != "head":
+        raise ComponentError(f"'{comp.id}' is not an attention head; weight swaps need L<layer>.H<head> ids.")
+    return comp
+
+
+def plan_swap(adapter: ArchitectureAdapter, target: str | Component, source: str | Component) -> PlannedSwap:
+    """Resolve "swap ``source`` into ``target``" to parameter views (GQA-aware via head_params)."""
+    i, j = head_component(adapter, target), head_component(adapter, source)
+    assert i.head is not None and j.head is not None
+    return PlannedSwap(i.layer, adapter.head_params(i.layer, i.head), adapter.head_params(j.layer, j.head))
+
+
+def swap_delta(
+    adapter: ArchitectureAdapter, swap: PlannedSwap, x: torch.Tensor, ctx: BlockContext
+) -> torch.Tensor:
+    """Change of the attention output when the swap is applied.
+
+    Args:
+        x: [batch, pos, d_model] normalised attention input at ``swap.layer``.
+        ctx: block context (rotary) for this sequence length.
+
+    Returns:
+        [batch, pos, d_model] ``z_j' @ wo_j.T - z_i @ wo_i.T``.
+    """
+    z_source, _ = compute_head(adapter, swap.layer, swap.source, x, ctx)
+    z_target, _ = compute_head(adapter, swap.layer, swap.target, x, ctx)
+    return z_source @ swap.source.wo.T - z_target @ swap.target.wo.T
+
+
+@contextmanager
+def swap_hooks(
+    adapter: ArchitectureAdapter,
+    swaps: Sequence[PlannedSwap | None],
+    n: int,
+    ctx: BlockContext,
+) -> Iterator[None]:
+    """Apply ``swaps[k]`` to batch rows ``k*n:(k+1)*n`` during forwards inside the block.
+
+    Args:
+        adapter: the model's adapter.
+        swaps: one swap (or None, unswapped) per copy of the prompts in the batch.
+        n: prompts per copy.
+        ctx: block context of the batch (rotary cos/sin broadcast over the batch).
+
+    Hooks are removed on exit, also when the body raises.
+    """
+    by_layer: dict[int, list[tuple[int, PlannedSwap]]] = defaultdict(list)
+    for k, swap in enumerate(swaps):
+        if swap is not None:
+            by_layer[swap.layer].append((k, swap))
+    captured: dict[int, torch.Tensor] = {}
+    handles = []
+
+    def capture(layer: int) -> Callable:
+        def pre(_module, args, kwargs):
+            captured[layer] = attention_input(args, kwargs)
+
+        return pre
+
+    def apply(layer: int) -> Callable:
+        def post(_module, _args, output):
+            x = captured.pop(layer)
+            out = output.clone()
+            for k, swap in by_layer[layer]:
+                rows = slice(k * n, (k + 1) * n)
+                out[rows] = out[rows] + swap_delta(adapter, swap, x[rows], ctx)
+            return out
+
+        return post
+
+    try:
+        for layer in by_layer:
+            handles.append(adapter.attention(layer).register_forward_pre_hook(capture(layer), with_kwargs=True))
+            handles.append(adapter.out_proj(layer).register_forward_hook(apply(layer)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+class _Accumulator:
+    """Pair-weighted sums over buckets of one swap's per-prompt values."""
+
+    def __init__(self) -> None:
+        self.js = 0.0
+        self.ld = 0.0
+        self.n = 0
+
+    def add(self, js: torch.Tensor, ld: torch.Tensor) -> None:
+        self.js += float(js.sum())
+        self.ld += float(ld.sum())
+        self.n += int(js.numel())
+
+
+def _outcomes(pairs: Sequence[HeadPair], accs: list[_Accumulator], base_ld: float, n: int) -> list[SwapOutcome]:
+    return [
+        SwapOutcome(str(t), str(s), acc.js / acc.n, base_ld / n, acc.ld / acc.n, acc.n)
+        for (t, s), acc in zip(pairs, accs, strict=True)
+    ]
+
+
+def swap_effects(
+    target: TargetModel,
+    data: TaskData,
+    pairs: Sequence[HeadPair],
+    swaps_per_batch: int = 8,
+    progress: Progress | None = None,
+) -> list[SwapOutcome]:
+    """JS distance and metric change of each swap, over all clean prompts (fast path).
+
+    Args:
+        target: loaded model.
+        data: tokenised task; every bucket's clean prompts are used.
+        pairs: ``(target_head, source_head)`` ids; swap source into target.
+        swaps_per_batch: swaps sharing one forward (batch = this × bucket size).
+        progress: ``progress(done, total)`` in (swap, bucket) evaluations.
+
+    Returns:
+        One ``SwapOutcome`` per pair, in the order given.
+    """
+    adapter = target.adapter
+    planned = [plan_swap(adapter, t, s) for t, s in pairs]
+    if not planned:
+        return []
+    chunks = batch_plan([s.layer for s in planned], adapter.n_layers, swaps_per_batch)
+    accs = [_Accumulator() for _ in planned]
+    base_ld, n_total, done = 0.0, 0, 0
+    with torch.no_grad():
+        for bucket in data.buckets:
+            resids, logits = runner.residual_stream(adapter, bucket.clean)
+            base = last_token_logprobs(logits)
+            base_ld += float(logit_diff(logits, bucket.answer, bucket.distractor).sum())
+            n_total += bucket.n
+            for chunk in chunks:
+                start = min(planned[p].layer for p in chunk)
+                resid = resids[start].repeat(len(chunk), 1, 1)
+                ctx = adapter.block_context(resid)
+                with swap_hooks(adapter, [planned[p] for p in chunk], bucket.n, ctx):
+                    final = runner.run_layers(adapter, resid, start, ctx=ctx)
+                last = adapter.logits(final[:, -1:, :])[:, 0, :]
+                for k, p in enumerate(chunk):
+                    rows = last[k * bucket.n:(k + 1) * bucket.n]
+                    accs[p].add(
+                        js_distance(base, last_token_logprobs(rows)),
+                        logit_diff(rows, bucket.answer, bucket.distractor),
+                    )
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, len(planned) * len(data.buckets))
+    return _outcomes(pairs, accs, base_ld, n_total)
+
+
+def naive_swap_effects(target: TargetModel, data: TaskData, pairs: Sequence[HeadPair]) -> list[SwapOutcome]:
+    """Reference implementation: one full Hugging Face forward per swap and bucket.
+
+    Same result as ``swap_effects`` up to float rounding; used by tests and the benchmark.
+    """
+    adapter = target.adapter
+    accs = [_Accumulator() for _ in pairs]
+    base_ld, n_total = 0.0, 0
+    with torch.no_grad():
+        for bucket in data.buckets:
+            logits = target.model(bucket.clean).logits
+            base = last_token_logprobs(logits)
+            base_ld += float(logit_diff(logits, bucket.answer, bucket.distractor).sum())
+            n_total += bucket.n
+            ctx = adapter.block_context(adapter.embed(bucket.clean))
+            for p, (t, s) in enumerate(pairs):
+                with swap_hooks(adapter, [plan_swap(adapter, t, s)], bucket.n, ctx):
+                    swapped = target.model(bucket.clean).logits
+                accs[p].add(
+                    js_distance(base, last_token_logprobs(swapped)),
+                    logit_diff(swapped, bucket.answer, bucket.distractor),
+                )
+    return _outcomes(pairs, accs, base_ld, n_total)

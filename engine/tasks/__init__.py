@@ -1,0 +1,67 @@
+"""Built-in tasks and custom JSONL tasks (DESIGN.md §5).
+
+``load_task(name_or_path, target)`` is the one entry point: it builds the task
+for the target's tokenizer (built-ins keep only single-token names/words) and
+returns it tokenised and validated, in equal-length buckets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import UnknownTaskError
+from engine.tasks.base import Bucket, Pair, Task, TaskData, logit_diff, tokenize_task
+from engine.tasks.facts import make_antonyms, make_capitals
+from engine.tasks.induction import make_induction
+from engine.tasks.ioi import make_ioi
+from engine.tasks.jsonl import load_jsonl
+
+
+@dataclass(frozen=True)
+class BuiltinTask:
+    name: str
+    description: str
+    make: Callable[..., Task]
+    default_n: int
+
+
+BUILTIN_TASKS: dict[str, BuiltinTask] = {
+    t.name: t
+    for t in (
+        BuiltinTask("ioi", "indirect object identification, ABC corruption", make_ioi, 48),
+        BuiltinTask("induction", "copy the continuation of a repeated random word sequence", make_induction, 48),
+        BuiltinTask("capitals", "name a country's capital; corrupt = another country", make_capitals, 40),
+        BuiltinTask("antonyms", "name an adjective's opposite; corrupt = another adjective", make_antonyms, 40),
+    )
+}
+
+
+def build_task(name: str, tokenizer, n: int | None = None, seed: int = 0) -> Task:
+    """The untokenised task: a built-in generated for ``tokenizer``, or a JSONL file."""
+    if name in BUILTIN_TASKS:
+        spec = BUILTIN_TASKS[name]
+        return spec.make(tokenizer, n=n or spec.default_n, seed=seed)
+    if name.endswith(".jsonl") or Path(name).is_file():
+        if not Path(name).is_file():
+            raise UnknownTaskError(f"Task file '{name}' does not exist.")
+        task = load_jsonl(name)
+        if n is not None:
+            task.pairs = task.pairs[:n]
+        return task
+    raise UnknownTaskError(
+        f"Unknown task '{name}'; use one of {', '.join(BUILTIN_TASKS)} or a path to a .jsonl file."
+    )
+
+
+def load_task(name: str, target, n: int | None = None, seed: int = 0) -> TaskData:
+    """Build and tokenise a task for a loaded ``TargetModel``."""
+    task = build_task(name, target.tokenizer, n=n, seed=seed)
+    return tokenize_task(task, target.tokenizer, prepend_bos=target.prepend_bos)
+
+
+__all__ = [
+    "BUILTIN_TASKS", "Bucket", "Pair", "Task", "TaskData", "build_task", "load_task",
+    "logit_diff", "tokenize_task",
+]
