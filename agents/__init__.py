@@ -1,6 +1,6 @@
 """The research agent: a LangGraph workflow that localises, studies, groups and explains.
 
-Entry points (imported lazily by ``autointerp.api`` and the CLI)::
+Entry points (used by ``autointerp.api`` and the CLI)::
 
     from agents.session import ExplainConfig, run_explain, resume_explain
 

@@ -18,16 +18,16 @@ from pathlib import Path
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from engine.config import settings
-from store import Store
+from store import Store, sqlite_file
 
 
 def checkpoint_path(store: Store) -> Path | None:
     """The checkpoint file for ``store``; None for an in-memory SQLite store."""
     if store.dialect == "sqlite":
-        database = store.url.database or ""
-        if database in ("", ":memory:") or database.startswith("file:"):
+        path = sqlite_file(store.url)
+        if path is None:
             return None
-        db = Path(database).expanduser().resolve()
+        db = path.resolve()
         return db.with_name(db.stem + ".checkpoints.sqlite")
     return settings().data_dir / "checkpoints.sqlite"
 

@@ -58,8 +58,6 @@ class RunContext:
         eval_data: the prompts the evaluation scores on (None = ``data``;
             see ``agents.session.evaluation_data``).
         eval_prompts: how ``eval_data`` was drawn (stored with the scores).
-        crash_after_steps: test hook -- raise ``SystemExit`` once this many
-            steps are spent, to simulate a crash without a subprocess.
     """
 
     target: TargetModel
@@ -71,7 +69,6 @@ class RunContext:
     progress: ProgressFn = _quiet
     evaluate: bool = True
     null_draws: int = 200
-    crash_after_steps: int | None = None
     eval_data: TaskData | None = None
     eval_prompts: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)

@@ -21,6 +21,7 @@ from typing import Any
 
 from agents.session import ExplainConfig, _load, evaluation_data
 from engine.errors import AutointerpError
+from engine.evaluation import evaluate_explanation, interpretation_line, permutation_consistency
 from store import Store, get_explanation, get_run, list_runs, load_run_for_audit, save_evaluation
 
 
@@ -55,7 +56,6 @@ def _roles(explanation: dict[str, Any] | None) -> dict[str, str]:
 
 def permutation_check(store: Store, run: Any, config: ExplainConfig, original: str | None) -> dict[str, Any]:
     """Do the permuted run's components map through the permutation onto the original run's?"""
-    from engine.evaluation import permutation_consistency
 
     mapping = (run.meta or {}).get("head_permutation")
     if not mapping:
@@ -99,7 +99,6 @@ def evaluate_stored_run(
     Raises:
         RunNotFound: no such run. AutointerpError: the run has no explanation.
     """
-    from engine.evaluation import evaluate_explanation, interpretation_line
 
     run = get_run(store, run_id)
     explanation = get_explanation(store, run_id)

@@ -43,22 +43,27 @@ from agents.nodes.scripted_study import study_scripted_node
 from agents.nodes.select import select_node
 from agents.nodes.survey import survey_node
 from agents.nodes.synthesis import explain_node, group_node
+from agents.spec import parse_agent
 from agents.state import ResearchState
 
 
+def _kind(state: ResearchState) -> str:
+    """``scripted``, ``llm`` or ``oneshot``: which agent the run uses."""
+    return parse_agent(state.get("agent") or "scripted").kind
+
+
 def _route_after_localise(state: ResearchState) -> Literal["survey", "select"]:
-    agent = str(state.get("agent", "scripted"))
-    return "survey" if agent == "scripted" or agent.startswith("oneshot:") else "select"
+    return "survey" if _kind(state) in ("scripted", "oneshot") else "select"
 
 
 def _route_after_survey(state: ResearchState) -> Literal["oneshot", "select"]:
-    return "oneshot" if str(state.get("agent", "")).startswith("oneshot:") else "select"
+    return "oneshot" if _kind(state) == "oneshot" else "select"
 
 
 def _route_after_select(state: ResearchState) -> Literal["group", "study_scripted", "research"]:
     if not state.get("current"):
         return "group"
-    return "study_scripted" if state.get("agent", "scripted") == "scripted" else "research"
+    return "study_scripted" if _kind(state) == "scripted" else "research"
 
 
 def build_graph() -> StateGraph:

@@ -13,21 +13,17 @@ clear sentence when a key is missing.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from agents.context import LLMHandle
+from agents.spec import USAGE, AgentSpec, AgentSpecError
 from engine.errors import AutointerpError
+from store import redact
 
-PROVIDERS = ("openai", "anthropic", "compatible")
 MAX_RETRIES = 6
 REQUEST_TIMEOUT_S = 120.0
 KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 COMPATIBLE_KEY_ENV = ("COMPATIBLE_API_KEY", "OPENAI_API_KEY")
-
-
-class AgentSpecError(AutointerpError):
-    """An ``--agent`` value that names no known agent."""
 
 
 class MissingKeyError(AutointerpError):
@@ -36,56 +32,6 @@ class MissingKeyError(AutointerpError):
 
 class ProviderError(AutointerpError):
     """The LLM provider refused or failed a request after all retries (bad key, server unreachable)."""
-
-
-@dataclass(frozen=True)
-class AgentSpec:
-    """A parsed ``--agent`` value.
-
-    Attributes:
-        kind: ``scripted``, ``llm`` (the LLM researcher) or ``oneshot`` (the baseline).
-        provider: ``openai``, ``anthropic`` or ``compatible`` (None for scripted).
-        model: the provider's model name.
-        base_url: the server of a ``compatible`` provider.
-    """
-
-    kind: str
-    provider: str | None = None
-    model: str | None = None
-    base_url: str | None = None
-
-
-_USAGE = ("use scripted, openai:<model>, anthropic:<model>, compatible:<base_url>#<model> "
-          "or oneshot:<one of those providers>")
-
-
-def _provider(text: str, original: str) -> AgentSpec:
-    provider, sep, rest = text.partition(":")
-    if provider not in PROVIDERS or not sep or not rest.strip():
-        raise AgentSpecError(f"Unknown agent '{original}'; {_USAGE}.")
-    if provider == "compatible":
-        base_url, hash_, model = rest.rpartition("#")
-        if not hash_ or not base_url.strip() or not model.strip():
-            raise AgentSpecError(
-                f"Agent '{original}' needs a server and a model: compatible:<base_url>#<model>, "
-                "e.g. compatible:http://localhost:8000/v1#Qwen/Qwen2.5-7B-Instruct.")
-        return AgentSpec("llm", "compatible", model.strip(), base_url.strip())
-    return AgentSpec("llm", provider, rest.strip())
-
-
-def parse_agent(text: str) -> AgentSpec:
-    """Parse an ``--agent`` value.
-
-    Raises:
-        AgentSpecError: the value names no known agent or lacks a model.
-    """
-    text = (text or "").strip()
-    if text == "scripted":
-        return AgentSpec("scripted")
-    if text.startswith("oneshot:"):
-        inner = _provider(text[len("oneshot:"):], text)
-        return AgentSpec("oneshot", inner.provider, inner.model, inner.base_url)
-    return _provider(text, text)
 
 
 def _key(provider: str) -> str:
@@ -115,7 +61,7 @@ def make_chat_model(spec: AgentSpec, http_client: Any = None, max_tokens: int = 
         MissingKeyError: the provider's key is not set.
     """
     if spec.provider is None or spec.model is None:
-        raise AgentSpecError(f"The {spec.kind} agent has no LLM; {_USAGE}.")
+        raise AgentSpecError(f"The {spec.kind} agent has no LLM; {USAGE}.")
     key = _key(spec.provider)
     if spec.provider in ("openai", "compatible"):
         from langchain_openai import ChatOpenAI
@@ -163,7 +109,6 @@ def invoke(llm: LLMHandle, messages: list[Any], tools: list[dict[str, Any]] | No
         module = type(exc).__module__.split(".")[0]
         if module not in ("openai", "anthropic", "httpx", "httpx2", "langchain_anthropic", "langchain_openai"):
             raise
-        from store import redact
 
         detail = redact(str(exc)).splitlines()[0][:300] if str(exc) else type(exc).__name__
         raise ProviderError(f"The {llm.provider} model {llm.model} failed ({type(exc).__name__}): "

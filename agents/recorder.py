@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from agents.context import RunContext
-from agents.toolbox import get_spec
+from agents.toolbox import get_spec, tool_names
 from store import add_experiment, add_hypothesis, add_message, find_experiment, update_hypothesis
 from store.plain import canonical_json, clean
 from tools.base import ToolResult, run_tool
@@ -82,7 +82,6 @@ def call_tool(
         return _stored_outcome(existing)
     spec = get_spec(tool)
     if spec is None:
-        from agents.toolbox import tool_names
 
         outcome = ToolResult(tool, raw, {}, "", 0.0,
                              error=f"Unknown tool '{tool}'; available tools: {', '.join(tool_names())}.")

@@ -17,10 +17,15 @@ from pydantic import BaseModel, Field
 from agents.checkpoint import open_checkpointer, thread_config
 from agents.context import ProgressFn, RunContext, _quiet
 from agents.graph import compile_graph
-from agents.providers import AgentSpec, make_llm, parse_agent
+from agents.providers import make_llm
+from agents.spec import AgentSpec, parse_agent
 from engine.components import parse_component
 from engine.errors import AutointerpError
+from engine.evaluation import permute_heads
+from engine.models import load_model
+from engine.tasks import BUILTIN_TASKS, build_task, load_task, tokenize_task
 from store import Store, finish_run, get_run, open_store, resume_run, start_run
+from tools.base import ToolContext
 
 
 class ExplainConfig(BaseModel):
@@ -67,15 +72,12 @@ class RunOutcome:
 
 def _load(config: ExplainConfig, progress: ProgressFn, target: Any = None):
     """The model (a head-permuted copy when asked; it carries its id mapping) and the task data."""
-    from engine.models import load_model
-    from engine.tasks import load_task
 
     if target is None:
         progress("phase", {"name": f"loading {config.model}"})
         target = load_model(config.model)
     n = _n_pairs(config)
     if config.permute_heads is not None:
-        from engine.evaluation import permute_heads
 
         progress("phase", {"name": f"permuting heads (seed {config.permute_heads})"})
         target, _ = permute_heads(target, seed=config.permute_heads)
@@ -86,7 +88,6 @@ def _load(config: ExplainConfig, progress: ProgressFn, target: Any = None):
 
 
 def _n_pairs(config: ExplainConfig) -> int | None:
-    from engine.tasks import BUILTIN_TASKS
 
     if config.n is not None:
         return config.n
@@ -115,7 +116,6 @@ def evaluation_data(config: ExplainConfig, target: Any, data: Any) -> tuple[Any,
     """
     from dataclasses import replace
 
-    from engine.tasks import BUILTIN_TASKS, build_task, tokenize_task
 
     if config.task not in BUILTIN_TASKS:
         return data, {"prompts": "research", "n_pairs": data.n_pairs,
@@ -135,7 +135,6 @@ def _context(
     config: ExplainConfig, spec: AgentSpec, store: Store, progress: ProgressFn,
     chat_model: Any = None, http_client: Any = None, target: Any = None,
 ) -> RunContext:
-    from tools.base import ToolContext
 
     llm = make_llm(spec, chat_model, http_client) if spec.kind != "scripted" else None
     target, data = _load(config, progress, target)
@@ -181,19 +180,18 @@ def _drive(ctx: RunContext, run_id: str, graph_input: dict[str, Any] | None) -> 
 
 def run_explain(
     config: ExplainConfig, store: Store, progress: ProgressFn = _quiet, run_id: str | None = None,
-    chat_model: Any = None, http_client: Any = None, crash_after_steps: int | None = None,
+    chat_model: Any = None, http_client: Any = None,
     target: Any = None,
 ) -> RunOutcome:
     """Start a run of ``config`` in ``store`` and drive it to the end.
 
     ``chat_model``/``http_client`` replace the provider's chat model or HTTP
     transport (fake models and recorded responses in tests);
-    ``crash_after_steps`` simulates a crash (tests of resume); ``target`` is an
+    ``target`` is an
     already loaded model named ``config.model`` (batch workers reuse one).
     """
     spec = parse_agent(config.agent)
     ctx = _context(config, spec, store, progress, chat_model, http_client, target)
-    ctx.crash_after_steps = crash_after_steps
     meta: dict[str, Any] = {"n_pairs": ctx.data.n_pairs}
     if config.permute_heads is not None:
         # the original-id -> permuted-id map, for `autointerp eval`'s memorisation control

@@ -10,7 +10,8 @@ state, so a resumed run continues counting from where it was.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -84,15 +85,23 @@ class ResearchState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
 
 
-def budget_exhausted(state: ResearchState) -> str | None:
-    """Which global budget is spent (a sentence for ``stop_reason``), or None."""
+@dataclass(frozen=True)
+class BudgetSpent:
+    """A global budget that ran out: which one, and the sentence recorded as ``stop_reason``."""
+
+    kind: Literal["steps", "tokens"]
+    reason: str
+
+
+def budget_exhausted(state: ResearchState) -> BudgetSpent | None:
+    """Which global budget is spent, or None."""
     budget = state.get("budget") or {}
     max_steps = int(budget.get("max_steps") or 0)
     max_tokens = int(budget.get("max_tokens") or 0)
     if max_steps and int(state.get("steps") or 0) >= max_steps:
-        return f"step budget spent ({state.get('steps')} of {max_steps} steps)"
+        return BudgetSpent("steps", f"step budget spent ({state.get('steps')} of {max_steps} steps)")
     if max_tokens and int(state.get("tokens") or 0) >= max_tokens:
-        return f"token budget spent ({state.get('tokens')} of {max_tokens} LLM tokens)"
+        return BudgetSpent("tokens", f"token budget spent ({state.get('tokens')} of {max_tokens} LLM tokens)")
     return None
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from tools.base import ToolSpec
+from tools.registry import TOOLS
 
 
 def _registry() -> dict[str, ToolSpec]:
-    from tools.registry import TOOLS
-
     return dict(TOOLS)
 
 

@@ -1,9 +1,6 @@
 """The notebook Python API: ``explain`` and ``resume`` mirror the CLI.
 
-Why lazy imports: the core package must not import the agents (or LangGraph,
-or the store) when it is imported (DESIGN §2: imports flow one way), so they
-are imported inside the functions. The CLI commands are thin layers over
-these functions.
+The CLI commands are thin layers over these functions.
 
 Example::
 
@@ -16,6 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from agents.session import ExplainConfig, resume_explain, run_explain
+from store import open_store
 
 ProgressFn = Callable[[str, dict[str, Any]], None]
 
@@ -86,8 +86,6 @@ def explain(
         AutointerpError: unknown task/model/agent, a missing API key, a bad component id.
         StoreError: the database cannot be opened.
     """
-    from agents.session import ExplainConfig, run_explain
-    from store import open_store
 
     config = ExplainConfig(task=task, model=model, agent=agent, circuit=_circuit(circuit), max_steps=max_steps,
                            max_component_steps=max_component_steps, max_tokens=max_tokens, seed=seed, n=n,
@@ -116,8 +114,6 @@ def resume(run_id: str, *, db: str | None = None, progress: ProgressFn | None = 
     Raises:
         RunNotFound: no such run in the store.
     """
-    from agents.session import resume_explain
-    from store import open_store
 
     with open_store(db) as store:
         return resume_explain(run_id, store, progress or _silent, chat_model=chat_model, http_client=http_client,

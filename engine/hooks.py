@@ -15,6 +15,11 @@ L{l}.MLP       output of layer l's MLP                      [batch, pos, d_model
 L{l}.RESID     input of block l (final norm for l = n)      [batch, pos, d_model]
 =============  ==========================================  ==================
 
+One more point is not a component but a place experiments need:
+``AttentionInput(l)`` is the input of layer l's attention module, i.e. the
+residual stream after the block's first norm, ``[batch, pos, d_model]``
+(weight swaps and attention patterns recompute a head from it).
+
 Hooks are PyTorch forward (pre-)hooks registered when the ``trace`` context
 opens and removed when it closes -- also when the body raises -- so a model is
 never left with a stray hook (nnsight's and baukit's discipline). Usage::
@@ -42,9 +47,24 @@ from torch import nn
 
 from engine.adapters.base import ArchitectureAdapter
 from engine.components import Component, parse_component
+from engine.errors import ComponentError
 
 EditFn = Callable[[torch.Tensor], torch.Tensor]
 Where = Literal["pre", "post"]
+
+
+@dataclass(frozen=True)
+class AttentionInput:
+    """The (normalised) input of layer ``layer``'s attention module: a hook point, not a component."""
+
+    layer: int
+
+    @property
+    def id(self) -> str:
+        return f"L{self.layer}.ATTN_IN"
+
+
+Point = Component | AttentionInput
 
 
 @dataclass(frozen=True)
@@ -56,8 +76,14 @@ class HookPoint:
     channels: slice | None = None  # per-head slice of the last dim, None = whole tensor
 
 
-def hook_point(adapter: ArchitectureAdapter, component: Component | str) -> HookPoint:
-    """Resolve a component (id) to its hook point, checking the model's range."""
+def hook_point(adapter: ArchitectureAdapter, component: Point | str) -> HookPoint:
+    """Resolve a component (id) or an ``AttentionInput`` to its hook point, checking the model's range."""
+    if isinstance(component, AttentionInput):
+        if not 0 <= component.layer < adapter.n_layers:
+            raise ComponentError(
+                f"Layer {component.layer} is out of range: this model has layers 0..{adapter.n_layers - 1}."
+            )
+        return HookPoint(adapter.attention(component.layer), "pre")
     comp = (
         component
         if isinstance(component, Component)
@@ -76,11 +102,18 @@ def hook_point(adapter: ArchitectureAdapter, component: Component | str) -> Hook
     return HookPoint(adapter.blocks()[comp.layer], "pre")
 
 
-def _resolve(adapter: ArchitectureAdapter, ids: Iterable[str | Component]) -> list[Component]:
+def _resolve(adapter: ArchitectureAdapter, ids: Iterable[str | Point]) -> list[Point]:
     return [
-        c if isinstance(c, Component) else parse_component(c, adapter.n_layers, adapter.n_heads)
+        c if isinstance(c, Component | AttentionInput) else parse_component(c, adapter.n_layers, adapter.n_heads)
         for c in ids
     ]
+
+
+def _order(point: Point) -> tuple[int, int, int]:
+    """Hook registration order: by layer, an attention input before the components of its layer."""
+    if isinstance(point, AttentionInput):
+        return point.layer, 0, 0
+    return point.layer, 1 + ("head", "attn", "mlp", "resid").index(point.kind), point.head or 0
 
 
 class _Slot:
@@ -134,16 +167,19 @@ def _register(point_module: nn.Module, where: Where, slot: _Slot) -> torch.utils
 @contextmanager
 def trace(
     adapter: ArchitectureAdapter,
-    read: Iterable[str | Component] = (),
-    edit: Mapping[str | Component, EditFn] | None = None,
+    read: Iterable[str | Point] = (),
+    edit: Mapping[str | Point, EditFn] | None = None,
     detach: bool = True,
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Read and/or overwrite component activations during the forward passes in the block.
 
     Args:
         adapter: the model's architecture adapter.
-        read: component ids whose activations are cached (keyed by id string).
+        read: component ids (or ``AttentionInput`` points) whose activations are
+            cached, keyed by id string (``"L3.ATTN_IN"`` for an attention input).
         edit: component id -> function from the current activation to its replacement.
+            An edit function may read values cached earlier in the same forward
+            pass (e.g. an attention input) from the yielded dict.
         detach: cache detached copies (default); False keeps the autograd graph
             (attribution patching reads gradients through cached activations).
 
@@ -156,7 +192,7 @@ def trace(
     cache: dict[str, torch.Tensor] = {}
     slots: dict[tuple[int, Where], tuple[nn.Module, _Slot]] = {}
     order: dict[tuple[int, Where], list] = defaultdict(list)
-    for comp in sorted(set(read_comps) | set(edit_comps)):
+    for comp in sorted(set(read_comps) | set(edit_comps), key=_order):
         point = hook_point(adapter, comp)
         key = (id(point.module), point.where)
         if key not in slots:

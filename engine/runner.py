@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from engine.adapters.base import ArchitectureAdapter, BlockContext
+from engine.hooks import AttentionInput, trace
 
 
 def run_layers(
@@ -69,3 +70,16 @@ def residual_stream(
     """
     resids = residuals(adapter, input_ids)
     return resids, adapter.logits(resids[-1])
+
+
+def attention_input(
+    adapter: ArchitectureAdapter, layer: int, resid: torch.Tensor, ctx: BlockContext
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run block ``layer`` on ``resid``; its attention module's (normalised) input and the block's output.
+
+    Shapes: resid [batch, pos, d_model] -> two [batch, pos, d_model].
+    """
+    point = AttentionInput(layer)
+    with trace(adapter, read=[point], detach=False) as cache:
+        after = adapter.run_block(layer, resid, ctx)
+    return cache[point.id], after

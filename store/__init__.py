@@ -18,7 +18,8 @@ Usage::
 
 from store.artifacts import load_array, save_array
 from store.audit import load_run_for_audit, run_to_dict
-from store.engine import Store, default_url, mask_url, open_store
+from store.connect import open_store
+from store.engine import Store
 from store.errors import RunNotFound, SchemaTooNew, StoreError
 from store.read import (
     count_experiments,
@@ -32,6 +33,7 @@ from store.read import (
 from store.redact import REDACTED, redact
 from store.schema import schema_version
 from store.tables import SCHEMA_VERSION, Run
+from store.urls import default_url, is_sqlite_memory, mask_url, parse_url, sqlite_file
 from store.write_messages import add_message
 from store.write_research import (
     add_experiment,
@@ -65,6 +67,7 @@ __all__ = [
     "default_url",
     "find_experiment",
     "finish_run",
+    "is_sqlite_memory",
     "get_experiment",
     "get_explanation",
     "get_run",
@@ -76,6 +79,7 @@ __all__ = [
     "mask_url",
     "new_run_id",
     "open_store",
+    "parse_url",
     "redact",
     "resume_run",
     "run_to_dict",
@@ -83,6 +87,7 @@ __all__ = [
     "save_evaluation",
     "save_explanation",
     "schema_version",
+    "sqlite_file",
     "start_run",
     "update_hypothesis",
     "update_run_meta",

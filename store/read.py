@@ -18,6 +18,7 @@ from sqlmodel import select
 from store.audit import experiment_to_dict, explanation_to_dict, row_to_dict
 from store.engine import Store, read_session
 from store.lookup import require_run
+from store.plain import clean_text
 from store.tables import Evaluation, Experiment, Explanation, HypothesisExperiment, Run
 
 
@@ -115,8 +116,6 @@ def find_experiment(store: Store, run_id: str, idempotency_key: str) -> dict[str
     A resumed agent calls this before running a tool again, to reuse the
     stored result instead of recomputing it.
     """
-    from store.plain import clean_text
-
     with read_session(store) as session:
         exp = session.exec(
             select(Experiment).where(

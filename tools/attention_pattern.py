@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
+from engine import runner
 from engine.adapters.base import ArchitectureAdapter, compute_head
-from engine.adapters.base import attention_input as base_attention_input
 from engine.tasks import Bucket
 from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
 from tools.common import Position, Prompts, expand_components, rounded, single_position, truncate
@@ -37,27 +37,6 @@ class AttentionPatternArgs(ToolArgs):
     )
 
 
-def attention_input(
-    adapter: ArchitectureAdapter, layer: int, resid: torch.Tensor, ctx: dict
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The attention module's input at ``layer`` (after its norm), and the block's output.
-
-    Runs block ``layer`` once on ``resid`` with a temporary pre-hook on its
-    attention module. Shapes: resid [batch, pos, d_model] -> two [batch, pos, d_model].
-    """
-    captured: list[torch.Tensor] = []
-
-    def grab(_module, args, kwargs):
-        captured.append(base_attention_input(args, kwargs))
-
-    handle = adapter.attention(layer).register_forward_pre_hook(grab, with_kwargs=True)
-    try:
-        after = adapter.run_block(layer, resid, ctx)
-    finally:
-        handle.remove()
-    return captured[0], after
-
-
 def head_patterns(adapter: ArchitectureAdapter, ids: torch.Tensor, heads: list[tuple[int, int]]) -> dict[tuple[int, int], torch.Tensor]:
     """Attention patterns [batch, query, key] of ``(layer, head)`` pairs on token ids [batch, pos]."""
     resid = adapter.embed(ids)
@@ -68,7 +47,7 @@ def head_patterns(adapter: ArchitectureAdapter, ids: torch.Tensor, heads: list[t
         if layer not in layers:
             resid = adapter.run_block(layer, resid, ctx)
             continue
-        x, resid = attention_input(adapter, layer, resid, ctx)
+        x, resid = runner.attention_input(adapter, layer, resid, ctx)
         for lyr, h in heads:
             if lyr == layer:
                 out[(lyr, h)] = compute_head(adapter, layer, adapter.head_params(layer, h), x, ctx)[1]

@@ -47,7 +47,6 @@ from engine.hooks import trace
 from engine.models import TargetModel
 from engine.patching import final_metric, input_run, sides, task_metrics
 from engine.tasks import TaskData
-from tools.attention_pattern import attention_input
 from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
 from tools.common import (
     Direction,
@@ -124,8 +123,8 @@ def path_patch(
             ctx = adapter.block_context(run.resids[0])
             new_z: dict[str, torch.Tensor] = {}
             for layer in sorted({h.layer for h in heads}):
-                x_in, _ = attention_input(adapter, layer, run.resids[layer], ctx)
-                x_mod, _ = attention_input(adapter, layer, run.resids[layer] + delta, ctx)
+                x_in, _ = runner.attention_input(adapter, layer, run.resids[layer], ctx)
+                x_mod, _ = runner.attention_input(adapter, layer, run.resids[layer] + delta, ctx)
                 for h in (h for h in heads if h.layer == layer):
                     assert h.head is not None
                     params = adapter.head_params(layer, h.head)

@@ -7,32 +7,26 @@ when it is listed here.
 
 from __future__ import annotations
 
-import importlib
-
+from tools import (
+    ablation,
+    activation_patching,
+    attention_pattern,
+    attribution_patching,
+    logit_lens,
+    path_patching,
+    probe,
+    read_activations,
+    weight_swap,
+)
 from tools.base import ToolError, ToolSpec
 
-_MODULES = (
-    "read_activations",
-    "logit_lens",
-    "attention_pattern",
-    "activation_patching",
-    "path_patching",
-    "ablation",
-    "attribution_patching",
-    "probe",
-    "weight_swap",
-)
-
-
-def _load() -> dict[str, ToolSpec]:
-    tools: dict[str, ToolSpec] = {}
-    for name in _MODULES:
-        spec = importlib.import_module(f"tools.{name}").SPEC
-        tools[spec.name] = spec
-    return tools
-
-
-TOOLS: dict[str, ToolSpec] = _load()
+TOOLS: dict[str, ToolSpec] = {
+    module.SPEC.name: module.SPEC
+    for module in (
+        read_activations, logit_lens, attention_pattern, activation_patching, path_patching,
+        ablation, attribution_patching, probe, weight_swap,
+    )
+}
 
 
 def get_tool(name: str) -> ToolSpec:

@@ -53,9 +53,6 @@ class Lab:
         outcome = call_tool(self.ctx, self.run_id, self.step, tool, args, component, hypothesis_ids)
         self.used += 1
         self.experiments.append(outcome)
-        crash = self.ctx.crash_after_steps
-        if crash is not None and self.step >= crash:
-            raise SystemExit(f"simulated crash after {self.step} steps")
         return outcome
 
     def note(self, key: str, content: Any, role: str = "assistant", **extra: Any) -> int:

@@ -1,14 +1,12 @@
 """``evaluate`` and ``finish``: score the explanation, close the run record.
 
-Evaluation is optional: when ``engine.evaluation`` is not importable (or
-evaluation is switched off) the run records why it was skipped instead.
+Evaluation can be switched off (the run records that it was skipped); a
+failed evaluation is recorded with its reason and never loses the run.
 Scores are stored per kind (``interchangeability``, ``faithfulness``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import logging
 from typing import Any
 
@@ -17,6 +15,7 @@ from langgraph.runtime import Runtime
 from agents.context import RunContext
 from agents.recorder import note
 from agents.state import ResearchState
+from engine.evaluation import evaluate_explanation, interpretation_line
 from store import finish_run, list_evaluations, save_evaluation
 
 log = logging.getLogger(__name__)
@@ -33,12 +32,6 @@ def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
     run_id = state["run_id"]
     if not ctx.evaluate:
         return {"evaluation": {"skipped": "evaluation switched off"}}
-    try:
-        from engine.evaluation import evaluate_explanation, interpretation_line
-    except ImportError as exc:
-        reason = f"evaluation module not available ({exc.__class__.__name__})"
-        note(ctx, run_id, "evaluate:skipped", "assistant", f"Evaluation skipped: {reason}.")
-        return {"evaluation": {"skipped": reason}}
     existing = list_evaluations(ctx.store, run_id)
     if existing:  # a replayed node: the scores are already stored
         scores = {e["kind"]: e["scores"] for e in existing}
@@ -49,13 +42,11 @@ def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
     params = {"null_draws": ctx.null_draws, "seed": ctx.seed, "clusters": clusters,
               "prompts": ctx.eval_prompts or {"prompts": "research", "n_pairs": ctx.data.n_pairs}}
     try:
-        extra = {}
-        if "progress" in inspect.signature(evaluate_explanation).parameters:
-            extra["progress"] = lambda stage, done, total: ctx.progress(
-                "phase", {"name": f"evaluate: {stage} {done}/{total}"})
         data = ctx.eval_data if ctx.eval_data is not None else ctx.data
-        result = evaluate_explanation(ctx.target, data, clusters=clusters, effects=_effects(state),
-                                      null_draws=ctx.null_draws, seed=ctx.seed, **extra)
+        result = evaluate_explanation(
+            ctx.target, data, clusters=clusters, effects=_effects(state), null_draws=ctx.null_draws,
+            seed=ctx.seed,
+            progress=lambda stage, done, total: ctx.progress("phase", {"name": f"evaluate: {stage} {done}/{total}"}))
     except Exception as exc:  # noqa: BLE001 - a failed evaluation must not lose the run
         log.warning("evaluation failed", exc_info=True)
         reason = f"evaluation failed: {type(exc).__name__}: {exc}"
@@ -66,8 +57,7 @@ def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
         if isinstance(value, dict):
             save_evaluation(ctx.store, run_id, kind, value, params)
             scores[kind] = value
-    with contextlib.suppress(Exception):  # a sentence is a nicety, never a failure
-        scores["interpretation"] = interpretation_line(result)
+    scores["interpretation"] = interpretation_line(result)
     return {"evaluation": scores}
 
 

@@ -25,6 +25,7 @@ from agents.providers import invoke, message_text, usage_tokens
 from agents.recorder import note, resolve
 from agents.state import ResearchState, budget_exhausted, component_budget_left
 from agents.toolbox import experiment_tool_schemas
+from store import add_tokens
 
 
 def _brief(state: ResearchState, ctx: RunContext, cid: str) -> str:
@@ -66,7 +67,6 @@ def research_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
          tool_calls=[*reply.tool_calls, *[{**c, "invalid": True} for c in reply.invalid_tool_calls]],
          provider=ctx.llm.provider, model=ctx.llm.model, prompt_tokens=prompt, completion_tokens=completion)
     if prompt or completion:
-        from store import add_tokens
 
         add_tokens(ctx.store, run_id, prompt, completion)
     return {"messages": [*new, reply], "tokens": int(state.get("tokens") or 0) + prompt + completion}
@@ -134,7 +134,8 @@ def conclude_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
     else:
         last = next((m for m in reversed(state.get("messages") or []) if isinstance(m, AIMessage)), None)
         text = message_text(last) if last is not None else ""
-        why = budget_exhausted(state) or ("component budget spent" if component_budget_left(state) <= 0 else "")
+        spent = budget_exhausted(state)
+        why = spent.reason if spent else ("component budget spent" if component_budget_left(state) <= 0 else "")
         description = text.strip() or f"No conclusion reached for {cid} ({why or 'the model stopped'})."
         evidence = [e for e in state.get("component_experiments") or []]
     hyps = []

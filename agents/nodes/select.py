@@ -29,8 +29,8 @@ def select_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str,
     spent = budget_exhausted(state)
     if spent and queue:
         note(ctx, state["run_id"], f"stop:{state.get('steps')}", "assistant",
-             f"Stopping the study phase: {spent}; not studied: {', '.join(queue)}.")
-        return {**reset, "current": None, "queue": [], "stop_reason": spent}
+             f"Stopping the study phase: {spent.reason}; not studied: {', '.join(queue)}.")
+        return {**reset, "current": None, "queue": [], "stop_reason": spent.reason}
     if not queue:
         return {**reset, "current": None}
     done = len(state.get("findings") or {})

@@ -18,6 +18,7 @@ from langgraph.runtime import Runtime
 
 from agents.context import RunContext
 from agents.describe import circuit_summary, describe_cluster
+from agents.llm_synthesis import llm_clusters, llm_summary
 from agents.nodes.common import Lab
 from agents.recorder import note
 from agents.roles import swap_test_roles, unique_names
@@ -52,7 +53,7 @@ def evidence_clusters(findings: dict[str, Any], roles: list[str]) -> list[dict[s
 def _llm_allowed(state: ResearchState, ctx: RunContext) -> bool:
     """LLM agents group and explain with the LLM, unless the token budget is spent."""
     spent = budget_exhausted(state)
-    return ctx.llm is not None and ctx.agent_kind == "llm" and not (spent and "token" in spent)
+    return ctx.llm is not None and ctx.agent_kind == "llm" and not (spent and spent.kind == "tokens")
 
 
 def group_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -64,13 +65,13 @@ def group_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, 
     clusters: list[dict[str, Any]] | None = None
     tokens = 0
     if _llm_allowed(state, ctx):
-        from agents.llm_synthesis import llm_clusters
 
         clusters, tokens = llm_clusters(state, ctx)
     lab = Lab(state, runtime)
     if clusters is None:
         clusters = evidence_clusters(findings, roles)
-        if "step budget" not in (budget_exhausted(state) or ""):  # signature roles are hypotheses: test them
+        spent = budget_exhausted(state)
+        if not (spent and spent.kind == "steps"):  # signature roles are hypotheses: test them
             clusters = swap_test_roles(lab, clusters, findings)
     note(ctx, state["run_id"], "group", "assistant",
          "Functional roles: " + "; ".join(f"{c['name']}: {', '.join(c['members'])}" for c in clusters))
@@ -96,7 +97,6 @@ def explain_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
                               state.get("localisation") or {}, state.get("stop_reason"))
     tokens = 0
     if _llm_allowed(state, ctx):
-        from agents.llm_synthesis import llm_summary
 
         text, tokens = llm_summary(state, ctx, components, clusters)
         if text:

@@ -7,12 +7,6 @@ bounded concurrency on a ``local`` executor (threads or worker processes,
 model loaded, :mod:`autointerp.batch.ray_executor`), and writes each job's
 run to the database from the driver alone (:mod:`autointerp.batch.driver`,
 :mod:`autointerp.batch.importer`).
-
-Import rule: like the report, batch is a top-floor (CLI-level) feature that
-reads and writes the store and calls the agent API. ``autointerp`` core must
-not import ``store``, ``agents`` or ``tools`` at import time (DESIGN §2), so
-every module here imports them lazily, inside the functions that need them;
-importing :mod:`autointerp.batch` pulls in none of them (a test checks this).
 """
 
 from autointerp.batch.driver import JobState, plan, run_batch

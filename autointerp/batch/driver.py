@@ -9,8 +9,6 @@ off; a cut-off run (still ``running`` in the database because the driver
 died mid-import, or ``interrupted``) is marked ``interrupted`` with a pointer
 to the run that replaced it. The driver thread is the only writer to the
 database: executors yield plain outcomes and :func:`run_batch` imports them.
-
-``store`` is imported lazily: this package is a CLI-level feature (DESIGN §2).
 """
 
 from __future__ import annotations
@@ -23,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import store as st
+from autointerp.batch.importer import import_run
 from autointerp.batch.local import EventFn
 from autointerp.batch.spec import Job
 from autointerp.batch.summary import scores_from_audit, scores_from_store
@@ -78,7 +78,6 @@ def plan(store: Any, jobs: Sequence[Job]) -> list[JobState]:
     A pending job remembers its earlier unfinished runs (``stale_runs``:
     ``running`` or ``interrupted``) so they can be marked as replaced.
     """
-    import store as st
 
     by_key: dict[str, list[Any]] = {}
     for run in st.list_runs(store):  # newest first; the API may normalise task/model names
@@ -103,8 +102,6 @@ def plan(store: Any, jobs: Sequence[Job]) -> list[JobState]:
 
 def record_outcome(store: Any, state: JobState, outcome: dict[str, Any], batch_name: str | None) -> None:
     """Write one job's outcome to the store (the driver's only write path)."""
-    import store as st
-    from autointerp.batch.importer import import_run
 
     state.wall_time_s = float(outcome.get("wall_time_s") or 0.0)
     state.worker = state.worker or outcome.get("worker")

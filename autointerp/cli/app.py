@@ -1,61 +1,99 @@
 """The ``autointerp`` console script: a thin layer over the Python API.
 
-Each command lives in the module of its concern and is registered here;
+Each command lives in the module of its concern; ``COMMANDS`` names them.
+Why a table instead of importing every command module here: a command module
+imports what it needs at its top (the model engine, torch, LangGraph), and
+listing models or printing ``--help`` must not pay for torch. So the command
+group imports a command's module only when that command runs (click's lazy
+sub-command pattern); the short help shown by ``autointerp --help`` is kept
+in the table. ``tests/test_layering.py`` checks the table's module names
+against the floors like any other import.
+
 ``main`` turns user-caused errors into one sentence and exit code 2.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from dataclasses import dataclass
 
+import click
 import typer
 from rich.markup import escape
+from typer.core import TyperGroup
 
-from autointerp.cli import (
-    batch_cmd,
-    catalog,
-    eval_cmd,
-    explain_cmd,
-    patch_cmd,
-    report_cmd,
-    store_cmd,
-    task_cmd,
-)
 from autointerp.cli.common import EXIT_USER_ERROR, error_console
 from engine.errors import AutointerpError
+from store import StoreError
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where a command lives: ``module.attribute`` is its function (or a Typer group)."""
+
+    module: str
+    attribute: str
+    help: str
+
+
+COMMANDS: dict[str, Entry] = {
+    "models": Entry("autointerp.cli.catalog", "models", "List built-in target models."),
+    "tasks": Entry("autointerp.cli.catalog", "tasks", "List built-in tasks."),
+    "task": Entry("autointerp.cli.task_cmd", "app", "Inspect tasks (task check)."),
+    "patch": Entry("autointerp.cli.patch_cmd", "patch", "Activation or attribution patching sweep."),
+    "explain": Entry("autointerp.cli.explain_cmd", "explain", "Localise, study, explain and score a circuit."),
+    "resume": Entry("autointerp.cli.explain_cmd", "resume", "Continue a killed or interrupted run."),
+    "runs": Entry("autointerp.cli.store_cmd", "runs", "List recorded runs."),
+    "audit": Entry("autointerp.cli.store_cmd", "audit", "Show everything a run recorded."),
+    "eval": Entry("autointerp.cli.eval_cmd", "evaluate", "Score a stored run's explanation."),
+    "report": Entry("autointerp.cli.report_cmd", "report", "Write a run's self-contained HTML report."),
+    "serve": Entry("autointerp.cli.report_cmd", "serve", "Serve a read-only viewer of the store."),
+    "batch": Entry("autointerp.cli.batch_cmd", "batch", "Run many (task, model, agent, seed) jobs."),
+}
+
+
+def load_command(name: str) -> click.Command:
+    """The click command ``name``, importing its module now."""
+    entry = COMMANDS[name]
+    target = getattr(importlib.import_module(entry.module), entry.attribute)
+    if isinstance(target, typer.Typer):
+        group = typer.main.get_command(target)
+        group.name = name
+        return group
+    single = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
+    single.command(name)(target)
+    return typer.main.get_command(single)
+
+
+class LazyCommands(TyperGroup):
+    """A command group whose sub-commands are imported when invoked (see the module docstring)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return load_command(cmd_name) if cmd_name in COMMANDS else None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, entry.help) for name, entry in COMMANDS.items()])
+
 
 app = typer.Typer(
     name="autointerp",
+    cls=LazyCommands,
     help="Agentic automated interpretability: localise, study, explain and score circuits.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command("models")(catalog.models)
-app.command("tasks")(catalog.tasks)
-app.add_typer(task_cmd.app, name="task")
-app.command("runs")(store_cmd.runs)
-app.command("audit")(store_cmd.audit)
-app.command("eval")(eval_cmd.evaluate)
-app.command("explain")(explain_cmd.explain)
-app.command("resume")(explain_cmd.resume)
-app.command("batch")(batch_cmd.batch)
-app.command("report")(report_cmd.report)
-app.command("serve")(report_cmd.serve)
-app.command("patch")(patch_cmd.patch)
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types whose message is shown as-is (store errors join when the store exists)."""
-    errors: list[type[BaseException]] = [AutointerpError]
-    try:
-        from store import StoreError  # type: ignore[attr-defined]
-
-        errors.append(StoreError)
-    except ImportError:
-        pass
-    return tuple(errors)
+@app.callback()
+def _root() -> None:
+    """Agentic automated interpretability: localise, study, explain and score circuits."""
 
 
 def main() -> None:
@@ -63,7 +101,7 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         app()
-    except _user_errors() as exc:
+    except (AutointerpError, StoreError) as exc:
         error_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_USER_ERROR)
 

@@ -28,13 +28,17 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from autointerp.batch import LocalExecutor, RayExecutor, load_spec, run_batch
+from autointerp.batch.summary import counts, jobs_table
+from autointerp.batch.worker import explain_job
 from autointerp.cli.common import print_json, stderr, stdout
+from engine.config import settings
 from engine.errors import AutointerpError
+from store import open_store
 
 
 def _job_fn(spec: str | None) -> Any:
     """The job function: ``module:function`` when given, else the real explain job."""
-    from autointerp.batch.worker import explain_job
 
     if not spec:
         return explain_job
@@ -46,7 +50,6 @@ def _job_fn(spec: str | None) -> Any:
 
 
 def _executor(kind: str, workers: int, spec: Any) -> Any:
-    from autointerp.batch import LocalExecutor, RayExecutor
 
     if kind == "local":
         return LocalExecutor(workers)
@@ -68,10 +71,6 @@ def batch(
                                       help="module:function to run each job (advanced, tests)."),
 ) -> None:
     """Run every (task x model x agent x seed) job of a spec; finished jobs are skipped."""
-    from autointerp.batch import load_spec, run_batch
-    from autointerp.batch.summary import counts, jobs_table
-    from engine.config import settings
-    from store import open_store
 
     spec, jobs = load_spec(spec_path)
     fn = _job_fn(job_fn)

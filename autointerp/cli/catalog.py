@@ -6,11 +6,11 @@ import typer
 from rich.table import Table
 
 from autointerp.cli.common import print_json, stdout
+from engine.catalog import BUILTIN_MODELS, BUILTIN_TASKS
 
 
 def models(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List built-in target models (any HF causal LM path or cached hub id works too)."""
-    from engine.models import BUILTIN_MODELS
 
     rows = [{"name": m.name, "description": m.description} for m in BUILTIN_MODELS]
     if json_out:
@@ -24,7 +24,6 @@ def models(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
 
 def tasks(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List built-in tasks (or pass a path to a JSONL task file)."""
-    from engine.tasks import BUILTIN_TASKS
 
     rows = [{"name": t.name, "description": t.description, "default_n": t.default_n} for t in BUILTIN_TASKS.values()]
     if json_out:

@@ -46,14 +46,3 @@ def progress_bar(enabled: bool = True) -> Iterator[Progress]:
     )
     with progress:
         yield progress
-
-
-def load_target(model: str, progress: Progress):
-    """Load a model with a spinner step in ``progress``."""
-    from engine.models import load_model
-
-    step = progress.add_task(f"loading {model}", total=None)
-    target = load_model(model, progress=lambda msg: progress.update(step, description=msg))
-    progress.update(step, total=1, completed=1)
-    progress.remove_task(step)
-    return target

@@ -7,7 +7,9 @@ from typing import Any
 import typer
 from rich.markup import escape
 
+from agents.evaluate_run import evaluate_stored_run
 from autointerp.cli.common import print_json, progress_bar, stdout
+from store import open_store
 
 DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $AUTOINTERP_DB or a SQLite file in the user data dir).")
 
@@ -24,8 +26,6 @@ def evaluate(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Interchangeability (swap distances, silhouette vs a random null) and faithfulness of a run."""
-    from agents.evaluate_run import evaluate_stored_run
-    from store import open_store
 
     with progress_bar() as progress, open_store(db) as st:
         step = progress.add_task(f"evaluating {run_id}", total=None)

@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from autointerp import api
 from autointerp.cli.common import print_json, progress_bar, stderr, stdout
 
 DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $AUTOINTERP_DB or a SQLite file in the user data dir).")
@@ -98,10 +99,9 @@ def explain(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Localise, study, group and explain the circuit of TASK in MODEL, then score it."""
-    from autointerp.api import explain as run
 
     with progress_bar() as progress:
-        outcome = run(task=task, model=model, agent=agent, circuit=circuit, max_steps=max_steps,
+        outcome = api.explain(task=task, model=model, agent=agent, circuit=circuit, max_steps=max_steps,
                       max_component_steps=max_component_steps, max_tokens=max_tokens, db=db, seed=seed,
                       n=n, evaluate=not no_eval, permute_heads=permute_heads,
                       progress=_Progress(progress, json_out))
@@ -117,10 +117,9 @@ def resume(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Continue a killed or interrupted run from its last checkpoint."""
-    from autointerp.api import resume as run
 
     with progress_bar() as progress:
-        outcome = run(run_id, db=db, progress=_Progress(progress, json_out))
+        outcome = api.resume(run_id, db=db, progress=_Progress(progress, json_out))
     if json_out:
         print_json(outcome.to_dict())
         return

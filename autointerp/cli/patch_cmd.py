@@ -5,14 +5,18 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from autointerp.cli.common import load_target, print_json, progress_bar, stdout
+from autointerp.cli.common import print_json, progress_bar, stdout
+from autointerp.cli.target import load_target
+from engine.attribution import attribution_sweep
+from engine.components import all_heads, all_mlps, all_resids
+from engine.patching import PatchingError, patch_sweep, sides
+from engine.tasks import load_task
 
 METHODS = ("exact", "attribution")
 COMPONENT_SETS = ("heads", "mlps", "resid")
 
 
 def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
-    from engine.patching import PatchingError  # torch only when the command runs
 
     if value not in allowed:
         raise PatchingError(f"Unknown {option} '{value}'; use one of {', '.join(allowed)}.")
@@ -31,10 +35,6 @@ def patch(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object with every effect."),
 ) -> None:
     """Patch every component of a kind (all positions) and report effects on the logit difference."""
-    from engine.attribution import attribution_sweep
-    from engine.components import all_heads, all_mlps, all_resids
-    from engine.patching import patch_sweep, sides
-    from engine.tasks import load_task
 
     _choice(method, METHODS, "method")
     _choice(components, COMPONENT_SETS, "component set")

@@ -12,6 +12,9 @@ from pathlib import Path
 import typer
 
 from autointerp.cli.common import stderr
+from autointerp.report import open_readonly, render_report
+from autointerp.report.server import make_server
+from autointerp.report.source import load_audit
 from engine.errors import AutointerpError
 
 
@@ -21,8 +24,6 @@ def report(
     db: str | None = typer.Option(None, "--db", help="Database URL (default $AUTOINTERP_DB or user data)."),
 ) -> None:
     """Write a self-contained HTML report of one run."""
-    from autointerp.report import open_readonly, render_report
-    from autointerp.report.source import load_audit
 
     with open_readonly(db) as store:
         html = render_report(load_audit(store, run_id))
@@ -41,8 +42,6 @@ def serve(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not log requests."),
 ) -> None:
     """Serve the read-only trace viewer: list, open, follow and compare runs."""
-    from autointerp.report import open_readonly
-    from autointerp.report.server import make_server
 
     with open_readonly(db) as store:
         try:

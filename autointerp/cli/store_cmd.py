@@ -13,6 +13,8 @@ import datetime as dt
 import typer
 
 from autointerp.cli.common import print_json, stdout
+from store import list_runs, load_run_for_audit, open_store, run_to_dict
+from store.render import audit_timeline, runs_table
 
 DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $AUTOINTERP_DB or a SQLite file in the user data dir).")
 
@@ -28,8 +30,6 @@ def runs(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List runs in the store, newest first."""
-    from store import list_runs, open_store, run_to_dict
-    from store.render import runs_table
 
     with open_store(db) as st:
         rows = list_runs(st, task=task, model=model, agent=agent, status=status, since=since, limit=limit)
@@ -45,8 +45,6 @@ def audit(
     json_out: bool = typer.Option(False, "--json", help="Print the whole run as one JSON object."),
 ) -> None:
     """Show everything a run did: hypotheses, experiments, messages, explanation, scores."""
-    from store import load_run_for_audit, open_store
-    from store.render import audit_timeline
 
     with open_store(db) as st:
         record = load_run_for_audit(st, run_id)

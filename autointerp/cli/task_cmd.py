@@ -5,7 +5,10 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from autointerp.cli.common import load_target, print_json, progress_bar, stdout
+from autointerp.cli.common import print_json, progress_bar, stdout
+from autointerp.cli.target import load_target
+from engine.task_check import check_task
+from engine.tasks import load_task
 
 app = typer.Typer(help="Inspect tasks.", no_args_is_help=True)
 
@@ -19,8 +22,6 @@ def check(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Report clean and corrupt logit difference and accuracy of MODEL on TASK."""
-    from engine.task_check import check_task
-    from engine.tasks import load_task
 
     with progress_bar() as progress:
         target = load_target(model, progress)

@@ -7,12 +7,8 @@ text (prompts, model outputs, LLM messages) and therefore escape everything
 (Jinja autoescape, SVG built with ElementTree) and forbid all script with a
 Content-Security-Policy (:mod:`autointerp.report.render`).
 
-Import rule: report is a top-floor (CLI-level) feature that reads the store.
-``autointerp`` core must not import ``store``, ``agents`` or ``tools`` at
-import time (DESIGN §2), so only :mod:`autointerp.report.source` touches the
-store, and it imports it lazily inside its functions; rendering works on the
-plain audit dict and needs no store at all. Importing this package pulls in
-none of those rooms (a test checks this).
+Only :mod:`autointerp.report.source` touches the store; rendering works on
+the plain audit dict and needs no store at all.
 """
 
 from autointerp.report.build import build_view

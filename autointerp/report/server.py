@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+import store as st
 from autointerp.report import source
 from autointerp.report.build import build_view
 from autointerp.report.render import csp, render_page, render_report
@@ -58,7 +59,6 @@ class Viewer:
 
     def respond(self, target: str) -> Response:
         """Answer ``GET target`` (path and query string)."""
-        import store as st
 
         parts = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}

@@ -5,10 +5,6 @@ database it shows (an audit tool that writes is no audit tool). A SQLite file
 is opened through a ``file:...?mode=ro`` URI, so SQLite itself refuses every
 write; a PostgreSQL connection starts with ``default_transaction_read_only``.
 And only the store's read functions are ever called.
-
-The store is imported lazily (inside functions): report is a top-floor
-(CLI-level) feature and ``autointerp`` core must not import ``store`` at
-import time (DESIGN §2).
 """
 
 from __future__ import annotations
@@ -17,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import store as st
 from engine.errors import AutointerpError
 
 RUN_LIST_LIMIT = 500
@@ -33,22 +30,18 @@ def readonly_url(url: str) -> tuple[str, Path | None]:
     Raises:
         ReportError: For an in-memory SQLite URL or a SQLite file that does not exist.
     """
-    from sqlalchemy.engine import make_url
-
-    from store.engine import parse_url
-
-    parsed = parse_url(url)
+    parsed = st.parse_url(url)
     if parsed.get_backend_name() == "postgresql":
         existing = parsed.query.get("options") or ""
         existing = existing if isinstance(existing, str) else " ".join(existing)
         options = existing + " -c default_transaction_read_only=on"
         return parsed.update_query_dict({"options": options.strip()}).render_as_string(False), None
-    database = parsed.database or ""
-    if database in ("", ":memory:") or database.startswith("file::memory:"):
+    found = st.sqlite_file(parsed)
+    if found is None:
         raise ReportError("An in-memory database cannot be shown; give the URL of a database file.")
-    if database.startswith("file:"):
-        return str(make_url(url)), None
-    path = Path(database).expanduser().resolve()
+    if (parsed.database or "").startswith("file:"):  # already a URI: keep its options
+        return parsed.render_as_string(False), found
+    path = found.resolve()
     if not path.is_file():
         raise ReportError(f"There is no database file at {path}.")
     return f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true", path
@@ -64,7 +57,6 @@ def open_readonly(url: str | None = None) -> Any:
         ReportError: No such database file.
         store.StoreError: The database cannot be opened or has no autointerp tables.
     """
-    import store as st
 
     ro_url, path = readonly_url(url or st.default_url())
     artifact_dir = path.parent / "artifacts" if path is not None else None
@@ -83,14 +75,12 @@ def load_audit(store: Any, run_id: str) -> dict[str, Any]:
     Raises:
         store.RunNotFound: No such run.
     """
-    import store as st
 
     return st.load_run_for_audit(store, run_id)
 
 
 def run_rows(store: Any, filters: dict[str, str | None], limit: int = RUN_LIST_LIMIT) -> list[dict[str, Any]]:
     """Runs (newest first) as plain dicts, with circuit size and headline scores."""
-    import store as st
 
     rows = []
     for run in st.list_runs(store, limit=limit, **{k: v for k, v in filters.items() if v}):
@@ -109,7 +99,6 @@ def run_rows(store: Any, filters: dict[str, str | None], limit: int = RUN_LIST_L
 
 def facets(store: Any) -> dict[str, list[str]]:
     """Distinct tasks, models, agents and statuses (for the filter menus)."""
-    import store as st
 
     runs = st.list_runs(store, limit=5000)
     return {name: sorted({str(getattr(r, name)) for r in runs}) for name in ("task", "model", "agent", "status")}

@@ -152,16 +152,6 @@ def causal_context(config: Any, resid: torch.Tensor) -> BlockContext:
     return {"attention_mask": mask, "position_ids": positions}
 
 
-def attention_input(args: tuple, kwargs: dict) -> torch.Tensor:
-    """The hidden-states argument of an attention module call, positional or keyword."""
-    return args[0] if args else kwargs["hidden_states"]
-
-
-def block_input(args: tuple, kwargs: dict) -> torch.Tensor:
-    """The residual-stream argument of a block call, positional or keyword."""
-    return args[0] if args else kwargs["hidden_states"]
-
-
 def causal_head_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float
 ) -> tuple[torch.Tensor, torch.Tensor]:

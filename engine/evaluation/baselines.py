@@ -10,42 +10,22 @@ an agent's explanation should score at least as well on interchangeability.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import torch
 
 from engine import runner
-from engine.adapters.base import ArchitectureAdapter, attention_input, compute_head
+from engine.adapters.base import ArchitectureAdapter, compute_head
 from engine.evaluation.swap import head_component
+from engine.hooks import AttentionInput, trace
 from engine.models import TargetModel
 from engine.tasks import TaskData
 
 
-@contextmanager
-def attention_inputs(adapter: ArchitectureAdapter, layers: Sequence[int]) -> Iterator[dict[int, torch.Tensor]]:
-    """Capture the (normalised) attention input of ``layers`` during forwards in the block.
-
-    Yields:
-        layer -> [batch, pos, d_model] input of the latest forward.
-    """
-    captured: dict[int, torch.Tensor] = {}
-
-    def grab(layer: int):
-        def pre(_module, args, kwargs):
-            captured[layer] = attention_input(args, kwargs).detach()
-
-        return pre
-
-    handles = [
-        adapter.attention(layer).register_forward_pre_hook(grab(layer), with_kwargs=True)
-        for layer in set(layers)
-    ]
-    try:
-        yield captured
-    finally:
-        for handle in handles:
-            handle.remove()
+def attention_inputs(adapter: ArchitectureAdapter, layers: Sequence[int]):
+    """``trace`` reading the (normalised) attention input of ``layers``; its cache maps
+    ``AttentionInput(layer).id`` to [batch, pos, d_model] of the latest forward."""
+    return trace(adapter, read=[AttentionInput(layer) for layer in sorted(set(layers))])
 
 
 def role_attention(target: TargetModel, data: TaskData, heads: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -60,8 +40,9 @@ def role_attention(target: TargetModel, data: TaskData, heads: Sequence[str]) ->
     mass = {c.id: dict.fromkeys([*roles, "rest"], 0.0) for c in comps}
     with torch.no_grad():
         for bucket in data.buckets:
-            with attention_inputs(adapter, [c.layer for c in comps]) as inputs:
+            with attention_inputs(adapter, [c.layer for c in comps]) as cache:
                 runner.forward(adapter, bucket.clean)
+            inputs = {c.layer: cache[AttentionInput(c.layer).id] for c in comps}
             ctx = adapter.block_context(adapter.embed(bucket.clean))
             rows = torch.arange(bucket.n)
             for c in comps:

@@ -7,8 +7,8 @@ barely change the next-token distribution. The swap keeps everything that
 belongs to the *place* -- layer i's normalised attention input, its rotary
 positions and attention scale -- and changes only the *parameters*.
 
-Mechanism: a forward pre-hook on layer i's attention module captures its
-input ``x``; a forward hook on the output projection adds
+Mechanism: ``trace`` reads layer i's attention input ``x``
+(``hooks.AttentionInput``) and edits the layer's attention output, adding
 
     delta = z_j' @ wo_j.T - z_i @ wo_i.T,
 
@@ -40,17 +40,12 @@ from dataclasses import asdict, dataclass
 import torch
 
 from engine import runner
-from engine.adapters.base import (
-    ArchitectureAdapter,
-    BlockContext,
-    HeadParams,
-    attention_input,
-    compute_head,
-)
+from engine.adapters.base import ArchitectureAdapter, BlockContext, HeadParams, compute_head
 from engine.components import Component, parse_component
 from engine.errors import ComponentError
 from engine.evaluation.batching import Progress, batch_plan
 from engine.evaluation.divergence import js_distance, last_token_logprobs
+from engine.hooks import AttentionInput, trace
 from engine.models import TargetModel
 from engine.tasks import TaskData, logit_diff
 
@@ -137,40 +132,32 @@ def swap_hooks(
         n: prompts per copy.
         ctx: block context of the batch (rotary cos/sin broadcast over the batch).
 
-    Hooks are removed on exit, also when the body raises.
+    Hooks are ``trace``'s: the attention input of each swapped layer is read,
+    and the layer's attention output gets ``swap_delta`` added; they are
+    removed on exit, also when the body raises.
     """
     by_layer: dict[int, list[tuple[int, PlannedSwap]]] = defaultdict(list)
     for k, swap in enumerate(swaps):
         if swap is not None:
             by_layer[swap.layer].append((k, swap))
-    captured: dict[int, torch.Tensor] = {}
-    handles = []
+    inputs = [AttentionInput(layer) for layer in by_layer]
+    live: list[dict[str, torch.Tensor]] = []  # trace's cache, filled as the forward runs
 
-    def capture(layer: int) -> Callable:
-        def pre(_module, args, kwargs):
-            captured[layer] = attention_input(args, kwargs)
-
-        return pre
-
-    def apply(layer: int) -> Callable:
-        def post(_module, _args, output):
-            x = captured.pop(layer)
+    def apply(layer: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        def edit(output: torch.Tensor) -> torch.Tensor:
+            x = live[0][AttentionInput(layer).id]
             out = output.clone()
             for k, swap in by_layer[layer]:
                 rows = slice(k * n, (k + 1) * n)
                 out[rows] = out[rows] + swap_delta(adapter, swap, x[rows], ctx)
             return out
 
-        return post
+        return edit
 
-    try:
-        for layer in by_layer:
-            handles.append(adapter.attention(layer).register_forward_pre_hook(capture(layer), with_kwargs=True))
-            handles.append(adapter.out_proj(layer).register_forward_hook(apply(layer)))
+    edits = {f"L{layer}.ATTN": apply(layer) for layer in by_layer}
+    with trace(adapter, read=inputs, edit=edits, detach=False) as cache:
+        live.append(cache)
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 class _Accumulator:

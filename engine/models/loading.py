@@ -18,27 +18,14 @@ import torch
 from torch import nn
 
 from engine.adapters import ArchitectureAdapter, adapter_for
+from engine.catalog import BUILTIN_MODELS, BUNDLED_MODEL, TINY_MODELS
 from engine.config import settings
 from engine.errors import UnknownModelError
 from engine.models import bundled
 from engine.models.tiny import build_tiny
 
-BUNDLED = "smollm2-135m"
-TINY = ("tiny-gpt2", "tiny-llama", "tiny-neox")
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    description: str
-
-
-BUILTIN_MODELS: tuple[ModelInfo, ...] = (
-    ModelInfo(BUNDLED, "SmolLM2-135M-Instruct (Llama, 30 layers, 9 query / 3 KV heads, d=576); bundled, offline"),
-    ModelInfo("tiny-gpt2", "random 3-layer GPT-2 (4 heads, d=64) for tests"),
-    ModelInfo("tiny-llama", "random 3-layer Llama with grouped-query attention (6 query / 2 KV heads) for tests"),
-    ModelInfo("tiny-neox", "random 3-layer GPT-NeoX (partial rotary, parallel residual) for tests"),
-)
+BUNDLED = BUNDLED_MODEL
+TINY = TINY_MODELS
 
 
 @dataclass

@@ -8,9 +8,9 @@ returns it tokenised and validated, in equal-length buckets.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from engine.catalog import BUILTIN_TASKS
 from engine.errors import UnknownTaskError
 from engine.tasks.base import Bucket, Pair, Task, TaskData, logit_diff, tokenize_task
 from engine.tasks.facts import make_antonyms, make_capitals
@@ -18,31 +18,16 @@ from engine.tasks.induction import make_induction
 from engine.tasks.ioi import make_ioi
 from engine.tasks.jsonl import load_jsonl
 
-
-@dataclass(frozen=True)
-class BuiltinTask:
-    name: str
-    description: str
-    make: Callable[..., Task]
-    default_n: int
-
-
-BUILTIN_TASKS: dict[str, BuiltinTask] = {
-    t.name: t
-    for t in (
-        BuiltinTask("ioi", "indirect object identification, ABC corruption", make_ioi, 48),
-        BuiltinTask("induction", "copy the continuation of a repeated random word sequence", make_induction, 48),
-        BuiltinTask("capitals", "name a country's capital; corrupt = another country", make_capitals, 40),
-        BuiltinTask("antonyms", "name an adjective's opposite; corrupt = another adjective", make_antonyms, 40),
-    )
+#: how each built-in task (``engine.catalog.BUILTIN_TASKS``) is generated
+MAKERS: dict[str, Callable[..., Task]] = {
+    "ioi": make_ioi, "induction": make_induction, "capitals": make_capitals, "antonyms": make_antonyms,
 }
 
 
 def build_task(name: str, tokenizer, n: int | None = None, seed: int = 0) -> Task:
     """The untokenised task: a built-in generated for ``tokenizer``, or a JSONL file."""
     if name in BUILTIN_TASKS:
-        spec = BUILTIN_TASKS[name]
-        return spec.make(tokenizer, n=n or spec.default_n, seed=seed)
+        return MAKERS[name](tokenizer, n=n or BUILTIN_TASKS[name].default_n, seed=seed)
     if name.endswith(".jsonl") or Path(name).is_file():
         if not Path(name).is_file():
             raise UnknownTaskError(f"Task file '{name}' does not exist.")

@@ -10,7 +10,8 @@ import httpx
 import httpx2
 import pytest
 
-from agents.providers import AgentSpecError, MissingKeyError, make_chat_model, parse_agent
+from agents.providers import MissingKeyError, make_chat_model
+from agents.spec import AgentSpecError, parse_agent
 from autointerp import api
 from store import load_run_for_audit, open_store
 

@@ -16,7 +16,7 @@ from batch_fakes import record_fake_run
 
 from autointerp import api
 from autointerp.batch.spec import Job
-from autointerp.batch.worker import api_kwargs, execute, explain_job
+from autointerp.batch.worker import _explain_kwargs, execute, explain_job
 
 
 class FakeApi:
@@ -95,18 +95,13 @@ def test_without_workdir_a_temporary_store_is_used_and_removed(fake: FakeApi) ->
     assert out["record"]["artifacts"]  # the array bytes travel with the record
 
 
-def test_api_kwargs_refuses_options_the_api_would_drop() -> None:
-    def narrow(task: str, model: str) -> None: ...
-
-    assert api_kwargs(narrow, {"task": "t", "model": "m"}) == {"task": "t", "model": "m"}
-    with pytest.raises(TypeError, match="does not accept max_steps"):
-        api_kwargs(narrow, {"task": "t", "max_steps": 3})
-
-
 def test_real_api_accepts_every_job_option() -> None:
-    params = inspect.signature(api.explain).parameters
+    job = Job(task="ioi", model="m", agent="scripted", seed=3, n=8, max_steps=5, circuit=("L0.H0",),
+              null_draws=300, evaluate=False)
+    kwargs = _explain_kwargs(job, "sqlite:///x.db")
     assert {"task", "model", "agent", "seed", "db", "n", "max_steps", "circuit", "evaluate",
-            "null_draws"} <= set(params)
+            "null_draws"} == set(kwargs)
+    assert set(kwargs) | {"target"} <= set(inspect.signature(api.explain).parameters)
 
 
 def test_a_work_directory_in_use_by_another_process_is_waited_for(fake: FakeApi, tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ import torch
 
 from engine import runner
 from engine.adapters import compute_head
-from engine.adapters.base import attention_input
 from engine.components import all_heads
 from engine.hooks import count_hooks, trace
 
@@ -84,7 +83,7 @@ def test_head_recomputed_from_weights_equals_hooked_head(any_model):
     layer = min(1, a.n_layers - 1)
     captured = {}
     handle = a.attention(layer).register_forward_pre_hook(
-        lambda _m, args, kwargs: captured.__setitem__("x", attention_input(args, kwargs)), with_kwargs=True
+        lambda _m, args, kwargs: captured.__setitem__("x", args[0] if args else kwargs["hidden_states"]), with_kwargs=True
     )
     try:
         with trace(a, read=[f"L{layer}.H{h}" for h in range(a.n_heads)]) as cache:

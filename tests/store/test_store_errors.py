@@ -14,10 +14,10 @@ from store import (
     get_run,
     load_run_for_audit,
     open_store,
+    parse_url,
     schema_version,
     start_run,
 )
-from store.engine import parse_url
 
 PASSWORD = "hunter2-very-secret"
 
