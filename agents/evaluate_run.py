@@ -20,18 +20,22 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.session import ExplainConfig, _load, evaluation_data
+from agents.toolbox import get_spec
 from engine.errors import AutointerpError
 from engine.evaluation import evaluate_explanation, interpretation_line, permutation_consistency
 from store import Store, get_explanation, get_run, list_runs, load_run_for_audit, save_evaluation
+from tools.results import ActivationPatchingResult
 
 
 def _effects(store: Store, run_id: str) -> dict[str, float] | None:
     """Exact patching effects the run measured (later experiments override earlier ones)."""
     effects: dict[str, float] = {}
+    spec = get_spec("activation_patching")
     for exp in load_run_for_audit(store, run_id)["experiments"]:
-        if exp.get("tool") == "activation_patching" and not exp.get("error"):
-            found = (exp.get("result") or {}).get("effects") or {}
-            effects.update({k: float(v) for k, v in found.items() if isinstance(v, int | float)})
+        if spec is not None and exp["tool"] == spec.name and not exp["error"]:
+            result = spec.parse_result(exp["result"])
+            if isinstance(result, ActivationPatchingResult) and not result.together:
+                effects.update(result.effects)
     return effects or None
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agents.context import RunContext
+from agents.evidence import localisation_of
 from agents.recorder import note
 from agents.state import ResearchState
 from engine.evaluation import evaluate_explanation, interpretation_line
@@ -22,8 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def _effects(state: ResearchState) -> dict[str, float] | None:
-    exact = (state.get("localisation") or {}).get("exact")
-    return {k: float(v) for k, v in exact.items()} if isinstance(exact, dict) and exact else None
+    loc = localisation_of(state)
+    return dict(loc.exact) if loc is not None and loc.exact else None
 
 
 def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:

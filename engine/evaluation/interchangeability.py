@@ -26,7 +26,7 @@ import numpy as np
 from engine.components import parse_component
 from engine.evaluation.divergence import JS_BASE
 from engine.evaluation.silhouette import null_summary, relabel_null, silhouette
-from engine.evaluation.swap import Progress, swap_effects
+from engine.evaluation.swap import Progress, SwapOutcome, swap_effects
 from engine.models import TargetModel
 from engine.tasks import TaskData
 
@@ -76,6 +76,20 @@ def clustering_labels(
     return heads, labels, notes
 
 
+def all_ordered_pairs(heads: Sequence[str]) -> list[tuple[str, str]]:
+    """Every ``(target, source)`` swap among ``heads``: ``m (m - 1)`` pairs, row-major."""
+    return [(a, b) for a in heads for b in heads if a != b]
+
+
+def directed_matrix(heads: Sequence[str], outcomes: Sequence[SwapOutcome]) -> np.ndarray:
+    """``d[a, b] = d(heads[a] ← heads[b])`` from swap outcomes; zero diagonal. [m, m] float64."""
+    d = np.zeros((len(heads), len(heads)))
+    index = {h: i for i, h in enumerate(heads)}
+    for outcome in outcomes:
+        d[index[outcome.target], index[outcome.source]] = outcome.js_distance
+    return d
+
+
 def directed_distances(
     target: TargetModel,
     data: TaskData,
@@ -90,16 +104,11 @@ def directed_distances(
     Returns:
         [m, m] float64 array.
     """
-    m = len(heads)
-    if m < 2:
-        return np.zeros((m, m))
-    pairs = [(heads[a], heads[b]) for a in range(m) for b in range(m) if a != b]
+    if len(heads) < 2:
+        return np.zeros((len(heads), len(heads)))
+    pairs = all_ordered_pairs(heads)
     outcomes = swap_effects(target, data, pairs, swaps_per_batch=swaps_per_batch, progress=progress)
-    d = np.zeros((m, m))
-    index = {h: i for i, h in enumerate(heads)}
-    for outcome in outcomes:
-        d[index[outcome.target], index[outcome.source]] = outcome.js_distance
-    return d
+    return directed_matrix(heads, outcomes)
 
 
 def symmetrise(directed: np.ndarray) -> np.ndarray:

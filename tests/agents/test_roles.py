@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from agents.evidence import ComponentEvidence, Measured, Role
 from agents.roles import grouping_z, role_fit, swap_grouping, unique_names
 from agents.session import HELD_OUT_SEED, ExplainConfig, evaluation_data
 from autointerp import api
@@ -55,7 +56,7 @@ def test_swap_grouping_recovers_planted_roles_and_random_matrices_score_low() ->
 
 
 def test_unique_names() -> None:
-    names = [c["name"] for c in unique_names([{"name": "x"}, {"name": "y"}, {"name": "x"}])]
+    names = [c.name for c in unique_names([Role(name=n, members=[]) for n in ("x", "y", "x")])]
     assert names == ["x", "y", "x (2)"]
 
 
@@ -97,8 +98,8 @@ def test_scripted_run_tests_its_roles_with_one_swap_sweep(db: str, load) -> None
     assert evald[0, 1] > 0 and evald[0, 1] != pytest.approx(same_pair, abs=1e-9)  # re-measured on other prompts
 
 
-def _ev(exact: float, direct: float) -> dict:
-    return {"kind": "head", "measures": {"exact": {"value": exact}, "path_logits": {"value": direct}}}
+def _ev(exact: float, direct: float) -> ComponentEvidence:
+    return ComponentEvidence(kind="head", exact=Measured(value=exact), path_logits=Measured(value=direct))
 
 
 def test_role_names_claim_a_sign_only_when_every_member_has_it() -> None:

@@ -81,7 +81,9 @@ def test_weight_swap_tool(llama, data):
     ctx = ToolContext(target=llama, data=data)
     ok = run_tool(SPEC, ctx, {"target": "L1.H0", "source": "L2.H4", "n": 4})
     assert ok.ok, ok.error
-    assert ok.result["n_prompts"] == 4 and 0 < ok.result["js_distance"] <= ok.result["js_distance_max"]
+    (swap,) = ok.result.swaps
+    assert ok.result.n_prompts == 4 and 0 < swap.js_distance <= ok.result.js_distance_max
+    assert (swap.target, swap.source) == ("L1.H0", "L2.H4")
     assert "L2.H4 into L1.H0" in ok.summary
     assert not run_tool(SPEC, ctx, {"target": "L1.MLP", "source": "L2.H4"}).ok
     bad = run_tool(SPEC, ctx, {"target": "L1.H9", "source": "L2.H4"})
@@ -138,12 +140,12 @@ def test_weight_swap_tool_sweep_equals_the_single_swaps(llama, data):
     heads = ["L0.H1", "L2.H3", "L1.H4"]
     sweep = run_tool(SPEC, ctx, {"among": heads, "n": 4})
     assert sweep.ok, sweep.error
-    assert sweep.result["heads"] == heads and sweep.result["n_swaps"] == 6
-    directed = np.array(sweep.result["directed"])
+    assert sweep.result.heads == heads and len(sweep.result.swaps) == 6
+    directed = np.array(sweep.result.directed)
     for a, b in [(0, 1), (2, 0), (1, 2)]:
         single = run_tool(SPEC, ctx, {"target": heads[a], "source": heads[b], "n": 4})
-        assert directed[a, b] == pytest.approx(single.result["js_distance"], abs=1e-6)
-    sym = np.array(sweep.result["distances"])
+        assert directed[a, b] == pytest.approx(single.result.swaps[0].js_distance, abs=1e-6)
+    sym = np.array(sweep.result.distances)
     assert np.allclose(sym, sym.T) and np.allclose(sym, (directed + directed.T) / 2)
     for bad in ({"among": ["L0.H1"]}, {"among": heads, "target": "L0.H1"}, {"target": "L0.H1"},
                 {"among": ["L0.H1", "L0.H1"]}, {"among": ["L0.H1", "L1.MLP"]}):
