@@ -21,6 +21,7 @@ from store.audit import load_run_for_audit, run_to_dict
 from store.connect import open_store
 from store.engine import Store
 from store.errors import RunNotFound, SchemaTooNew, StoreError
+from store.lease import RunActivity, RunBusy, acquire_lease, hold_lease, release_lease, run_activity
 from store.read import (
     count_experiments,
     find_experiment,
@@ -55,10 +56,13 @@ __all__ = [
     "REDACTED",
     "SCHEMA_VERSION",
     "Run",
+    "RunActivity",
+    "RunBusy",
     "RunNotFound",
     "SchemaTooNew",
     "Store",
     "StoreError",
+    "acquire_lease",
     "add_experiment",
     "add_hypothesis",
     "add_message",
@@ -71,6 +75,7 @@ __all__ = [
     "get_experiment",
     "get_explanation",
     "get_run",
+    "hold_lease",
     "link_evidence",
     "list_evaluations",
     "list_runs",
@@ -81,7 +86,9 @@ __all__ = [
     "open_store",
     "parse_url",
     "redact",
+    "release_lease",
     "resume_run",
+    "run_activity",
     "run_to_dict",
     "save_array",
     "save_evaluation",

@@ -32,7 +32,9 @@ def _artifact_dir(url: URL, artifact_dir: str | Path | None) -> Path:
     return Path(platformdirs.user_data_dir("autointerp")) / "artifacts"
 
 
-def open_store(url: str | None = None, *, artifact_dir: str | Path | None = None) -> Store:
+def open_store(
+    url: str | None = None, *, artifact_dir: str | Path | None = None, create: bool = True
+) -> Store:
     """Open (and on first use create) a store.
 
     Args:
@@ -41,6 +43,9 @@ def open_store(url: str | None = None, *, artifact_dir: str | Path | None = None
             ``postgresql+psycopg://...``. Defaults to :func:`default_url`.
         artifact_dir: Where content-addressed arrays are written; defaults to
             ``artifacts/`` next to a SQLite file, else the user data dir.
+        create: Create a SQLite file that does not exist yet. Commands that
+            only read or continue recorded runs pass False, so a mistyped
+            path is an error instead of a fresh, empty database.
 
     Returns:
         An open :class:`Store` whose tables exist and whose schema version
@@ -48,7 +53,8 @@ def open_store(url: str | None = None, *, artifact_dir: str | Path | None = None
 
     Raises:
         StoreError: The URL is malformed or unsupported, the database cannot
-            be reached or created, or it was written by a newer autointerp
+            be reached or created (or, with ``create=False``, does not
+            exist), or it was written by a newer autointerp
             (:class:`~store.errors.SchemaTooNew`).
     """
     raw = default_url() if url is None else url
@@ -56,6 +62,11 @@ def open_store(url: str | None = None, *, artifact_dir: str | Path | None = None
     masked = mask_url(parsed)
     if parsed.get_backend_name() == "sqlite":
         path = sqlite_file(parsed)
+        if path is not None and not create and not path.is_file():
+            raise StoreError(
+                f"There is no database at {path}; check --db (or $AUTOINTERP_DB), "
+                "or record a run there first with `autointerp explain`."
+            )
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)

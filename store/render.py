@@ -62,7 +62,8 @@ def runs_table(runs: Sequence[Any]) -> Table:
         runs: :class:`~store.tables.Run` rows or dicts with the same keys.
 
     Returns:
-        A rich Table: id, created, task, model, agent, status, tokens, cost.
+        A rich Table: id, created, task, model, agent, status, time of the
+        last event (``last_event_at``, else the run's last update), tokens, cost.
     """
     table = Table(title="Runs", show_lines=False)
     for name, kwargs in (
@@ -72,6 +73,7 @@ def runs_table(runs: Sequence[Any]) -> Table:
         ("Model", {}),
         ("Agent", {}),
         ("Status", {}),
+        ("Last event (UTC)", {"no_wrap": True}),
         ("Tokens", {"justify": "right"}),
         ("Cost $", {"justify": "right"}),
     ):
@@ -85,6 +87,7 @@ def runs_table(runs: Sequence[Any]) -> Table:
             Text(str(_get(run, "model") or "")),
             Text(str(_get(run, "agent") or "")),
             _status(_get(run, "status")),
+            Text(_when(_get(run, "last_event_at") or _get(run, "updated_at"))),
             Text(f"{tokens:,}"),
             Text(f"{float(_get(run, 'cost_usd') or 0.0):.4f}"),
         )

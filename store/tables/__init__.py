@@ -15,6 +15,7 @@ from store.tables.hypothesis import (
     HypothesisExperiment,
     HypothesisStatusChange,
 )
+from store.tables.lease import RunLease
 from store.tables.message import MESSAGE_ROLES, Message
 from store.tables.meta import SCHEMA_VERSION, SchemaVersion
 from store.tables.result import Evaluation, Explanation
@@ -39,5 +40,6 @@ __all__ = [
     "HypothesisStatusChange",
     "Message",
     "Run",
+    "RunLease",
     "SchemaVersion",
 ]
