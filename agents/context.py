@@ -9,6 +9,7 @@ key) and the progress callback therefore travel in the graph's
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,11 +35,20 @@ class LLMHandle:
         chat: a langchain ``BaseChatModel`` (tools are bound per call).
         provider: ``openai``, ``anthropic``, ``compatible`` or ``fake``.
         model: the provider's model name.
+        timeout_s: seconds one HTTP attempt may take.
+        max_retries: retries of a failed attempt.
+        deadline_s: seconds one request may take in all, retries included.
+        per_call_timeout: pass each attempt's timeout to the chat model (the
+            providers' own models; fakes in tests take none).
     """
 
     chat: Any
     provider: str
     model: str
+    timeout_s: float = 120.0
+    max_retries: int = 6
+    deadline_s: float = 600.0
+    per_call_timeout: bool = False
 
 
 @dataclass
@@ -58,6 +68,8 @@ class RunContext:
         eval_data: the prompts the evaluation scores on (None = ``data``;
             see ``agents.session.evaluation_data``).
         eval_prompts: how ``eval_data`` was drawn (stored with the scores).
+        deadline: ``time.monotonic()`` value after which this invocation stops
+            the run with what it has (None = no wall-time limit).
     """
 
     target: TargetModel
@@ -72,7 +84,12 @@ class RunContext:
     eval_data: TaskData | None = None
     eval_prompts: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    deadline: float | None = None
 
     @property
     def seed(self) -> int:
         return self.tools.seed
+
+    def out_of_time(self) -> bool:
+        """Whether this invocation's wall-time limit has passed."""
+        return self.deadline is not None and time.monotonic() >= self.deadline

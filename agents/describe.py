@@ -16,7 +16,14 @@ from agents.evidence import (
     Role,
     finite_or,
 )
-from agents.signatures import cluster_name, direct_share, downstream_total, role_phrase, top_role
+from agents.signatures import (
+    KIND_NOUNS,
+    cluster_name,
+    direct_share,
+    downstream_total,
+    role_phrase,
+    top_role,
+)
 
 
 def _pct(x: float) -> str:
@@ -77,7 +84,7 @@ def measured_sentences(cid: str, ev: ComponentEvidence) -> list[str]:
 def headline(cid: str, ev: ComponentEvidence, hypotheses: list[HypothesisRecord]) -> str:
     """A one-sentence functional summary from the signature and the supported hypotheses."""
     p = role_phrase(ev)
-    kind = "head" if p["kind"] == "heads" else "MLP"
+    kind = KIND_NOUNS.get(ev.kind, ("component", "components"))[0]
     article = "an" if p["polarity"][0] in "aeiou" else "a"
     bits = [f"{cid} is {article} {p['polarity']} {kind}"]
     if p["attends"]:

@@ -105,6 +105,11 @@ def evaluate_stored_run(
     """
 
     run = get_run(store, run_id)
+    if original is not None:  # checked before any model is loaded
+        if (run.config or {}).get("permute_heads") is None:
+            raise AutointerpError(f"--original applies only to a run on a head-permuted model (explain "
+                                  f"--permute-heads); run '{run_id}' is not one.")
+        get_run(store, original)
     explanation = get_explanation(store, run_id)
     clusters = [{"name": c["name"], "members": list(c["members"])} for c in (explanation or {}).get("clusters") or []]
     if not clusters:

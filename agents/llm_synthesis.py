@@ -18,7 +18,7 @@ from langchain_core.messages import HumanMessage
 from agents.context import RunContext
 from agents.evidence import Finding, Role, findings_of, localisation_of
 from agents.prompts import EXPLAIN_PROMPT, GROUP_PROMPT, dumps
-from agents.providers import invoke, message_text, usage_tokens
+from agents.providers import Completion, complete, message_text
 from agents.recorder import note
 from store import add_tokens
 
@@ -70,17 +70,15 @@ def validate_clusters(raw: Any, members: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def _ask(ctx: RunContext, run_id: str, key: str, prompt: str) -> tuple[str, int]:
+def _ask(ctx: RunContext, run_id: str, key: str, prompt: str) -> tuple[str, Completion]:
     assert ctx.llm is not None
     note(ctx, run_id, f"{key}:prompt", "user", prompt)
-    reply = invoke(ctx.llm, [HumanMessage(prompt)])
-    prompt_t, completion_t = usage_tokens(reply)
-    text = message_text(reply)
+    answer = complete(ctx.llm, [HumanMessage(prompt)])
+    text = message_text(answer.message)
     note(ctx, run_id, f"{key}:reply", "assistant", text, provider=ctx.llm.provider, model=ctx.llm.model,
-         prompt_tokens=prompt_t, completion_tokens=completion_t)
-    if prompt_t or completion_t:
-        add_tokens(ctx.store, run_id, prompt_t, completion_t)
-    return text, prompt_t + completion_t
+         prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens)
+    add_tokens(ctx.store, run_id, answer.prompt_tokens, answer.completion_tokens)
+    return text, answer
 
 
 def _findings_text(findings: dict[str, Finding]) -> str:
@@ -88,31 +86,31 @@ def _findings_text(findings: dict[str, Finding]) -> str:
                      for c, f in findings.items())
 
 
-def llm_clusters(state: dict[str, Any], ctx: RunContext) -> tuple[list[Role] | None, int]:
-    """Roles proposed by the LLM, or None (with a recorded note) when invalid."""
+def llm_clusters(state: dict[str, Any], ctx: RunContext) -> tuple[list[Role] | None, Completion | None]:
+    """Roles proposed by the LLM, or None (with a recorded note) when invalid; and the request made."""
     findings = findings_of(state)
     if not findings:
-        return [], 0
+        return [], None
     prompt = GROUP_PROMPT.format(task=ctx.data.task.name, model=ctx.target.name, findings=_findings_text(findings))
-    text, tokens = _ask(ctx, state["run_id"], "group", prompt)
+    text, answer = _ask(ctx, state["run_id"], "group", prompt)
     try:
         clusters = validate_clusters(parse_json_object(text).get("clusters"), list(findings))
     except ValueError as exc:
         note(ctx, state["run_id"], "group:invalid", "assistant",
              f"The LLM's grouping was invalid ({exc}); using the evidence clustering instead.")
-        return None, tokens
+        return None, answer
     roles = [Role(**c, evidence=sorted({e for m in c["members"] for e in findings[m].evidence_ids}))
              for c in clusters]
-    return roles, tokens
+    return roles, answer
 
 
-def llm_summary(state: dict[str, Any], ctx: RunContext, clusters: list[Role]) -> tuple[str | None, int]:
-    """The LLM's circuit explanation, or None when it cites experiments that do not exist."""
+def llm_summary(state: dict[str, Any], ctx: RunContext, clusters: list[Role]) -> tuple[str | None, Completion]:
+    """The LLM's circuit explanation, or None when it cites experiments that do not exist; and the request."""
     findings = findings_of(state)
     prompt = EXPLAIN_PROMPT.format(task=ctx.data.task.name, model=ctx.target.name,
                                    clusters=dumps([c.stored() for c in clusters]),
                                    findings=_findings_text(findings))
-    text, tokens = _ask(ctx, state["run_id"], "explain", prompt)
+    text, answer = _ask(ctx, state["run_id"], "explain", prompt)
     loc = localisation_of(state)
     allowed = {e for f in findings.values() for e in f.evidence_ids} | set(loc.experiments if loc else [])
     cited = {int(x) for x in re.findall(r"E(\d+)", text)}
@@ -120,5 +118,5 @@ def llm_summary(state: dict[str, Any], ctx: RunContext, clusters: list[Role]) ->
         note(ctx, state["run_id"], "explain:invalid", "assistant",
              f"The LLM's explanation cites unknown experiments {sorted(cited - allowed)} or is empty; "
              "using the generated summary instead.")
-        return None, tokens
-    return text.strip(), tokens
+        return None, answer
+    return text.strip(), answer

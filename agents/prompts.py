@@ -27,7 +27,8 @@ Work like a scientist:
    component and the experiment ids that support it.
 Every experiment result carries an id like E12; cite ids, never invent numbers.
 Tool errors are returned to you as messages: read them and correct your call.
-You have at most {budget} experiments for this component."""
+You have at most {budget} steps for this component: every tool call costs one step, notebook
+calls and malformed calls included (conclude is free)."""
 
 COMPONENT_BRIEF = """\
 Task: {task} ({task_description}); {n_pairs} prompt pairs; roles of token positions: {roles}.

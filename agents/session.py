@@ -9,42 +9,68 @@ from the run's last checkpoint (``thread_id`` = run id).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from agents.checkpoint import open_checkpointer, thread_config
 from agents.context import ProgressFn, RunContext, _quiet
 from agents.graph import compile_graph
+from agents.limits import MAX_STEPS, run_limits
 from agents.providers import make_llm
 from agents.spec import AgentSpec, parse_agent
+from engine.bounds import MAX_NULL_DRAWS, MAX_PAIRS, MAX_SEED, MIN_NULL_DRAWS
 from engine.components import parse_component
 from engine.errors import AutointerpError
 from engine.evaluation import permute_heads
 from engine.models import load_model
-from engine.tasks import BUILTIN_TASKS, build_task, load_task, tokenize_task
-from store import Store, finish_run, get_run, open_store, resume_run, start_run
+from engine.tasks import BUILTIN_TASKS, build_task, load_task, tokenize_for
+from store import Store, finish_run, get_run, hold_lease, open_store, redact, resume_run, start_run
 from tools.base import ToolContext
 
 
+class ConfigError(AutointerpError):
+    """A run setting outside its valid range."""
+
+
 class ExplainConfig(BaseModel):
-    """Everything that defines a run (stored with it; never holds secrets)."""
+    """Everything that defines a run (stored with it; never holds secrets).
+
+    The bounds are the CLI's (``engine.bounds``, ``agents.limits``), so the
+    Python API refuses the same values the command line does.
+    """
 
     task: str
     model: str
     agent: str = "scripted"
     circuit: list[str] = Field(default_factory=list)
-    max_steps: int = 300
-    max_component_steps: int = 12
-    max_tokens: int = 0
-    seed: int = 0
-    n: int | None = None
+    max_steps: int = Field(300, ge=0, le=MAX_STEPS)
+    max_component_steps: int = Field(12, ge=0, le=MAX_STEPS)
+    max_tokens: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    n: int | None = Field(None, ge=1, le=MAX_PAIRS)
     evaluate: bool = True
-    null_draws: int = 200
+    null_draws: int = Field(200, ge=MIN_NULL_DRAWS, le=MAX_NULL_DRAWS)
     params: dict[str, Any] = Field(default_factory=dict)
     #: run on a function-preserving head permutation of the model (memorisation control)
-    permute_heads: int | None = None
+    permute_heads: int | None = Field(None, ge=0, le=MAX_SEED)
+    #: hard caps (0 = unlimited): LLM requests of the run, seconds of one invocation
+    max_llm_requests: int = Field(default_factory=lambda: run_limits().max_llm_requests, ge=0)
+    max_wall_s: float = Field(default_factory=lambda: run_limits().max_wall_s, ge=0)
+    #: the environment variable holding the agent's API key (its name, never its value)
+    api_key_env: str | None = None
+
+    @classmethod
+    def checked(cls, **values: Any) -> ExplainConfig:
+        """Validate ``values``; a value out of range is one sentence (``ConfigError``)."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "the settings"
+            raise ConfigError(f"Invalid {where} ({err.get('input')!r}): {err['msg']}.") from None
 
 
 DEFAULT_N = 32
@@ -121,12 +147,12 @@ def evaluation_data(config: ExplainConfig, target: Any, data: Any) -> tuple[Any,
         return data, {"prompts": "research", "n_pairs": data.n_pairs,
                       "note": "a JSONL task's pairs are fixed, so it is scored on the research prompts"}
     seed, n = config.seed + HELD_OUT_SEED, data.n_pairs
-    draw = build_task(config.task, target.tokenizer, n=4 * n, seed=seed)
+    draw = build_task(config.task, target.tokenizer, n=min(4 * n, MAX_PAIRS), seed=seed)
     seen = {p.clean for p in data.task.pairs}
     fresh = [p for p in draw.pairs if p.clean not in seen][:n]
     kind = "held-out" if len(fresh) >= min(n, MIN_HELD_OUT) else "resampled"
     task = replace(draw, pairs=fresh if kind == "held-out" else draw.pairs[:n])
-    held = tokenize_task(task, target.tokenizer, prepend_bos=target.prepend_bos)
+    held = tokenize_for(task, target)
     overlap = len({p.clean for p in task.pairs} & seen)
     return held, {"prompts": kind, "seed": seed, "n_pairs": held.n_pairs, "overlap": overlap}
 
@@ -136,7 +162,7 @@ def _context(
     chat_model: Any = None, http_client: Any = None, target: Any = None,
 ) -> RunContext:
 
-    llm = make_llm(spec, chat_model, http_client) if spec.kind != "scripted" else None
+    llm = make_llm(spec, chat_model, http_client, config.api_key_env) if spec.kind != "scripted" else None
     target, data = _load(config, progress, target)
     eval_data, eval_prompts = evaluation_data(config, target, data) if config.evaluate else (None, {})
     return RunContext(target=target, data=data, eval_data=eval_data, eval_prompts=eval_prompts, store=store,
@@ -148,16 +174,30 @@ def _context(
 def initial_state(run_id: str, config: ExplainConfig) -> dict[str, Any]:
     """The graph input of a new run."""
     return {
-        "run_id": run_id, "agent": config.agent, "steps": 0, "tokens": 0,
+        "run_id": run_id, "agent": config.agent, "steps": 0, "tokens": 0, "llm_requests": 0,
         "budget": {"max_steps": config.max_steps, "max_component_steps": config.max_component_steps,
-                   "max_tokens": config.max_tokens},
+                   "max_tokens": config.max_tokens, "max_llm_requests": config.max_llm_requests,
+                   "max_wall_s": config.max_wall_s},
         "params": dict(config.params), "circuit_given": list(config.circuit), "findings": {},
         "stop_reason": None,
     }
 
 
-def _drive(ctx: RunContext, run_id: str, graph_input: dict[str, Any] | None) -> RunOutcome:
-    """Run the graph to its end under the run's checkpoints; record failures in the store."""
+def _outcome(run_id: str, status: str, stop_reason: str | None, values: dict[str, Any]) -> RunOutcome:
+    """A run's outcome from its graph state, secrets redacted (it is shown and returned to callers)."""
+    values = redact({k: values.get(k) for k in ("circuit", "explanation", "evaluation", "localisation", "findings")})
+    return RunOutcome(run_id=run_id, status=status, stop_reason=redact(stop_reason) if stop_reason else stop_reason,
+                      circuit=list(values["circuit"] or []), explanation=values["explanation"] or {},
+                      evaluation=values["evaluation"] or {}, localisation=values["localisation"] or {},
+                      findings=values["findings"] or {})
+
+
+def _drive(ctx: RunContext, run_id: str, graph_input: dict[str, Any] | None, max_wall_s: float) -> RunOutcome:
+    """Run the graph to its end under the run's checkpoints; record failures in the store.
+
+    The caller holds the run's lease; ``max_wall_s`` (0 = none) bounds this invocation.
+    """
+    ctx.deadline = time.monotonic() + max_wall_s if max_wall_s else None
     with open_checkpointer(ctx.store) as saver:
         graph = compile_graph(saver)
         config = thread_config(run_id)
@@ -172,10 +212,7 @@ def _drive(ctx: RunContext, run_id: str, graph_input: dict[str, Any] | None) -> 
             finish_run(ctx.store, run_id, "failed", f"{type(exc).__name__}: {exc}")
             raise
     run = get_run(ctx.store, run_id)
-    return RunOutcome(run_id=run_id, status=run.status, stop_reason=final.get("stop_reason"),
-                      circuit=list(final.get("circuit") or []), explanation=final.get("explanation") or {},
-                      evaluation=final.get("evaluation") or {}, localisation=final.get("localisation") or {},
-                      findings=final.get("findings") or {})
+    return _outcome(run_id, run.status, final.get("stop_reason"), final)
 
 
 def run_explain(
@@ -199,30 +236,38 @@ def run_explain(
     run_id = start_run(store, task=config.task, model=config.model, agent=config.agent,
                        config=config.model_dump(mode="json"), seed=config.seed, run_id=run_id, meta=meta)
     progress("run", {"run_id": run_id})
-    return _drive(ctx, run_id, initial_state(run_id, config))
+    with hold_lease(store, run_id):
+        return _drive(ctx, run_id, initial_state(run_id, config), config.max_wall_s)
 
 
 def resume_explain(
     run_id: str, store: Store, progress: ProgressFn = _quiet, chat_model: Any = None, http_client: Any = None,
     target: Any = None,
 ) -> RunOutcome:
-    """Continue run ``run_id`` from its last checkpoint (a finished run is just read back)."""
+    """Continue run ``run_id`` from its last checkpoint (a finished run is just read back).
+
+    Raises:
+        RunNotFound: no such run.
+        RunBusy: another live process is driving the run.
+    """
     run = get_run(store, run_id)
     config = ExplainConfig.model_validate(run.config)
     spec = parse_agent(config.agent)
-    ctx = _context(config, spec, store, progress, chat_model, http_client, target)
-    progress("run", {"run_id": run_id})
-    if run.status == "finished":
+    with hold_lease(store, run_id):  # before anything is loaded: a second resume stops here
+        ctx = _context(config, spec, store, progress, chat_model, http_client, target)
+        progress("run", {"run_id": run_id})
+        run = get_run(store, run_id)  # as it is now that we hold the lease
         with open_checkpointer(store) as saver:
-            values = compile_graph(saver).get_state(thread_config(run_id)).values
-        if values.get("explanation") is not None:
-            return RunOutcome(run_id, run.status, run.stop_reason, list(values.get("circuit") or []),
-                              values.get("explanation") or {}, values.get("evaluation") or {},
-                              values.get("localisation") or {}, values.get("findings") or {})
-    resume_run(store, run_id)
-    with open_checkpointer(store) as saver:
-        has_state = bool(compile_graph(saver).get_state(thread_config(run_id)).values)
-    return _drive(ctx, run_id, None if has_state else initial_state(run_id, config))
+            snapshot = compile_graph(saver).get_state(thread_config(run_id))
+        if snapshot.values and not snapshot.next:  # the graph has ended: read it back
+            if run.status == "running":  # killed between its last checkpoint and closing the record
+                reason = snapshot.values.get("stop_reason")
+                finish_run(store, run_id, "stopped" if reason else "finished", reason or "explanation complete")
+                run = get_run(store, run_id)
+            return _outcome(run_id, run.status, run.stop_reason, snapshot.values)
+        resume_run(store, run_id)
+        graph_input = None if snapshot.values else initial_state(run_id, config)
+        return _drive(ctx, run_id, graph_input, config.max_wall_s)
 
 
-__all__ = ["ExplainConfig", "RunOutcome", "open_store", "resume_explain", "run_explain"]
+__all__ = ["ConfigError", "ExplainConfig", "RunOutcome", "open_store", "resume_explain", "run_explain"]

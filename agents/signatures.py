@@ -104,6 +104,13 @@ def cluster_signatures(x: np.ndarray, max_k: int = 6) -> np.ndarray:
     return np.array([first.setdefault(int(label), len(first)) for label in best])
 
 
+KIND_NOUNS: dict[str, tuple[str, str]] = {
+    "head": ("head", "heads"), "attn": ("attention block", "attention blocks"),
+    "mlp": ("MLP", "MLPs"), "resid": ("residual stream", "residual streams"),
+}
+"""What a component of each kind (``engine.components``) is called: (singular, plural)."""
+
+
 def role_phrase(ev: ComponentEvidence) -> dict[str, str]:
     """Short phrases of a signature: mode (direct/indirect), polarity, attention, copy."""
     shares = pathway_shares(ev)
@@ -120,7 +127,7 @@ def role_phrase(ev: ComponentEvidence) -> dict[str, str]:
     behaviour = ""
     if copy is not None:
         behaviour = "copying" if copy > 0.5 else "suppressing" if copy < -0.5 else ""
-    kind = "heads" if ev.kind == "head" else "MLPs"
+    kind = KIND_NOUNS.get(ev.kind, ("component", "components"))[1]
     return {"mode": mode, "polarity": polarity, "attends": attends, "behaviour": behaviour, "kind": kind}
 
 

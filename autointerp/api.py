@@ -49,6 +49,9 @@ def explain(
     run_id: str | None = None,
     target: Any = None,
     permute_heads: int | None = None,
+    max_llm_requests: int | None = None,
+    max_wall_s: float | None = None,
+    api_key_env: str | None = None,
 ):
     """Explain how ``model`` performs ``task``: localise, study, group, explain, evaluate.
 
@@ -76,6 +79,13 @@ def explain(
         permute_heads: run on a function-preserving head permutation of the model
             with this seed (memorisation control; ``autointerp eval`` checks the
             explanation maps through the permutation onto the original run's).
+        max_llm_requests: hard cap on the run's LLM requests (0 = unlimited;
+            default ``$AUTOINTERP_MAX_LLM_REQUESTS`` or 500).
+        max_wall_s: seconds this call may drive the run before it stops with
+            what it has (0 = unlimited; default ``$AUTOINTERP_MAX_WALL_S`` or a day).
+        api_key_env: the environment variable holding the agent's API key
+            (default: the provider's own; ``AUTOINTERP_COMPATIBLE_API_KEY`` for
+            ``compatible:`` servers, which never get ``OPENAI_API_KEY``).
 
     Returns:
         ``agents.session.RunOutcome`` with ``run_id``, ``status``, ``stop_reason``,
@@ -83,14 +93,18 @@ def explain(
         ``explain --json`` object).
 
     Raises:
-        AutointerpError: unknown task/model/agent, a missing API key, a bad component id.
+        AutointerpError: unknown task/model/agent, a missing API key, a bad component id,
+            a setting out of range.
         StoreError: the database cannot be opened.
     """
 
-    config = ExplainConfig(task=task, model=model, agent=agent, circuit=_circuit(circuit), max_steps=max_steps,
-                           max_component_steps=max_component_steps, max_tokens=max_tokens, seed=seed, n=n,
-                           evaluate=evaluate, null_draws=null_draws, params=dict(params or {}),
-                           permute_heads=permute_heads)
+    limits = {k: v for k, v in (("max_llm_requests", max_llm_requests), ("max_wall_s", max_wall_s))
+              if v is not None}
+    config = ExplainConfig.checked(task=task, model=model, agent=agent, circuit=_circuit(circuit),
+                                   max_steps=max_steps, max_component_steps=max_component_steps,
+                                   max_tokens=max_tokens, seed=seed, n=n, evaluate=evaluate,
+                                   null_draws=null_draws, params=dict(params or {}),
+                                   permute_heads=permute_heads, api_key_env=api_key_env, **limits)
     with open_store(db) as store:
         kwargs: dict[str, Any] = {"chat_model": chat_model, "http_client": http_client, "target": target}
         return run_explain(config, store, progress or _silent, run_id=run_id, **kwargs)
@@ -113,9 +127,11 @@ def resume(run_id: str, *, db: str | None = None, progress: ProgressFn | None = 
 
     Raises:
         RunNotFound: no such run in the store.
+        RunBusy: another process is driving the run.
+        StoreError: no database at ``db``.
     """
 
-    with open_store(db) as store:
+    with open_store(db, create=False) as store:
         return resume_explain(run_id, store, progress or _silent, chat_model=chat_model, http_client=http_client,
                               target=target)
 

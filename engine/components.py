@@ -56,8 +56,9 @@ def parse_component(text: str, n_layers: int | None = None, n_heads: int | None 
     """
     match = _PATTERN.match(text.strip())
     if not match:
+        shown = text if len(text) <= 40 else text[:40] + "..."  # the error must stay one short sentence
         raise ComponentError(
-            f"'{text}' is not a component id; use L<layer>.H<head>, L<layer>.ATTN, "
+            f"{shown!r} is not a component id; use L<layer>.H<head>, L<layer>.ATTN, "
             "L<layer>.MLP or L<layer>.RESID (e.g. L9.H3)."
         )
     layer = int(match.group(1))

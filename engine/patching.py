@@ -155,8 +155,9 @@ def resolve_positions(bucket: Bucket, positions: PositionSpec) -> list[torch.Ten
             out.append(torch.full((n,), p % length, dtype=torch.long))
         else:
             roles = ", ".join(sorted(bucket.roles))
+            shown = repr(p) if len(repr(p)) <= 40 else repr(p)[:40] + "..."  # keep the sentence short
             raise PatchingError(
-                f"Position {p!r} is not valid for prompts of {length} tokens; use an integer in "
+                f"Position {shown} is not valid for prompts of {length} tokens; use an integer in "
                 f"{-length}..{length - 1} or one of the task's roles: {roles}."
             )
     return out

@@ -98,12 +98,19 @@ class ToolSpec:
         return self.result_model.model_validate(stored) if stored else None
 
 
+MAX_REPORTED_PROBLEMS = 5
+"""Validation problems named in one error (an LLM reads it; a list of 300 bad items is noise)."""
+
+
 def format_validation_error(tool: str, exc: ValidationError) -> str:
+    """One sentence naming the first few invalid arguments (never echoing their values)."""
+    errors = exc.errors()
     problems = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+    for err in errors[:MAX_REPORTED_PROBLEMS]:
+        where = ".".join(str(p) for p in err["loc"])[:80] or "arguments"
         problems.append(f"{where}: {err['msg']}")
-    return f"Invalid arguments for {tool}: " + "; ".join(problems) + "."
+    more = f"; and {len(errors) - MAX_REPORTED_PROBLEMS} more" if len(errors) > MAX_REPORTED_PROBLEMS else ""
+    return f"Invalid arguments for {tool}: " + "; ".join(problems) + more + "."
 
 
 def run_tool(spec: ToolSpec, ctx: ToolContext, raw_args: dict | None) -> ToolResult:
@@ -114,6 +121,9 @@ def run_tool(spec: ToolSpec, ctx: ToolContext, raw_args: dict | None) -> ToolRes
     them as messages and can correct itself.
     """
     start = time.perf_counter()
+    if raw_args is not None and not isinstance(raw_args, dict):
+        return ToolResult(spec.name, {"__raw__": raw_args}, None, "", 0.0,
+                          error=f"Arguments of {spec.name} must be a JSON object, got {type(raw_args).__name__}.")
     try:
         args = spec.args_model.model_validate(raw_args or {})
     except ValidationError as exc:

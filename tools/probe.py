@@ -18,16 +18,19 @@ Labels:
   prompt (IOI: ``roles=['IO', 'S1']`` separates ABBA from BABA templates).
 * ``clean_vs_corrupt``: activations of both prompts of each pair, labelled
   1 for clean and 0 for corrupt (both prompts of a pair stay in one split).
-* ``custom``: one integer label per pair, in task pair order.
+* ``custom``: one integer label per pair, in task pair order; labels are
+  class indices below ``MAX_PROBE_CLASSES`` (the probe's weight matrix has one
+  column per class, so an unbounded label would be an unbounded allocation).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field
 
+from engine.bounds import MAX_PAIRS, MAX_PROBE_CLASSES
 from engine.patching import input_run
 from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
 from tools.common import Position, rounded, single_position, truncate
@@ -41,7 +44,9 @@ class ProbeArgs(ToolArgs):
         ..., description="'role_order' (is roles[0] before roles[1]?), 'clean_vs_corrupt', or 'custom' (labels given per pair)."
     )
     roles: list[str] | None = Field(None, description="For role_order: two role names, e.g. ['IO', 'S1'].")
-    labels: list[int] | None = Field(None, description="For custom: one integer class per task pair, in pair order.")
+    labels: list[Annotated[int, Field(ge=0, lt=MAX_PROBE_CLASSES)]] | None = Field(
+        None, max_length=MAX_PAIRS,
+        description=f"For custom: one integer class (0..{MAX_PROBE_CLASSES - 1}) per task pair, in pair order.")
     test_fraction: float = Field(0.3, gt=0.05, lt=0.9, description="Fraction of pairs held out for testing.")
     l2: float = Field(1e-2, ge=0.0, le=100.0, description="L2 regularisation strength of the probe.")
     n_controls: int = Field(5, ge=1, le=20, description="Random-label control probes to average.")

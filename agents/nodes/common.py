@@ -3,7 +3,10 @@
 Why: every experiment costs one step of the run's budget and gets its
 idempotency key from the step number at which it was made. ``Lab`` starts
 from the checkpointed step counter, so a replayed node makes the same calls
-under the same keys and finds them already recorded.
+under the same keys and finds them already recorded. Every ``Lab`` is bounded
+by what is left of the run's step budget (whatever limit its node asks for)
+and by the invocation's wall time, so no node -- localisation and survey
+included -- can run past ``--max-steps`` or ``--max-wall``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from langgraph.runtime import Runtime
 
 from agents.context import RunContext
 from agents.recorder import Experiment, call_tool, note
-from agents.state import ResearchState
+from agents.state import BudgetSpent, ResearchState, steps_left, wall_time_spent
 
 
 class Lab:
@@ -23,7 +26,8 @@ class Lab:
     Args:
         state: the graph state at node entry.
         runtime: the LangGraph runtime (its ``context`` is the ``RunContext``).
-        limit: the most experiments this invocation may run (None = no limit).
+        limit: the most steps this invocation may spend (None = what is left of
+            the run's step budget; never more than that).
     """
 
     def __init__(self, state: ResearchState, runtime: Runtime[RunContext], limit: int | None = None):
@@ -31,8 +35,11 @@ class Lab:
         self.run_id: str = state["run_id"]
         self.start = int(state.get("steps") or 0)
         self.used = 0
-        self.limit = limit
+        left = steps_left(state)
+        self.limit = left if limit is None else (limit if left is None else min(limit, left))
         self.experiments: list[Experiment] = []
+        self._state = state
+        self.halted: BudgetSpent | None = None
 
     @property
     def step(self) -> int:
@@ -41,7 +48,23 @@ class Lab:
 
     @property
     def exhausted(self) -> bool:
-        return self.limit is not None and self.used >= self.limit
+        """No step may be spent now: the limit is reached or the wall time is up."""
+        if self.limit is not None and self.used >= self.limit:
+            return True
+        if self.halted is None and self.ctx.out_of_time():
+            self.halted = wall_time_spent(self._state)
+        return self.halted is not None
+
+    def charge(self) -> bool:
+        """Spend one step on a call that is not an experiment (an LLM's notebook or malformed call).
+
+        Returns:
+            False (nothing spent) when no step is left.
+        """
+        if self.exhausted:
+            return False
+        self.used += 1
+        return True
 
     def run(
         self, tool: str, args: dict[str, Any], component: str | None = None,
@@ -60,5 +83,8 @@ class Lab:
         return note(self.ctx, self.run_id, key, role, content, **extra)
 
     def updates(self) -> dict[str, Any]:
-        """The state updates for the steps spent here."""
-        return {"steps": self.step}
+        """The state updates for the steps spent here (and a wall-time stop, if one happened)."""
+        out: dict[str, Any] = {"steps": self.step}
+        if self.halted is not None:
+            out["halted"] = self.halted.as_state()
+        return out

@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from agents.context import RunContext
 from agents.evidence import localisation_of
 from agents.recorder import note
-from agents.state import ResearchState
+from agents.state import ResearchState, wall_time_spent
 from engine.evaluation import evaluate_explanation, interpretation_line
 from store import finish_run, list_evaluations, save_evaluation
 
@@ -33,6 +33,9 @@ def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
     run_id = state["run_id"]
     if not ctx.evaluate:
         return {"evaluation": {"skipped": "evaluation switched off"}}
+    if ctx.out_of_time():  # the wall-time limit binds the evaluation too
+        reason = wall_time_spent(state).reason
+        return {"evaluation": {"skipped": reason}, "stop_reason": state.get("stop_reason") or reason}
     existing = list_evaluations(ctx.store, run_id)
     if existing:  # a replayed node: the scores are already stored
         scores = {e["kind"]: e["scores"] for e in existing}

@@ -6,6 +6,12 @@ ToolNode-style -- each experiment is recorded, and malformed calls, unknown
 tools and tool errors come back to the model as tool messages instead of
 ending the run; ``conclude`` stores the component's description once the
 model calls ``conclude``, answers without tools, or the budget ends.
+
+Budgets bind whatever the model does: every tool call costs a step (so a
+request that only writes notes or malformed JSON still spends the budget),
+and no request is made once the run's LLM request cap, token budget or wall
+time is reached. Records are keyed by the run's LLM request number, so
+providers that reuse tool-call ids lose nothing.
 """
 
 from __future__ import annotations
@@ -22,9 +28,9 @@ from agents.evidence import Finding, HypothesisRecord, Localisation, findings_of
 from agents.nodes.common import Lab
 from agents.notebook import NOTEBOOK, handle_notebook, notebook_schemas
 from agents.prompts import COMPONENT_BRIEF, RESEARCHER_SYSTEM, dumps
-from agents.providers import invoke, message_text, usage_tokens
+from agents.providers import complete, message_text
 from agents.recorder import note, resolve
-from agents.state import ResearchState, budget_exhausted, component_budget_left
+from agents.state import ResearchState, budget_exhausted, component_budget_left, llm_refused
 from agents.toolbox import experiment_tool_schemas
 from store import add_tokens
 
@@ -44,17 +50,33 @@ def _brief(state: ResearchState, ctx: RunContext, cid: str) -> str:
         evidence=dumps(evidence), studied=dumps(studied) if studied else "none")
 
 
-def _key(cid: str, turn: int, message: AIMessage) -> str:
+def _message_key(request: int, message: AIMessage) -> str:
+    """The record key of LLM answer number ``request`` of the run.
+
+    Keyed by the run's request sequence number, never by provider tool-call
+    ids (several providers reuse them); the content hash keeps both answers
+    when a request is replayed after a crash and the LLM answers differently.
+    """
     body = json.dumps({"c": message.content, "t": message.tool_calls, "i": message.invalid_tool_calls},
                       sort_keys=True, default=str)
-    return f"{cid}:turn{turn}:{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+    return f"llm{request}:{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+
+
+def _with_call_ids(message: AIMessage, request: int) -> AIMessage:
+    """The answer with every tool call carrying an id (the reply to a call must name it)."""
+    calls = [{**c, "id": c.get("id") or f"call-{request}-{i}"} for i, c in enumerate(message.tool_calls)]
+    bad = [{**c, "id": c.get("id") or f"invalid-{request}-{i}"} for i, c in enumerate(message.invalid_tool_calls)]
+    return message.model_copy(update={"tool_calls": calls, "invalid_tool_calls": bad})
 
 
 def research_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """One LLM turn about ``state['current']``."""
+    """One LLM turn about ``state['current']`` (none when a hard limit forbids another request)."""
     ctx = runtime.context
     assert ctx.llm is not None, "an LLM agent needs a chat model"
     cid, run_id = state["current"], state["run_id"]
+    refused = llm_refused(state, ctx)
+    if refused is not None:
+        return {"halted": refused.as_state()} if refused.kind in ("requests", "wall") else {}
     messages = list(state.get("messages") or [])
     new: list[Any] = []
     if not messages:
@@ -62,28 +84,36 @@ def research_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
         new = [SystemMessage(system), HumanMessage(_brief(state, ctx, cid))]
         note(ctx, run_id, f"{cid}:system", "system", system)
         note(ctx, run_id, f"{cid}:brief", "user", new[1].content)
-    reply = invoke(ctx.llm, messages + new, experiment_tool_schemas() + notebook_schemas())
-    prompt, completion = usage_tokens(reply)
-    note(ctx, run_id, _key(cid, len(messages), reply), "assistant", reply.content,
+    request = int(state.get("llm_requests") or 0) + 1
+    answer = complete(ctx.llm, messages + new, experiment_tool_schemas() + notebook_schemas())
+    reply = _with_call_ids(answer.message, request)
+    note(ctx, run_id, _message_key(request, reply), "assistant", reply.content,
          tool_calls=[*reply.tool_calls, *[{**c, "invalid": True} for c in reply.invalid_tool_calls]],
-         provider=ctx.llm.provider, model=ctx.llm.model, prompt_tokens=prompt, completion_tokens=completion)
-    if prompt or completion:
-
-        add_tokens(ctx.store, run_id, prompt, completion)
-    return {"messages": [*new, reply], "tokens": int(state.get("tokens") or 0) + prompt + completion}
+         provider=ctx.llm.provider, model=ctx.llm.model, prompt_tokens=answer.prompt_tokens,
+         completion_tokens=answer.completion_tokens)
+    add_tokens(ctx.store, run_id, answer.prompt_tokens, answer.completion_tokens)
+    return {"messages": [*new, reply], "tokens": int(state.get("tokens") or 0) + answer.tokens,
+            "llm_requests": request}
 
 
 def route_after_research(state: ResearchState) -> Literal["act", "conclude"]:
     last = (state.get("messages") or [None])[-1]
-    if isinstance(last, AIMessage) and (last.tool_calls or last.invalid_tool_calls):
-        return "act"
-    return "conclude"
+    if state.get("halted") or not isinstance(last, AIMessage):
+        return "conclude"
+    return "act" if last.tool_calls or last.invalid_tool_calls else "conclude"
 
 
 def act_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Execute the last AI message's tool calls; every outcome becomes a tool message."""
+    """Execute the last AI message's tool calls; every outcome becomes a tool message.
+
+    Every call costs one step -- experiments, notebook calls and malformed
+    calls alike -- so an LLM that only writes notes or broken JSON still
+    spends its budget. Once the budget is spent, the remaining calls are
+    refused (``conclude`` is always accepted: it ends the component).
+    """
     ctx = runtime.context
     cid, run_id = state["current"], state["run_id"]
+    request = int(state.get("llm_requests") or 0)
     last = state["messages"][-1]
     lab = Lab(state, runtime, limit=component_budget_left(state))
     hyps = [HypothesisRecord.model_validate(h) for h in state.get("hypotheses") or []]
@@ -92,19 +122,26 @@ def act_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, An
     known = set(state.get("component_experiments") or []) | loc_experiments
     conclusion = None
     replies: list[ToolMessage] = []
-    for bad in last.invalid_tool_calls:
-        text = (f"Error: malformed call of {bad.get('name') or 'a tool'}: {bad.get('error') or 'arguments are not valid JSON'}. "
-                "Arguments must be one JSON object matching the tool's schema.")
-        replies.append(ToolMessage(text, tool_call_id=bad.get("id") or "invalid", name=bad.get("name") or "invalid", status="error"))
+    refusal = f"Not run: the step budget for {cid} is spent; call conclude."
+    for k, bad in enumerate(last.invalid_tool_calls):
+        name = bad.get("name") or "invalid"
+        if lab.charge():
+            text = (f"Error: malformed call of {bad.get('name') or 'a tool'}: "
+                    f"{bad.get('error') or 'arguments are not valid JSON'}. "
+                    "Arguments must be one JSON object matching the tool's schema.")
+        else:
+            text = refusal
+        replies.append(ToolMessage(text, tool_call_id=bad.get("id") or f"invalid-{request}-{k}", name=name,
+                                   status="error"))
     for i, call in enumerate(last.tool_calls):
-        name, args, call_id = call["name"], call.get("args"), call.get("id") or f"call{i}"
+        name, args, call_id = call["name"], call.get("args"), call.get("id") or f"call-{request}-{i}"
         failed = False
-        if name in NOTEBOOK:
-            text, hyps, concl = handle_notebook(ctx, run_id, cid, f"{cid}:{lab.step}:{call_id}", name, args, hyps, known)
+        if name == "conclude" or (name in NOTEBOOK and lab.charge()):
+            text, hyps, concl = handle_notebook(ctx, run_id, cid, f"llm{request}:call{i}", name, args, hyps, known)
             conclusion = concl or conclusion
             failed = text.startswith("Error")
         elif lab.exhausted:
-            text, failed = f"Not run: the experiment budget for {cid} is spent; call conclude.", True
+            text, failed = refusal, True
         else:
             out = lab.run(name, args if isinstance(args, dict) else {"__raw__": args}, cid)
             assert out is not None
@@ -114,8 +151,7 @@ def act_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, An
                     else f"E{out.id} ({name}): {out.summary}\nresult: {dumps(out.result_json())[:4000]}")
         replies.append(ToolMessage(text, tool_call_id=call_id, name=name, status="error" if failed else "success"))
     for j, msg in enumerate(replies):
-        note(ctx, run_id, f"{cid}:{lab.start}:tool{j}:{msg.tool_call_id}", "tool", msg.content,
-             tool_call_id=msg.tool_call_id, name=msg.name)
+        note(ctx, run_id, f"llm{request}:reply{j}", "tool", msg.content, tool_call_id=msg.tool_call_id, name=msg.name)
     return {**lab.updates(), "messages": replies, "hypotheses": [h.model_dump() for h in hyps], "conclusion": conclusion,
             "component_steps": int(state.get("component_steps") or 0) + lab.used,
             "component_experiments": sorted(known - loc_experiments)}

@@ -23,9 +23,9 @@ from agents.llm_synthesis import parse_json_object, validate_clusters
 from agents.nodes.common import Lab
 from agents.nodes.scripted_study import downstream_of, initial_evidence
 from agents.prompts import ONESHOT_PROMPT, dumps
-from agents.providers import invoke, message_text, usage_tokens
+from agents.providers import complete, message_text
 from agents.recorder import note
-from agents.state import ResearchState
+from agents.state import ResearchState, llm_refused
 from engine.errors import AutointerpError
 from store import add_tokens, get_experiment, save_explanation
 
@@ -96,16 +96,18 @@ def oneshot_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
     messages: list[Any] = [HumanMessage(prompt)]
     note(ctx, run_id, "oneshot:prompt", "user", prompt)
     tokens = int(state.get("tokens") or 0)
+    requests = int(state.get("llm_requests") or 0)
     error = ""
     for attempt in range(2):
-        reply = invoke(ctx.llm, messages)
-        p, c = usage_tokens(reply)
-        tokens += p + c
-        text = message_text(reply)
+        refused = llm_refused({**state, "tokens": tokens, "llm_requests": requests}, ctx)
+        if refused is not None:
+            raise OneShotError(f"The one-shot agent cannot ask the LLM: {refused.reason}.")
+        answer = complete(ctx.llm, messages)
+        tokens, requests = tokens + answer.tokens, requests + 1
+        text = message_text(answer.message)
         note(ctx, run_id, f"oneshot:reply{attempt}", "assistant", text, provider=ctx.llm.provider,
-             model=ctx.llm.model, prompt_tokens=p, completion_tokens=c)
-        if p or c:
-            add_tokens(ctx.store, run_id, p, c)
+             model=ctx.llm.model, prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens)
+        add_tokens(ctx.store, run_id, answer.prompt_tokens, answer.completion_tokens)
         try:
             result = validate_answer(parse_json_object(text), circuit, known)
             break
@@ -119,5 +121,5 @@ def oneshot_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
     explanation = {**result, "circuit": circuit}
     findings = {c["id"]: Finding(description=c["description"], evidence_ids=c["evidence"]).model_dump()
                 for c in result["components"]}
-    return {**lab.updates(), "tokens": tokens, "clusters": result["clusters"], "explanation": explanation,
+    return {**lab.updates(), "tokens": tokens, "llm_requests": requests, "clusters": result["clusters"], "explanation": explanation,
             "findings": findings}

@@ -1,7 +1,7 @@
 """``select``: pick the next component to study, or leave the study loop.
 
 The loop ends when the queue is empty or a global budget (total steps, LLM
-tokens) is spent; in the latter case ``stop_reason`` says which, the
+tokens, LLM requests, wall time) is spent; in the latter case ``stop_reason`` says which, the
 remaining components are recorded as not studied, and the run goes on to
 group and explain what it has.
 """
@@ -16,7 +16,7 @@ from langgraph.runtime import Runtime
 
 from agents.context import RunContext
 from agents.recorder import note
-from agents.state import ResearchState, budget_exhausted
+from agents.state import ResearchState, out_of_budget
 
 
 def select_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -26,11 +26,12 @@ def select_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str,
     reset: dict[str, Any] = {"component_steps": 0, "hypotheses": [], "component_experiments": [],
                              "conclusion": None,
                              "messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES)]}
-    spent = budget_exhausted(state)
-    if spent and queue:
-        note(ctx, state["run_id"], f"stop:{state.get('steps')}", "assistant",
-             f"Stopping the study phase: {spent.reason}; not studied: {', '.join(queue)}.")
-        return {**reset, "current": None, "queue": [], "stop_reason": spent.reason}
+    spent = out_of_budget(state, ctx)
+    if spent and (queue or spent.kind in ("requests", "wall")):
+        note(ctx, state["run_id"], f"stop:{state.get('steps')}:{state.get('llm_requests') or 0}", "assistant",
+             f"Stopping the study phase: {spent.reason}; not studied: {', '.join(queue) or 'none'}.")
+        halted = {"halted": spent.as_state()} if spent.kind in ("requests", "wall") else {}
+        return {**reset, **halted, "current": None, "queue": [], "stop_reason": spent.reason}
     if not queue:
         return {**reset, "current": None}
     done = len(state.get("findings") or {})

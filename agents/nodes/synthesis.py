@@ -21,10 +21,11 @@ from agents.describe import circuit_summary, describe_cluster
 from agents.evidence import Finding, Localisation, Role, findings_of, localisation_of, roles_of
 from agents.llm_synthesis import llm_clusters, llm_summary
 from agents.nodes.common import Lab
+from agents.providers import Completion
 from agents.recorder import note
 from agents.roles import swap_test_roles, unique_names
 from agents.signatures import cluster_signatures, features
-from agents.state import ResearchState, budget_exhausted
+from agents.state import ResearchState, budget_exhausted, llm_refused
 from store import save_explanation
 
 
@@ -52,10 +53,25 @@ def evidence_clusters(findings: dict[str, Finding], roles: list[str]) -> list[Ro
     return unique_names(clusters) + tail
 
 
+def _llm_agent(ctx: RunContext) -> bool:
+    return ctx.llm is not None and ctx.agent_kind == "llm"
+
+
 def _llm_allowed(state: ResearchState, ctx: RunContext) -> bool:
-    """LLM agents group and explain with the LLM, unless the token budget is spent."""
-    spent = budget_exhausted(state)
-    return ctx.llm is not None and ctx.agent_kind == "llm" and not (spent and spent.kind == "tokens")
+    """LLM agents group and explain with the LLM, unless tokens, the request cap or the wall time are spent."""
+    return _llm_agent(ctx) and llm_refused(state, ctx) is None
+
+
+def _spent(state: ResearchState, ctx: RunContext, answer: Completion | None) -> dict[str, Any]:
+    """The token and request counters after ``answer``; or, when a limit kept an LLM agent from
+    asking, the stop reason that says so (the run then does not claim a complete LLM explanation)."""
+    if answer is not None:
+        return {"tokens": int(state.get("tokens") or 0) + answer.tokens,
+                "llm_requests": int(state.get("llm_requests") or 0) + 1}
+    refused = llm_refused(state, ctx) if _llm_agent(ctx) else None
+    if refused is not None and not state.get("stop_reason"):
+        return {"stop_reason": refused.reason}
+    return {}
 
 
 def group_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -65,9 +81,9 @@ def group_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, 
     findings = findings_of(state)
     roles = [*ctx.data.role_names, "first token"]
     clusters: list[Role] | None = None
-    tokens = 0
+    answer = None
     if _llm_allowed(state, ctx):
-        clusters, tokens = llm_clusters(state, ctx)
+        clusters, answer = llm_clusters(state, ctx)
     lab = Lab(state, runtime)
     if clusters is None:
         clusters = evidence_clusters(findings, roles)
@@ -77,8 +93,7 @@ def group_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, 
             clusters = swap_test_roles(lab, clusters, evidence)
     note(ctx, state["run_id"], "group", "assistant",
          "Functional roles: " + "; ".join(f"{c.name}: {', '.join(c.members)}" for c in clusters))
-    return {**lab.updates(), "clusters": [c.model_dump() for c in clusters],
-            "tokens": int(state.get("tokens") or 0) + tokens}
+    return {**lab.updates(), "clusters": [c.model_dump() for c in clusters], **_spent(state, ctx, answer)}
 
 
 def explain_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -97,12 +112,12 @@ def explain_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
     ]
     summary = circuit_summary(ctx.data.task.name, ctx.target.name, circuit, clusters,
                               localisation_of(state) or Localisation(method="none"), state.get("stop_reason"))
-    tokens = 0
+    answer = None
     if _llm_allowed(state, ctx):
-        text, tokens = llm_summary(state, ctx, clusters)
+        text, answer = llm_summary(state, ctx, clusters)
         if text:
             summary = text
     stored_clusters = [c.stored() for c in clusters]
     save_explanation(ctx.store, state["run_id"], summary, components, stored_clusters, circuit)
     explanation = {"summary": summary, "components": components, "clusters": stored_clusters, "circuit": circuit}
-    return {"explanation": explanation, "tokens": int(state.get("tokens") or 0) + tokens}
+    return {"explanation": explanation, **_spent(state, ctx, answer)}

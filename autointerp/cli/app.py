@@ -9,7 +9,8 @@ sub-command pattern); the short help shown by ``autointerp --help`` is kept
 in the table. ``tests/test_layering.py`` checks the table's module names
 against the floors like any other import.
 
-``main`` turns user-caused errors into one sentence and exit code 2.
+``main`` turns user-caused errors -- bad option values included -- into one
+sentence and exit code 2, and scrubs secrets from everything printed.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import importlib
 import os
 import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 import click
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from autointerp.cli.common import EXIT_USER_ERROR, error_console
+from autointerp.cli.common import EXIT_USER_ERROR, error_console, redact_console
 from engine.errors import AutointerpError
 from store import StoreError
 
@@ -105,14 +107,33 @@ def _root() -> None:
     """Agentic automated interpretability: localise, study, explain and score circuits."""
 
 
+def _fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
+    """Print one sentence on stderr and exit."""
+    text = " ".join(message.split())
+    error_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False)
+    sys.exit(code)
+
+
 def main() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    redact_console()
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        _fail("Aborted.", 1)
+    except typer.TyperException as exc:  # click's usage errors: a bad option value, a missing argument
+        ctx = getattr(exc, "ctx", None)
+        code = int(getattr(exc, "exit_code", EXIT_USER_ERROR))
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            sys.stdout.write(ctx.get_help() + "\n")
+            sys.exit(code)
+        formatter = getattr(exc, "format_message", None)
+        message = str(formatter() if callable(formatter) else exc).rstrip(".")
+        _fail(f"{message} (see {ctx.command_path if ctx is not None else 'autointerp'} --help).", code)
     except (AutointerpError, StoreError) as exc:
-        error_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        sys.exit(EXIT_USER_ERROR)
+        _fail(str(exc))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,16 @@
-"""Shared CLI plumbing: one-sentence errors, JSON output, progress bars.
+"""Shared CLI plumbing: one-sentence errors, JSON output, progress bars, redacted output.
 
 Why here: every command must turn a user-caused error into one clear sentence
 and a non-zero exit (never a traceback), print exactly one JSON object with
 ``--json``, and show progress on stderr so stdout stays machine-readable.
+
+The console is a boundary where secrets must not pass (DESIGN §8): an LLM can
+echo a key into an explanation, a provider into an error. ``main`` therefore
+wraps ``sys.stdout`` and ``sys.stderr`` in :class:`RedactingStream`, so every
+byte any command, library or log handler prints is scrubbed
+(:mod:`store.redact`); values are also redacted before they are laid out
+(:func:`print_json`, ``RunOutcome``), because a table may wrap a long key
+across two lines.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -22,6 +31,36 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from store import redact
+from store.redact import redact_text
+
+
+class RedactingStream:
+    """A text stream that scrubs secrets from everything written to it; other attributes pass through."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact_text(text) if isinstance(text, str) else text)
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def redact_console() -> None:
+    """Scrub secrets from all further output on stdout and stderr (idempotent)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, RedactingStream):
+            setattr(sys, name, RedactingStream(stream))
+
+
 stdout = Console()
 stderr = Console(stderr=True)
 # errors are one sentence on one line, whatever the terminal width
@@ -32,7 +71,7 @@ EXIT_USER_ERROR = 2
 
 def print_json(obj: object) -> None:
     """Print one JSON object on stdout (no rich markup, no wrapping)."""
-    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(redact(json.loads(json.dumps(obj, default=str))), indent=2) + "\n")
     sys.stdout.flush()
 
 

@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from agents.evaluate_run import evaluate_stored_run
 from autointerp.cli.common import print_json, progress_bar, stdout
+from engine.bounds import MAX_NULL_DRAWS, MIN_NULL_DRAWS
 from store import open_store
 
 DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $AUTOINTERP_DB or a SQLite file in the user data dir).")
@@ -20,14 +21,15 @@ def _fmt(value: Any) -> str:
 
 def evaluate(
     run_id: str = typer.Argument(..., help="The run whose explanation is scored."),
-    null_draws: int = typer.Option(200, "--null-draws", min=200, help="Random relabellings in the null (≥ 200)."),
+    null_draws: int = typer.Option(200, "--null-draws", min=MIN_NULL_DRAWS, max=MAX_NULL_DRAWS,
+                                   help=f"Random relabellings in the null ({MIN_NULL_DRAWS}..{MAX_NULL_DRAWS})."),
     original: str = typer.Option(None, "--original", help="For a head-permuted run: the unpermuted run to compare with."),
     db: str = DB_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Interchangeability (swap distances, silhouette vs a random null) and faithfulness of a run."""
 
-    with progress_bar() as progress, open_store(db) as st:
+    with progress_bar() as progress, open_store(db, create=False) as st:
         step = progress.add_task(f"evaluating {run_id}", total=None)
         out = evaluate_stored_run(
             st, run_id, null_draws=null_draws, original=original,

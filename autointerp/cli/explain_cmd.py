@@ -13,8 +13,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from agents.limits import MAX_STEPS
 from autointerp import api
 from autointerp.cli.common import print_json, progress_bar, stderr, stdout
+from engine.bounds import MAX_PAIRS, MAX_SEED
 
 DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $AUTOINTERP_DB or a SQLite file in the user data dir).")
 
@@ -87,24 +89,43 @@ def explain(
     agent: str = typer.Option("scripted", "--agent", help="scripted, openai:<model>, anthropic:<model>, "
                               "compatible:<base_url>#<model> or oneshot:<provider spec>."),
     circuit: str = typer.Option(None, "--circuit", help="Comma-separated component ids to study (skips localisation)."),
-    max_steps: int = typer.Option(300, "--max-steps", help="Total experiment budget (0 = unlimited)."),
-    max_component_steps: int = typer.Option(12, "--max-component-steps", help="Experiments per component."),
-    max_tokens: int = typer.Option(0, "--max-tokens", help="LLM token budget (0 = unlimited)."),
+    max_steps: int = typer.Option(300, "--max-steps", min=0, max=MAX_STEPS,
+                                  help="Total step budget: one step per experiment and per other LLM tool call "
+                                       "(0 = unlimited)."),
+    max_component_steps: int = typer.Option(12, "--max-component-steps", min=0, max=MAX_STEPS,
+                                            help="Steps per component (0 = unlimited)."),
+    max_tokens: int = typer.Option(0, "--max-tokens", min=0, help="LLM token budget (0 = unlimited); estimated "
+                                   "from the requests when the provider reports no usage."),
+    max_llm_requests: int = typer.Option(None, "--max-llm-requests", min=0,
+                                         help="Hard cap on the run's LLM requests (0 = unlimited; default "
+                                              "$AUTOINTERP_MAX_LLM_REQUESTS or 500)."),
+    max_wall: float = typer.Option(None, "--max-wall", min=0,
+                                   help="Seconds this command may drive the run before it stops with what it "
+                                        "has (0 = unlimited; default $AUTOINTERP_MAX_WALL_S or 86400)."),
+    api_key_env: str = typer.Option(None, "--api-key-env",
+                                    help="Environment variable holding the agent's API key (its name ends in "
+                                         "_API_KEY, _KEY, _TOKEN or _SECRET). Default: OPENAI_API_KEY, "
+                                         "ANTHROPIC_API_KEY, or AUTOINTERP_COMPATIBLE_API_KEY for compatible: "
+                                         "servers, which are never sent OPENAI_API_KEY."),
     db: str = DB_OPTION,
-    seed: int = typer.Option(0, "--seed", help="Seed of the pairs and of every random choice."),
-    n: int = typer.Option(None, "--n", help="Number of prompt pairs (default 32 for built-in tasks)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED,
+                             help=f"Seed of the pairs and of every random choice (0..{MAX_SEED})."),
+    n: int = typer.Option(None, "--n", min=1, max=MAX_PAIRS,
+                          help=f"Number of prompt pairs, 1..{MAX_PAIRS} (default 32 for built-in tasks)."),
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the evaluation."),
-    permute_heads: int = typer.Option(None, "--permute-heads", help="Run on a function-preserving head "
-                                      "permutation of the model (this seed): the memorisation control."),
+    permute_heads: int = typer.Option(None, "--permute-heads", min=0, max=MAX_SEED,
+                                      help="Run on a function-preserving head permutation of the model (this "
+                                           "seed): the memorisation control."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Localise, study, group and explain the circuit of TASK in MODEL, then score it."""
 
     with progress_bar() as progress:
         outcome = api.explain(task=task, model=model, agent=agent, circuit=circuit, max_steps=max_steps,
-                      max_component_steps=max_component_steps, max_tokens=max_tokens, db=db, seed=seed,
-                      n=n, evaluate=not no_eval, permute_heads=permute_heads,
-                      progress=_Progress(progress, json_out))
+                              max_component_steps=max_component_steps, max_tokens=max_tokens, db=db, seed=seed,
+                              n=n, evaluate=not no_eval, permute_heads=permute_heads,
+                              max_llm_requests=max_llm_requests, max_wall_s=max_wall, api_key_env=api_key_env,
+                              progress=_Progress(progress, json_out))
     if json_out:
         print_json(outcome.to_dict())
         return

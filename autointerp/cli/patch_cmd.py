@@ -8,6 +8,7 @@ from rich.table import Table
 from autointerp.cli.common import print_json, progress_bar, stdout
 from autointerp.cli.target import load_target
 from engine.attribution import attribution_sweep
+from engine.bounds import MAX_PAIRS, MAX_SEED
 from engine.components import all_heads, all_mlps, all_resids
 from engine.patching import PatchingError, patch_sweep, sides
 from engine.tasks import load_task
@@ -29,9 +30,9 @@ def patch(
     method: str = typer.Option("exact", "--method", help="exact (batched activation patching) or attribution (AtP)."),
     direction: str = typer.Option("noising", "--direction", help="noising (clean run, corrupt activation) or denoising."),
     components: str = typer.Option("heads", "--components", help="heads, mlps or resid."),
-    n: int = typer.Option(None, "--n", help="Number of pairs (default: the task's)."),
-    seed: int = typer.Option(0, "--seed", help="Pair-generation seed."),
-    top: int = typer.Option(20, "--top", help="Rows in the table (without --json)."),
+    n: int = typer.Option(None, "--n", min=1, max=MAX_PAIRS, help=f"Number of pairs, 1..{MAX_PAIRS} (default: the task's)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help=f"Pair-generation seed (0..{MAX_SEED})."),
+    top: int = typer.Option(20, "--top", min=1, help="Rows in the table (without --json)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object with every effect."),
 ) -> None:
     """Patch every component of a kind (all positions) and report effects on the logit difference."""

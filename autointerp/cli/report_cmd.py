@@ -45,7 +45,9 @@ def serve(
 
     with open_readonly(db) as store:
         try:
-            server = make_server(store, host, port, log=None if quiet else lambda line: stderr.print(line))
+            # request lines are untrusted: printed as plain text, never as rich markup
+            server = make_server(store, host, port, log=None if quiet else
+                                 lambda line: stderr.print(line, markup=False, highlight=False, soft_wrap=True))
         except OSError as exc:
             raise AutointerpError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}).") from None
         bound_host, bound_port = str(server.server_address[0]), server.server_address[1]

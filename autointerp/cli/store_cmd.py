@@ -13,30 +13,52 @@ import datetime as dt
 import typer
 
 from autointerp.cli.common import print_json, stdout
-from store import list_runs, load_run_for_audit, open_store, run_to_dict
+from store import list_runs, load_run_for_audit, open_store, run_activity, run_to_dict
 from store.render import audit_timeline, runs_table
+from store.tables import RUN_STATUSES
 
 DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $AUTOINTERP_DB or a SQLite file in the user data dir).")
+
+
+MAX_RUN_LIST = 10_000
+"""Most runs one ``autointerp runs`` lists."""
 
 
 def runs(
     task: str = typer.Option(None, "--task", help="Only runs of this task."),
     model: str = typer.Option(None, "--model", help="Only runs of this model."),
     agent: str = typer.Option(None, "--agent", help="Only runs with this agent spec."),
-    status: str = typer.Option(None, "--status", help="running, finished, failed, stopped or interrupted."),
+    status: str = typer.Option(None, "--status", help="running, finished, failed, stopped or interrupted "
+                               "(interrupted includes runs left 'running' by a process that is gone)."),
     since: dt.datetime = typer.Option(None, "--since", help="Only runs created at or after this time (ISO)."),
-    limit: int = typer.Option(50, "--limit", help="At most this many runs (newest first)."),
+    limit: int = typer.Option(50, "--limit", min=1, max=MAX_RUN_LIST,
+                              help=f"At most this many runs, newest first (1..{MAX_RUN_LIST})."),
     db: str = DB_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List runs in the store, newest first."""
+    """List runs in the store, newest first; runs whose process is gone show as interrupted."""
 
-    with open_store(db) as st:
-        rows = list_runs(st, task=task, model=model, agent=agent, status=status, since=since, limit=limit)
+    if status is not None and status not in RUN_STATUSES:
+        raise typer.BadParameter(f"'{status}' is not a run status; use one of {', '.join(RUN_STATUSES)}",
+                                 param_hint="'--status'")
+    # a run recorded "running" may be interrupted: read both, decide by its lease
+    stored = ("running", "interrupted") if status in ("running", "interrupted") else (status,)
+    with open_store(db, create=False) as st:
+        rows = [r for s in stored for r in list_runs(st, task=task, model=model, agent=agent, status=s,
+                                                      since=since, limit=None if s == "running" else limit)]
+        activity = run_activity(st, rows)
+    shown = []
+    for run in sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True):
+        now = activity[run.id]
+        if status is None or now.status == status:
+            shown.append({**run_to_dict(run), "status": now.status, "recorded_status": run.status,
+                          "last_event_at": now.last_event_at.isoformat() if now.last_event_at else None,
+                          "resumable": now.stale or run.status in ("interrupted", "failed")})
+    shown = shown[:limit]
     if json_out:
-        print_json({"runs": [run_to_dict(r) for r in rows]})
+        print_json({"runs": shown})
         return
-    stdout.print(runs_table(rows))
+    stdout.print(runs_table(shown))
 
 
 def audit(
@@ -46,7 +68,7 @@ def audit(
 ) -> None:
     """Show everything a run did: hypotheses, experiments, messages, explanation, scores."""
 
-    with open_store(db) as st:
+    with open_store(db, create=False) as st:
         record = load_run_for_audit(st, run_id)
     if json_out:
         print_json(record)

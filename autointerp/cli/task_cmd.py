@@ -7,6 +7,7 @@ from rich.table import Table
 
 from autointerp.cli.common import print_json, progress_bar, stdout
 from autointerp.cli.target import load_target
+from engine.bounds import MAX_PAIRS, MAX_SEED
 from engine.task_check import check_task
 from engine.tasks import load_task
 
@@ -22,8 +23,8 @@ def _task() -> None:
 def check(
     task: str = typer.Argument(..., help="Built-in task name or path to a JSONL file."),
     model: str = typer.Option("smollm2-135m", "--model", "-m", help="Target model."),
-    n: int = typer.Option(None, "--n", help="Number of pairs (default: the task's)."),
-    seed: int = typer.Option(0, "--seed", help="Pair-generation seed."),
+    n: int = typer.Option(None, "--n", min=1, max=MAX_PAIRS, help=f"Number of pairs, 1..{MAX_PAIRS} (default: the task's)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help=f"Pair-generation seed (0..{MAX_SEED})."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Report clean and corrupt logit difference and accuracy of MODEL on TASK."""

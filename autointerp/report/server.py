@@ -12,11 +12,23 @@ Why this shape: the viewer is for one researcher on their own machine, so it
 binds to 127.0.0.1 by default, answers only GET/HEAD, never writes (the
 store is opened read-only, see :mod:`autointerp.report.source`), sends a
 strict Content-Security-Policy with every page and runs no script at all.
+
+Why the Host check: a web page on another site can make the researcher's
+browser resolve its own domain name to 127.0.0.1 (DNS rebinding) and then
+read the viewer as "same origin". Such requests carry the attacker's name in
+their ``Host`` header, so only the names of the bound address are answered
+(:func:`allowed_hosts`); anything else gets 403. Request paths are untrusted
+text too: before a request is logged, control characters are escaped
+(:func:`printable`), so no escape sequence reaches the terminal.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
+import socket
+import unicodedata
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +45,68 @@ Response = tuple[int, str, bytes]
 
 FILTERS = ("task", "model", "agent", "status")
 HTML = "text/html; charset=utf-8"
+log_ = logging.getLogger(__name__)
+
+
+def printable(text: str) -> str:
+    """``text`` with control and other non-printing characters escaped (``\\x1b``), safe for a terminal."""
+    out = []
+    for ch in text:
+        if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp"):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _host_name(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def allowed_hosts(bound_host: str, port: int) -> frozenset[str] | None:
+    """The ``Host`` header values a server bound to ``bound_host:port`` answers.
+
+    Loopback binds answer their loopback names (``localhost``, ``127.0.0.1``,
+    ``[::1]``); a specific address answers itself and this machine's names; a
+    wildcard bind (``0.0.0.0``, ``::``) returns None: any IP literal or this
+    machine's names (checked by :func:`host_allowed`).
+    """
+    names = {_host_name(bound_host.lower())}
+    try:
+        address = ipaddress.ip_address(bound_host)
+    except ValueError:  # bound by name
+        address = None
+    if address is not None and address.is_unspecified:
+        return None
+    if bound_host == "localhost" or (address is not None and address.is_loopback):
+        names |= {"localhost", "127.0.0.1", "[::1]"}
+    else:
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+    return frozenset({f"{n}:{port}" for n in names} | (names if port == 80 else set()))
+
+
+def host_allowed(header: str | None, allowed: frozenset[str] | None, port: int) -> bool:
+    """Whether a request's ``Host`` header names this server (a missing header is allowed: no browser omits it)."""
+    if header is None:
+        return True
+    host = header.strip().lower()
+    if allowed is not None:
+        return host in allowed
+    if host.startswith("["):  # [v6]:port
+        name, _, rest = host[1:].partition("]")
+        given_port = rest[1:] if rest.startswith(":") else ""
+    elif host.count(":") == 1:
+        name, given_port = host.split(":")
+    else:
+        name, given_port = host, ""
+    if given_port and given_port != str(port):
+        return False
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return name in {"localhost", socket.gethostname().lower(), socket.getfqdn().lower()}
 
 
 def security_headers(form_action: bool = True) -> dict[str, str]:
@@ -76,7 +150,8 @@ class Viewer:
                 audit = source.load_audit(self.store, segments[1])
                 return 200, "application/json", json.dumps(audit, indent=1).encode("utf-8")
         except st.RunNotFound:
-            return self._error(404, "No such run", f"There is no run '{segments[1]}' in this database.")
+            wanted = segments[1] if len(segments) > 1 else " or ".join(x for x in (query.get("a"), query.get("b")) if x)
+            return self._error(404, "No such run", f"There is no run '{wanted}' in this database.")
         return self._error(404, "Not found", f"Nothing lives at {parts.path}.")
 
     def runs(self, query: dict[str, str]) -> Response:
@@ -99,8 +174,14 @@ class Viewer:
                           selected=(a or "", b or ""))
 
 
-def make_handler(viewer: Viewer, log: Callable[[str], None] | None = None) -> type[BaseHTTPRequestHandler]:
-    """A request handler class bound to ``viewer``."""
+def make_handler(
+    viewer: Viewer, log: Callable[[str], None] | None = None, hosts: tuple[frozenset[str] | None, int] = (None, 0),
+) -> type[BaseHTTPRequestHandler]:
+    """A request handler class bound to ``viewer``, answering the ``Host`` names ``hosts`` allows.
+
+    ``log`` receives each log line as plain text with control characters escaped.
+    """
+    allowed, port = hosts
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "autointerp-viewer"
@@ -117,10 +198,16 @@ def make_handler(viewer: Viewer, log: Callable[[str], None] | None = None) -> ty
                 self.wfile.write(body)
 
         def _answer(self, head: bool) -> None:
+            if not host_allowed(self.headers.get("Host"), allowed, port):
+                body = b"This viewer answers only requests addressed to its own host name.\n"
+                self._send(HTTPStatus.FORBIDDEN, "text/plain; charset=utf-8", body, head)
+                return
             try:
                 status, content_type, body = viewer.respond(self.path)
-            except Exception as exc:  # noqa: BLE001 - one bad page must not stop the viewer
-                status, content_type, body = viewer._error(500, "Error", f"{type(exc).__name__}: {exc}")
+            except Exception:  # noqa: BLE001 - one bad page must not stop the viewer
+                log_.warning("viewer error on %s", printable(self.path), exc_info=True)
+                status, content_type, body = viewer._error(500, "Error", "The page could not be built; "
+                                                           "the viewer's log has the details.")
             self._send(status, content_type, body, head)
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -142,7 +229,7 @@ def make_handler(viewer: Viewer, log: Callable[[str], None] | None = None) -> ty
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
             if log is not None:
-                log(format % args)
+                log(printable(format % args))
 
     return Handler
 
@@ -150,6 +237,8 @@ def make_handler(viewer: Viewer, log: Callable[[str], None] | None = None) -> ty
 def make_server(store: Any, host: str = "127.0.0.1", port: int = 0,
                 log: Callable[[str], None] | None = None) -> ThreadingHTTPServer:
     """A viewer server on ``host:port`` (port 0 picks a free one); call ``serve_forever``."""
-    server = ThreadingHTTPServer((host, port), make_handler(Viewer(store), log))
+    server = ThreadingHTTPServer((host, port), BaseHTTPRequestHandler)  # the handler needs the bound port
+    bound_port = int(server.server_address[1])
+    server.RequestHandlerClass = make_handler(Viewer(store), log, (allowed_hosts(host, bound_port), bound_port))
     server.daemon_threads = True
     return server

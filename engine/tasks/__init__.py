@@ -10,9 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from engine.bounds import MAX_PAIRS
 from engine.catalog import BUILTIN_TASKS
-from engine.errors import UnknownTaskError
-from engine.tasks.base import Bucket, Pair, Task, TaskData, logit_diff, tokenize_task
+from engine.errors import TaskFormatError, UnknownTaskError
+from engine.tasks.base import (
+    Bucket,
+    Pair,
+    Task,
+    TaskData,
+    context_length,
+    logit_diff,
+    tokenize_task,
+)
 from engine.tasks.facts import make_antonyms, make_capitals
 from engine.tasks.induction import make_induction
 from engine.tasks.ioi import make_ioi
@@ -25,9 +34,16 @@ MAKERS: dict[str, Callable[..., Task]] = {
 
 
 def build_task(name: str, tokenizer, n: int | None = None, seed: int = 0) -> Task:
-    """The untokenised task: a built-in generated for ``tokenizer``, or a JSONL file."""
+    """The untokenised task: a built-in generated for ``tokenizer``, or a JSONL file.
+
+    Raises:
+        TaskFormatError: ``n`` is not between 1 and ``MAX_PAIRS``.
+        UnknownTaskError: neither a built-in name nor a readable file.
+    """
+    if n is not None and not 1 <= n <= MAX_PAIRS:
+        raise TaskFormatError(f"The number of pairs must be between 1 and {MAX_PAIRS}, not {n}.")
     if name in BUILTIN_TASKS:
-        return MAKERS[name](tokenizer, n=n or BUILTIN_TASKS[name].default_n, seed=seed)
+        return MAKERS[name](tokenizer, n=BUILTIN_TASKS[name].default_n if n is None else n, seed=seed)
     if name.endswith(".jsonl") or Path(name).is_file():
         if not Path(name).is_file():
             raise UnknownTaskError(f"Task file '{name}' does not exist.")
@@ -41,12 +57,18 @@ def build_task(name: str, tokenizer, n: int | None = None, seed: int = 0) -> Tas
 
 
 def load_task(name: str, target, n: int | None = None, seed: int = 0) -> TaskData:
-    """Build and tokenise a task for a loaded ``TargetModel``."""
+    """Build and tokenise a task for a loaded ``TargetModel`` (prompts checked against its context)."""
     task = build_task(name, target.tokenizer, n=n, seed=seed)
-    return tokenize_task(task, target.tokenizer, prepend_bos=target.prepend_bos)
+    return tokenize_for(task, target)
+
+
+def tokenize_for(task: Task, target) -> TaskData:
+    """Tokenise ``task`` for a loaded ``TargetModel``: its BOS convention, its context length."""
+    return tokenize_task(task, target.tokenizer, prepend_bos=target.prepend_bos,
+                         max_len=context_length(target.model.config), model_name=target.name)
 
 
 __all__ = [
-    "BUILTIN_TASKS", "Bucket", "Pair", "Task", "TaskData", "build_task", "load_task",
-    "logit_diff", "tokenize_task",
+    "BUILTIN_TASKS", "Bucket", "Pair", "Task", "TaskData", "build_task", "context_length",
+    "load_task", "logit_diff", "tokenize_for", "tokenize_task",
 ]

@@ -130,12 +130,32 @@ def _role_positions(tokenizer, pair: Pair, prepend_bos: bool, length: int) -> di
     return positions
 
 
-def tokenize_task(task: Task, tokenizer, prepend_bos: bool = False) -> TaskData:
+def context_length(model_config: object) -> int | None:
+    """The most positions a model reads (``n_positions`` / ``max_position_embeddings``), if it says."""
+    for name in ("n_positions", "max_position_embeddings", "n_ctx", "seq_length"):
+        value = getattr(model_config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def tokenize_task(task: Task, tokenizer, prepend_bos: bool = False, max_len: int | None = None,
+                  model_name: str = "the model") -> TaskData:
     """Tokenise and validate every pair, grouping them into equal-length buckets.
 
+    Args:
+        task: the pairs.
+        tokenizer: the target model's tokenizer.
+        prepend_bos: prepend the BOS token (the model's convention).
+        max_len: the model's context length; a longer prompt is refused here,
+            before any forward pass could fail on it (or silently read past
+            the positions the model was trained on).
+        model_name: named in that error.
+
     Raises:
-        TaskFormatError: a multi-token answer/distractor, or clean and corrupt of
-            different token lengths; the message names the pair's origin.
+        TaskFormatError: a multi-token answer/distractor, clean and corrupt of
+            different token lengths, or a prompt longer than ``max_len``; the
+            message names the pair's origin.
     """
     if not task.pairs:
         raise TaskFormatError(f"Task '{task.name}' has no pairs.")
@@ -144,6 +164,11 @@ def tokenize_task(task: Task, tokenizer, prepend_bos: bool = False) -> TaskData:
         origin = pair.origin or f"pair {index + 1} of {task.name}"
         clean = encode(tokenizer, pair.clean, prepend_bos)
         corrupt = encode(tokenizer, pair.corrupt, prepend_bos)
+        if max_len is not None and max(len(clean), len(corrupt)) > max_len:
+            raise TaskFormatError(
+                f"{origin}: the prompt is {max(len(clean), len(corrupt))} tokens long but {model_name} "
+                f"reads at most {max_len} positions; shorten it."
+            )
         if len(clean) != len(corrupt):
             raise TaskFormatError(
                 f"{origin}: clean and corrupt prompts tokenise to different lengths "

@@ -26,8 +26,9 @@ def _pair(obj: object, where: str) -> Pair:
     if bad:
         raise TaskFormatError(f"{where}: {', '.join(bad)} must be non-empty strings.")
     roles = obj.get("roles", {})
-    if not isinstance(roles, dict) or not all(isinstance(v, int) for v in roles.values()):
-        raise TaskFormatError(f"{where}: roles must map role names to character offsets (integers).")
+    # bool is a subclass of int in Python: ``true`` must not be read as offset 1
+    if not isinstance(roles, dict) or not all(type(v) is int and v >= 0 for v in roles.values()):
+        raise TaskFormatError(f"{where}: roles must map role names to character offsets (integers >= 0).")
     return Pair(obj["clean"], obj["corrupt"], obj["answer"], obj["distractor"], dict(roles), origin=where)
 
 
@@ -35,7 +36,9 @@ def load_jsonl(path: str | Path) -> Task:
     """Read a custom task file; raises ``TaskFormatError`` naming the first bad line."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # JSON Lines are separated by "\n" only: str.splitlines() would also split at
+        # U+2028, U+2029, U+0085 ..., which are valid unescaped inside a JSON string
+        lines = [line.removesuffix("\r") for line in path.read_text(encoding="utf-8").split("\n")]
     except (OSError, UnicodeDecodeError) as exc:
         raise UnknownTaskError(f"Cannot read task file {path}: {exc.__class__.__name__}.") from None
     pairs = []

@@ -76,7 +76,8 @@ def test_llm_agent_conclude_and_hypothesis_updates(db, load):
     assert run.status == "finished"
     with open_store(db) as st:
         audit = load_run_for_audit(st, run.run_id)
-    assert len(audit["experiments"]) == 1 + 3  # the localisation patching + the component budget
+    # the localisation patching + the component budget of 3 steps, one spent on propose_hypotheses
+    assert len(audit["experiments"]) == 1 + 2
     refusals = [m for m in audit["messages"] if m["role"] == "tool" and "budget" in m["content"]]
     assert not refusals or all("spent" in m["content"] for m in refusals)
 

@@ -61,7 +61,7 @@ def test_validate_answer_rejects_partial_answers():
 
 
 def test_unknown_run_resume_is_a_store_error(db):
-    with pytest.raises(RunNotFound):
-        api.resume("run-nope", db=db)
     with open_store(db) as st, pytest.raises(RunNotFound):
         get_run(st, "run-nope")
+    with pytest.raises(RunNotFound):
+        api.resume("run-nope", db=db)
