@@ -65,6 +65,32 @@ def explanation_to_dict(row: Explanation | None) -> dict[str, Any] | None:
     }
 
 
+def unanswered_tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Assistant messages whose tool calls are not all answered by the tool messages that follow.
+
+    Every tool call an agent made is answered by one tool message (a result,
+    an error or a refusal), recorded right after the call's message; a
+    shortfall means trace records were lost.
+
+    Returns:
+        ``[{"message_id", "seq", "tool_calls", "replies"}]`` for each such message.
+    """
+    gaps = []
+    for i, msg in enumerate(messages):
+        calls = msg.get("tool_calls") or []
+        if msg.get("role") != "assistant" or not calls:
+            continue
+        replies = 0
+        for later in messages[i + 1:]:
+            if later.get("role") != "tool":
+                break
+            replies += 1
+        if replies < len(calls):
+            gaps.append({"message_id": msg.get("id"), "seq": msg.get("seq"), "tool_calls": len(calls),
+                         "replies": replies})
+    return gaps
+
+
 def _hypotheses(session: Session, run_id: str) -> tuple[list[dict[str, Any]], dict[int, list[int]]]:
     """Hypotheses with history and evidence; also experiment id -> hypothesis ids."""
     hyps = session.exec(
@@ -118,8 +144,10 @@ def load_run_for_audit(store: Store, run_id: str) -> dict[str, Any]:
         "messages": [...], "explanation": {"summary", "components": [{"id",
         "role", "description", "evidence"}], "clusters": [{"name",
         "description", "members"}], "circuit": [...], "created_at"} or None,
-        "evaluations": [...], "artifacts": [...]}``; lists are in creation
-        order and everything is ``json.dumps``-able.
+        "evaluations": [...], "artifacts": [...], "unanswered_tool_calls":
+        [...]}`` (the last one empty for a complete trace, see
+        :func:`unanswered_tool_calls`); lists are in creation order and
+        everything is ``json.dumps``-able.
 
     Raises:
         RunNotFound: If the run does not exist.
@@ -140,6 +168,7 @@ def load_run_for_audit(store: Store, run_id: str) -> dict[str, Any]:
         artifacts = session.exec(
             select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.created_at)  # type: ignore[arg-type]
         ).all()
+        message_rows = [row_to_dict(m) for m in messages]
         return {
             "run": run_to_dict(run),
             "hypotheses": hypotheses,
@@ -147,8 +176,9 @@ def load_run_for_audit(store: Store, run_id: str) -> dict[str, Any]:
                 experiment_to_dict(e, sorted(by_experiment.get(e.id, [])))  # type: ignore[arg-type]
                 for e in experiments
             ],
-            "messages": [row_to_dict(m) for m in messages],
+            "messages": message_rows,
             "explanation": explanation_to_dict(explanation),
             "evaluations": [row_to_dict(e) for e in evaluations],
             "artifacts": [row_to_dict(a) for a in artifacts],
+            "unanswered_tool_calls": unanswered_tool_calls(message_rows),
         }

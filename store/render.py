@@ -232,6 +232,10 @@ def audit_timeline(audit: Mapping[str, Any]) -> RenderableType:
         f" · {tokens:,} tokens · ${float(run.get('cost_usd') or 0.0):.4f}",
         style="dim",
     )
+    gaps = audit.get("unanswered_tool_calls") or []
+    if gaps:
+        header.append(f"\nincomplete trace: {len(gaps)} LLM message(s) with tool calls that have no recorded "
+                      "reply", style="bold red")
     parts: list[RenderableType] = [header, _research_tree(audit)]
     if audit.get("messages"):
         parts.append(_messages_table(audit["messages"]))

@@ -83,8 +83,11 @@ def run_rows(store: Any, filters: dict[str, str | None], limit: int = RUN_LIST_L
     """Runs (newest first) as plain dicts, with circuit size and headline scores."""
 
     rows = []
-    for run in st.list_runs(store, limit=limit, **{k: v for k, v in filters.items() if v}):
+    runs = st.list_runs(store, limit=limit, **{k: v for k, v in filters.items() if v})
+    activity = st.run_activity(store, runs)  # a "running" run whose process is gone shows as interrupted
+    for run in runs:
         row = st.run_to_dict(run)
+        row["status"] = activity[run.id].status
         expl = st.get_explanation(store, run.id) or {}
         row["circuit_size"] = len(expl.get("circuit") or expl.get("components") or []) if expl else None
         for ev in st.list_evaluations(store, run.id):

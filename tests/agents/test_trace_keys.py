@@ -6,6 +6,7 @@ from langchain_core.messages import AIMessage
 
 from autointerp import api
 from store import load_run_for_audit, open_store
+from store.audit import unanswered_tool_calls
 from tests.agents.fakes import ToolCallingFake, bad_call, call
 
 
@@ -31,3 +32,17 @@ def test_reused_tool_call_ids_lose_no_hypothesis_or_reply(db, load):
     assert sum("Recorded hypotheses" in m["content"] for m in replies) == 4
     answers = [m for m in audit["messages"] if m["role"] == "assistant" and m["provider"] == "openai"]
     assert len(answers) == 4 + 1 + 2  # four tool turns, the final text, grouping and explanation
+    assert audit["unanswered_tool_calls"] == []
+
+
+def test_the_audit_flags_tool_calls_without_a_recorded_reply():
+    calls = [{"id": "call_0"}, {"id": "call_1"}]
+    messages = [
+        {"id": 1, "seq": 1, "role": "assistant", "tool_calls": calls},
+        {"id": 2, "seq": 2, "role": "tool", "tool_calls": []},
+        {"id": 3, "seq": 3, "role": "tool", "tool_calls": []},
+        {"id": 4, "seq": 4, "role": "assistant", "tool_calls": calls},
+        {"id": 5, "seq": 5, "role": "tool", "tool_calls": []},  # one reply lost
+        {"id": 6, "seq": 6, "role": "assistant", "tool_calls": []},
+    ]
+    assert unanswered_tool_calls(messages) == [{"message_id": 4, "seq": 4, "tool_calls": 2, "replies": 1}]

@@ -19,6 +19,10 @@ from pathlib import Path
 import pytest
 from viewer_fixtures import SampleDb, make_sample_db, running_viewer
 
+import store as st
+from autointerp.report import open_readonly
+from autointerp.report.source import run_rows
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -95,3 +99,13 @@ def test_request_paths_are_logged_as_plain_escaped_text(sample: SampleDb) -> Non
     assert "\x1b" not in log and "\x07" not in log  # no escape code reached the terminal
     assert "\\x1b[31mred\\x1b]0;title\\x07" in log
     assert re.search(r'"GET /\[/x\] HTTP/1.1" 404', log) and '"GET /[bold]x[/bold] HTTP/1.1" 404' in log
+
+
+def test_the_run_list_shows_a_running_run_without_a_driver_as_interrupted(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    with st.open_store(url) as opened:  # recorded as running, and nobody holds its lease (killed with -9)
+        stale = st.start_run(opened, task="ioi", model="m", agent="scripted")
+        live = st.start_run(opened, task="ioi", model="m", agent="scripted")
+        with st.hold_lease(opened, live), open_readonly(url) as store:
+            rows = {row["id"]: row for row in run_rows(store, {})}
+    assert rows[stale]["status"] == "interrupted" and rows[live]["status"] == "running"

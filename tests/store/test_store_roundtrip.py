@@ -97,6 +97,7 @@ def test_round_trip_links_everything(store):
     json.dumps(audit)  # plain JSON all the way down
     assert set(audit) == {
         "run", "hypotheses", "experiments", "messages", "explanation", "evaluations", "artifacts",
+        "unanswered_tool_calls",
     }  # fmt: skip
 
     run = audit["run"]
@@ -271,3 +272,20 @@ def test_renderers(store):
         "[/oops]", "[bold]x[/bold]", "[red]literal[/red]",
     ):  # fmt: skip
         assert expected in text, expected
+
+
+def test_audit_names_tool_calls_whose_replies_were_lost(store):
+    run = start_run(store, task="ioi", model="m", agent="openai:gpt-test")
+    calls = [{"id": "call_0", "name": "ablate", "args": {}}, {"id": "call_1", "name": "ablate", "args": {}}]
+    add_message(store, run, "assistant", "", tool_calls=calls)
+    add_message(store, run, "tool", "ok", tool_call_id="call_0")
+    add_message(store, run, "tool", "ok", tool_call_id="call_1")
+    second = add_message(store, run, "assistant", "", tool_calls=calls)
+    add_message(store, run, "tool", "ok", tool_call_id="call_0")  # the reply to call_1 never reached the store
+    add_message(store, run, "assistant", "done")
+    audit = load_run_for_audit(store, run)
+    assert [(g["message_id"], g["tool_calls"], g["replies"]) for g in audit["unanswered_tool_calls"]] == [
+        (second, 2, 1)]
+    console = Console(width=200, record=True, color_system=None)
+    console.print(audit_timeline(audit))
+    assert "incomplete trace: 1 LLM message(s) with tool calls that have no recorded reply" in console.export_text()
