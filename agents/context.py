@@ -70,6 +70,8 @@ class RunContext:
         eval_prompts: how ``eval_data`` was drawn (stored with the scores).
         deadline: ``time.monotonic()`` value after which this invocation stops
             the run with what it has (None = no wall-time limit).
+        swaps_allowed: the opt-in fitted-roles mode: the agent may run
+            ``weight_swap`` (the run's roles are then ``fitted_to_swaps``).
     """
 
     target: TargetModel
@@ -83,6 +85,7 @@ class RunContext:
     null_draws: int = 200
     eval_data: TaskData | None = None
     eval_prompts: dict[str, Any] = field(default_factory=dict)
+    swaps_allowed: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
     deadline: float | None = None
 

@@ -52,6 +52,7 @@ def explain(
     max_llm_requests: int | None = None,
     max_wall_s: float | None = None,
     api_key_env: str | None = None,
+    fit_roles_to_swaps: bool = False,
 ):
     """Explain how ``model`` performs ``task``: localise, study, group, explain, evaluate.
 
@@ -86,6 +87,9 @@ def explain(
         api_key_env: the environment variable holding the agent's API key
             (default: the provider's own; ``AUTOINTERP_COMPATIBLE_API_KEY`` for
             ``compatible:`` servers, which never get ``OPENAI_API_KEY``).
+        fit_roles_to_swaps: opt-in: the agent may run weight swaps and regroup its
+            roles by them; the run's roles are recorded as ``fitted_to_swaps`` and
+            scored against a selection-aware null, never as evidence-based roles.
 
     Returns:
         ``agents.session.RunOutcome`` with ``run_id``, ``status``, ``stop_reason``,
@@ -104,7 +108,8 @@ def explain(
                                    max_steps=max_steps, max_component_steps=max_component_steps,
                                    max_tokens=max_tokens, seed=seed, n=n, evaluate=evaluate,
                                    null_draws=null_draws, params=dict(params or {}),
-                                   permute_heads=permute_heads, api_key_env=api_key_env, **limits)
+                                   permute_heads=permute_heads, fit_roles_to_swaps=fit_roles_to_swaps,
+                                   api_key_env=api_key_env, **limits)
     with open_store(db) as store:
         kwargs: dict[str, Any] = {"chat_model": chat_model, "http_client": http_client, "target": target}
         return run_explain(config, store, progress or _silent, run_id=run_id, **kwargs)

@@ -20,7 +20,15 @@ from store.artifacts import load_array, save_array
 from store.audit import load_run_for_audit, run_to_dict
 from store.connect import open_store
 from store.engine import Store
-from store.errors import RunNotFound, SchemaTooNew, StoreError
+from store.errors import (
+    RolesChanged,
+    RolesNotFrozen,
+    RunNotFound,
+    SchemaNeedsUpgrade,
+    SchemaTooNew,
+    StoreError,
+)
+from store.frozen import FrozenRoles, freeze_roles, frozen_roles, roles_hash
 from store.lease import RunActivity, RunBusy, acquire_lease, hold_lease, release_lease, run_activity
 from store.read import (
     count_experiments,
@@ -54,11 +62,15 @@ from store.write_runs import (
 
 __all__ = [
     "REDACTED",
+    "FrozenRoles",
+    "RolesChanged",
+    "RolesNotFrozen",
     "SCHEMA_VERSION",
     "Run",
     "RunActivity",
     "RunBusy",
     "RunNotFound",
+    "SchemaNeedsUpgrade",
     "SchemaTooNew",
     "Store",
     "StoreError",
@@ -71,6 +83,8 @@ __all__ = [
     "default_url",
     "find_experiment",
     "finish_run",
+    "freeze_roles",
+    "frozen_roles",
     "is_sqlite_memory",
     "get_experiment",
     "get_explanation",
@@ -88,6 +102,7 @@ __all__ = [
     "redact",
     "release_lease",
     "resume_run",
+    "roles_hash",
     "run_activity",
     "run_to_dict",
     "save_array",

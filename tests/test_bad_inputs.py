@@ -15,6 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from agents.describe import headline
+from agents.evidence import ComponentEvidence
+from autointerp.cli.app import main
+from engine.errors import TaskFormatError
+from engine.tasks import load_task
+from engine.tasks.jsonl import load_jsonl
+from store import open_store, start_run
+from tools.base import ToolContext, run_tool
+from tools.registry import TOOLS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -25,8 +35,6 @@ def autointerp(*args: str) -> subprocess.CompletedProcess:
 
 def main_in_process(capsys, *args: str) -> subprocess.CompletedProcess:
     """``autointerp ARGS`` through the real entry point, in this process."""
-    from autointerp.cli.app import main
-
     old = sys.argv
     sys.argv = ["autointerp", *args]
     try:
@@ -109,8 +117,6 @@ def test_reading_a_missing_database_does_not_create_one(command, tmp_path, capsy
 
 
 def test_eval_original_only_for_a_permuted_run(tmp_path, capsys):
-    from store import open_store, start_run
-
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     with open_store(url) as st:
         run_id = start_run(st, task="ioi", model="tiny-gpt2", agent="scripted",
@@ -119,9 +125,6 @@ def test_eval_original_only_for_a_permuted_run(tmp_path, capsys):
 
 
 def test_json_roles_must_be_offsets_not_booleans(tmp_path):
-    from engine.errors import TaskFormatError
-    from engine.tasks.jsonl import load_jsonl
-
     path = tmp_path / "t.jsonl"
     path.write_text(json.dumps({"clean": "a b", "corrupt": "a c", "answer": " x", "distractor": " y",
                                 "roles": {"IO": True}}) + "\n")
@@ -130,8 +133,6 @@ def test_json_roles_must_be_offsets_not_booleans(tmp_path):
 
 
 def test_a_jsonl_line_may_hold_a_line_separator_character(tmp_path):
-    from engine.tasks.jsonl import load_jsonl
-
     path = tmp_path / "t.jsonl"
     rows = [{"clean": "Mary\u2028and John went out; John gave it to", "corrupt": "Mary\u2028and John went out; "
              "Anne gave it to", "answer": " Mary", "distractor": " John"},
@@ -142,10 +143,6 @@ def test_a_jsonl_line_may_hold_a_line_separator_character(tmp_path):
 
 
 def test_probe_labels_are_bounded_class_indices(load):
-    from engine.tasks import load_task
-    from tools.base import ToolContext, run_tool
-    from tools.registry import TOOLS
-
     target = load("tiny-gpt2")
     ctx = ToolContext(target, load_task("ioi", target, n=4))
     out = run_tool(TOOLS["probe"], ctx, {"component": "L0.RESID", "label": "custom", "labels": [0, 10**12, 0, 1]})
@@ -153,9 +150,6 @@ def test_probe_labels_are_bounded_class_indices(load):
 
 
 def test_an_attention_block_is_not_described_as_an_mlp():
-    from agents.describe import headline
-    from agents.evidence import ComponentEvidence
-
     ev = ComponentEvidence(kind="attn")
     ev.record("exact", 0.4, 1)
     ev.record("dla", 0.3, 2)

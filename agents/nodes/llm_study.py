@@ -31,7 +31,7 @@ from agents.prompts import COMPONENT_BRIEF, RESEARCHER_SYSTEM, dumps
 from agents.providers import complete, message_text
 from agents.recorder import note, resolve
 from agents.state import ResearchState, budget_exhausted, component_budget_left, llm_refused
-from agents.toolbox import experiment_tool_schemas
+from agents.toolbox import EVALUATOR_TOOLS, experiment_tool_schemas
 from store import add_tokens
 
 
@@ -85,7 +85,8 @@ def research_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
         note(ctx, run_id, f"{cid}:system", "system", system)
         note(ctx, run_id, f"{cid}:brief", "user", new[1].content)
     request = int(state.get("llm_requests") or 0) + 1
-    answer = complete(ctx.llm, messages + new, experiment_tool_schemas() + notebook_schemas())
+    hidden = () if ctx.swaps_allowed else EVALUATOR_TOOLS
+    answer = complete(ctx.llm, messages + new, experiment_tool_schemas(exclude=hidden) + notebook_schemas())
     reply = _with_call_ids(answer.message, request)
     note(ctx, run_id, _message_key(request, reply), "assistant", reply.content,
          tool_calls=[*reply.tool_calls, *[{**c, "invalid": True} for c in reply.invalid_tool_calls]],

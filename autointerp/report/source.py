@@ -56,12 +56,15 @@ def open_readonly(url: str | None = None) -> Any:
     Raises:
         ReportError: No such database file.
         store.StoreError: The database cannot be opened or has no autointerp tables.
+        store.SchemaNeedsUpgrade: An older database that a writing command must upgrade first.
     """
 
     ro_url, path = readonly_url(url or st.default_url())
     artifact_dir = path.parent / "artifacts" if path is not None else None
     try:
         return st.open_store(ro_url, artifact_dir=artifact_dir)
+    except st.SchemaNeedsUpgrade:
+        raise
     except st.StoreError as exc:
         if "readonly" in str(exc) or "read-only" in str(exc):
             where = str(path) if path else st.mask_url(url or st.default_url())

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from agents.providers import MissingKeyError, complete, make_llm
+from agents.spec import parse_agent
 from tests.agents.fake_openai_server import completion, fake_openai_server, tool_call
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,9 +76,6 @@ def test_an_echoed_key_reaches_no_file_console_or_foreign_server(tmp_path):
 
 
 def test_a_compatible_server_gets_only_its_own_key(tmp_path, monkeypatch, load):
-    from agents.providers import MissingKeyError, complete, make_llm
-    from agents.spec import parse_agent
-
     own = f"own-{secrets.token_hex(8)}"
     monkeypatch.setenv("OPENAI_API_KEY", f"openai-{secrets.token_hex(8)}")
     monkeypatch.setenv("AUTOINTERP_COMPATIBLE_API_KEY", own)
