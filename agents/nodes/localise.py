@@ -20,6 +20,7 @@ from langgraph.runtime import Runtime
 from agents.context import RunContext
 from agents.nodes.common import Lab, effects_of
 from agents.state import ResearchState
+from engine.attribution import DEFAULT_METHOD
 from engine.components import parse_component
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -96,7 +97,8 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
                "experiments": [o["experiment_id"] for o in lab.experiments]}
         lab.note("localise", f"Circuit given by the user: {', '.join(circuit)}.")
     else:
-        atp_out = lab.run("attribution_patching", {"components": "all"})
+        # the variant bench/patching.py shows tracking exact patching best per forward spent
+        atp_out = lab.run("attribution_patching", {"components": "all", "method": DEFAULT_METHOD})
         atp = effects_of(atp_out["result"] if atp_out else None)
         candidates = [c for c, _ in sorted(atp.items(), key=lambda kv: -abs(kv[1]))][: int(params["n_candidates"])]
         exact_out = lab.run("activation_patching", {"components": candidates}) if candidates else None
@@ -106,7 +108,7 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
             lab.note("localise:fallback", "Exact patching gave no effects; the circuit uses attribution estimates.")
         scale = _scale(exact_out) or _scale(atp_out)
         circuit, reasons, threshold = choose_circuit(exact, atp, candidates, params)
-        loc = {"method": "attribution+exact", "atp": atp, "candidates": candidates, "exact": exact,
+        loc = {"method": "attribution+exact", "attribution_method": DEFAULT_METHOD, "atp": atp, "candidates": candidates, "exact": exact,
                "threshold": threshold, "threshold_frac": params["threshold_frac"], "reasons": reasons, "scale": scale,
                "experiments": [o["experiment_id"] for o in lab.experiments]}
         lines = [f"{c}: {reasons[c]}" for c in sorted(reasons, key=lambda c: -abs(exact.get(c, atp.get(c, 0.0))))]

@@ -23,6 +23,7 @@ from engine.attribution.methods import (
     ALIAS,
     DEFAULT_IG_STEPS,
     DEFAULT_METHOD,
+    MAX_IG_STEPS,
     METHODS,
     AttributionError,
     AttributionMethod,
@@ -32,7 +33,7 @@ from engine.attribution.methods import (
 from engine.attribution.sweep import attribution_sweep
 
 __all__ = [
-    "ALIAS", "DEFAULT_IG_STEPS", "DEFAULT_METHOD", "METHODS", "AttributionError", "AttributionMethod",
+    "ALIAS", "DEFAULT_IG_STEPS", "DEFAULT_METHOD", "MAX_IG_STEPS", "METHODS", "AttributionError", "AttributionMethod",
     "attribution_sweep", "check_steps", "component_output", "direct_effects", "frozen_norm",
     "resolve_method", "unembed_directions",
 ]

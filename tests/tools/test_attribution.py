@@ -58,3 +58,17 @@ def test_attribution_tool_verifies_top(load, data):
         assert pair["exact"] == pytest.approx(exact[cid], abs=1e-5)
         assert pair["estimate"] == pytest.approx(res["effects"][cid])
     assert "AtP" in out.summary and len(out.summary) <= 600
+
+
+@pytest.mark.parametrize(("method", "steps"), [("atp*", 5), ("ig", 2)])
+def test_attribution_tool_runs_the_chosen_variant(load, data, method, steps):
+    ctx = ToolContext(load("tiny-gpt2"), data("tiny-gpt2"))
+    comps = ["L0.H1", "L1.H0", "L2.MLP"]
+    out = run_tool(get_tool("attribution_patching"), ctx, {"components": comps, "method": method, "ig_steps": steps})
+    assert out.ok, out.error
+    assert out.result["method"] == "attribution" and out.result["variant"] == method
+    want = attribution_sweep(ctx.target, ctx.data, comps, method=method, ig_steps=steps).effects
+    assert out.result["effects"] == pytest.approx(want, abs=1e-4)
+    assert out.summary.startswith("AtP*" if method == "atp*" else "IG (2 steps)")
+    bad = run_tool(get_tool("attribution_patching"), ctx, {"components": comps, "method": "magic"})
+    assert not bad.ok and "method" in bad.error
