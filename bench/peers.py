@@ -16,12 +16,15 @@ model loaded once, the noising sweep over every attention head three ways:
   (``engine.patching.patch_sweep``: cached prefix, batched suffix, last
   position unembedded).
 
-Each is timed twice (after a warm-up) and the better time kept; the table
-prints seconds and the ratio to the engine, and the largest difference of
-each loop's effects from the engine's. No assertions. nnsight is a bench-only
+The three are timed in interleaved rounds (after a warm-up) and each keeps
+its best round, so a change of load on a shared machine hits all three; the
+table prints wall seconds, CPU seconds of the process (less sensitive to
+other processes competing for the cores) and the ratios to the engine, and
+the largest difference of each loop's effects from the engine's. No
+assertions. nnsight is a bench-only
 extra: ``pip install -e '.[bench]'``.
 
-Usage: ``python bench/peers.py [--model smollm2-135m] [--n 8] [--threads T] [--repeats 2]``
+Usage: ``python bench/peers.py [--model smollm2-135m] [--n 8] [--threads T] [--rounds 2]``
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import argparse
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -106,13 +110,19 @@ def hooks_sweep(target: TargetModel, data: TaskData) -> Effects:
     return {k: v / data.n_pairs for k, v in sums.items()}
 
 
-def timed(fn: Callable[[], Effects], repeats: int) -> tuple[float, Effects]:
-    best, out = float("inf"), {}
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+@dataclass
+class Timing:
+    """Best wall and CPU seconds over the rounds, and the effects of the last round."""
+
+    wall: float = float("inf")
+    cpu: float = float("inf")
+    effects: Effects = field(default_factory=dict)
+
+    def run(self, fn: Callable[[], Effects]) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.effects = fn()
+        self.wall = min(self.wall, time.perf_counter() - wall)
+        self.cpu = min(self.cpu, time.process_time() - cpu)
 
 
 def main() -> None:
@@ -121,7 +131,7 @@ def main() -> None:
     parser.add_argument("--task", default="ioi")
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved timing rounds; each way keeps its best")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -141,21 +151,26 @@ def main() -> None:
             wrapped.output.logits[:, -1].save()
         target.model(one.buckets[0].clean)
 
+    ways = {
+        "autointerp patch --method exact (engine)": lambda: patch_sweep(target, data, heads, "noising").effects,
+        "plain PyTorch hooks, forward per head": lambda: hooks_sweep(target, data),
+        "nnsight, trace per head": lambda: nnsight_sweep(wrapped, target, data),
+    }
+    timings = {name: Timing() for name in ways}
     with torch.no_grad():
-        t_engine, engine = timed(lambda: patch_sweep(target, data, heads, "noising").effects, args.repeats)
-        t_hooks, hooks = timed(lambda: hooks_sweep(target, data), args.repeats)
-        t_nnsight, via_nnsight = timed(lambda: nnsight_sweep(wrapped, target, data), args.repeats)
+        for _ in range(args.rounds):
+            for name, fn in ways.items():
+                timings[name].run(fn)
+    engine = timings["autointerp patch --method exact (engine)"]
 
-    def gap(other: Effects) -> float:
-        return max(abs(other[h] - engine[h]) for h in heads)
-
-    print(f"\n{'way':44s} {'seconds':>8s} {'x engine':>9s} {'max |diff| to engine':>21s}")
-    print(f"{'autointerp patch --method exact (engine)':44s} {t_engine:8.2f} {1.0:9.2f} {0.0:21.1e}")
-    print(f"{'plain PyTorch hooks, forward per head':44s} {t_hooks:8.2f} {t_hooks / t_engine:9.2f} {gap(hooks):21.1e}")
-    print(f"{'nnsight, trace per head':44s} {t_nnsight:8.2f} {t_nnsight / t_engine:9.2f} {gap(via_nnsight):21.1e}")
-    print(f"\nengine {t_nnsight / t_engine:.1f}x faster than the nnsight loop, "
-          f"{t_hooks / t_engine:.1f}x faster than the plain-hook loop (best of {args.repeats} runs each)")
-
+    print(f"\n{'way':42s} {'wall s':>8s} {'x engine':>8s} {'CPU s':>8s} {'x engine':>8s} {'max |diff| to engine':>21s}")
+    for name, t in timings.items():
+        gap = max(abs(t.effects[h] - engine.effects[h]) for h in heads)
+        print(f"{name:42s} {t.wall:8.2f} {t.wall / engine.wall:8.2f} {t.cpu:8.2f} {t.cpu / engine.cpu:8.2f} {gap:21.1e}")
+    hooks, via_nnsight = timings["plain PyTorch hooks, forward per head"], timings["nnsight, trace per head"]
+    print(f"\nengine vs the nnsight loop: {via_nnsight.wall / engine.wall:.1f}x faster by wall time, "
+          f"{via_nnsight.cpu / engine.cpu:.1f}x by CPU time; vs the plain-hook loop: {hooks.wall / engine.wall:.1f}x / "
+          f"{hooks.cpu / engine.cpu:.1f}x (best of {args.rounds} interleaved rounds each)")
 
 if __name__ == "__main__":
     main()
