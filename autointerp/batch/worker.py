@@ -207,7 +207,6 @@ def _target(job: Job, cache: dict[str, Any]) -> Any:
     """The loaded model for ``job`` from the worker's cache (one model per worker at a time)."""
     key = f"model:{job.model}"
     if key not in cache:
-
         for old in [k for k in cache if k.startswith("model:")]:
             del cache[old]  # memory, not load time, is the constraint
         cache[key] = load_model(job.model)

@@ -13,6 +13,11 @@ from engine.tasks import load_task
 app = typer.Typer(help="Inspect tasks.", no_args_is_help=True)
 
 
+@app.callback()
+def _task() -> None:
+    """Inspect tasks."""
+
+
 @app.command("check")
 def check(
     task: str = typer.Argument(..., help="Built-in task name or path to a JSONL file."),
