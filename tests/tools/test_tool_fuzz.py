@@ -38,7 +38,7 @@ VALID: dict[str, dict[str, Any]] = {
     "activation_patching": {"components": ["L0.H0", "L2.MLP"], "positions": "all"},
     "path_patching": {"sender": "L0.H1", "receivers": ["logits"]},
     "ablation": {"components": ["L1.H2"], "kind": "mean"},
-    "attribution_patching": {"components": "heads", "top_k": 3},
+    "attribution_patching": {"components": "heads", "top_k": 3, "method": "ig", "ig_steps": 2},
     "probe": {"component": "L1.RESID", "label": "clean_vs_corrupt", "n_controls": 1},
     "weight_swap": {"target": "L1.H0", "source": "L1.H1", "n": 2},
 }
