@@ -63,8 +63,12 @@ def open_readonly(url: str | None = None) -> Any:
     artifact_dir = path.parent / "artifacts" if path is not None else None
     try:
         return st.open_store(ro_url, artifact_dir=artifact_dir)
-    except st.SchemaNeedsUpgrade:
-        raise
+    except st.SchemaNeedsUpgrade:  # said with the URL the user gave, not the read-only one
+        given = st.mask_url(url or st.default_url())
+        raise st.SchemaNeedsUpgrade(
+            f"The database at {given} was written by an older autointerp and the viewer never writes; "
+            f"upgrade it in place once with `autointerp runs --db {given}`, then serve it."
+        ) from None
     except st.StoreError as exc:
         if "readonly" in str(exc) or "read-only" in str(exc):
             where = str(path) if path else st.mask_url(url or st.default_url())
