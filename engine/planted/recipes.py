@@ -28,7 +28,7 @@ from engine.planted import episodes
 from engine.planted.episodes import Episode, Sequence
 
 #: bump when a generator in ``episodes`` or the training loop changes what a recipe produces
-RECIPE_FORMAT = 1
+RECIPE_FORMAT = 2
 
 Family = Literal["induction", "recall"]
 
