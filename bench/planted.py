@@ -31,6 +31,8 @@ from typing import Any
 
 import autointerp
 from agents.evaluate_run import evaluate_stored_run
+from engine.components import parse_component
+from engine.evaluation.agreement import adjusted_rand_index
 from engine.models import load_model
 from engine.planted import PLANTED, load_planted, reference_from_truth, reference_path
 from store import open_store
@@ -49,6 +51,12 @@ def _null(inter: dict[str, Any]) -> str:
             f"z {_fmt(inter.get('z'), '+.2f')} p {_fmt(inter.get('p_value'), '.3g')}; layer-matched {layer_text}")
 
 
+def layer_baseline_ari(truth_labels: dict[str, str]) -> float | None:
+    """ARI of "one role per layer" on the true circuit: how much of the ARI layer position alone explains."""
+    by_layer = {head: f"layer {parse_component(head).layer}" for head in truth_labels}
+    return adjusted_rand_index(by_layer, truth_labels)
+
+
 def run_model(name: str, seeds: list[int], url: str, null_draws: int) -> list[dict[str, Any]]:
     planted = load_planted(name, print)
     truth = planted.truth
@@ -57,6 +65,7 @@ def run_model(name: str, seeds: list[int], url: str, null_draws: int) -> list[di
     for role, members in truth.roles.items():
         print(f"   true role {role}: {', '.join(members)}")
     print(f"   decoys (outside the circuit): {', '.join(truth.decoys)}")
+    print(f"   baseline 'one role per layer' on the true circuit: ARI {_fmt(layer_baseline_ari(truth.labels()))}")
     target = load_model(name)
     rows = []
     for seed in seeds:
