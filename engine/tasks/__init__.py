@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.bounds import MAX_PAIRS
-from engine.catalog import BUILTIN_TASKS
+from engine.catalog import BUILTIN_TASKS, PLANTED_MODELS
 from engine.errors import TaskFormatError, UnknownTaskError
 from engine.tasks.base import (
     Bucket,
@@ -26,10 +26,12 @@ from engine.tasks.facts import make_antonyms, make_capitals
 from engine.tasks.induction import make_induction
 from engine.tasks.ioi import make_ioi
 from engine.tasks.jsonl import load_jsonl
+from engine.tasks.planted import planted_maker
 
 #: how each built-in task (``engine.catalog.BUILTIN_TASKS``) is generated
 MAKERS: dict[str, Callable[..., Task]] = {
     "ioi": make_ioi, "induction": make_induction, "capitals": make_capitals, "antonyms": make_antonyms,
+    **{name: planted_maker(name) for name in PLANTED_MODELS},
 }
 
 
