@@ -24,14 +24,25 @@ class TaskInfo:
 
 
 BUNDLED_MODEL = "smollm2-135m"
-TINY_MODELS = ("tiny-gpt2", "tiny-llama", "tiny-neox")
+TINY_MODELS = (
+    "tiny-gpt2", "tiny-llama", "tiny-neox", "tiny-mistral", "tiny-qwen2", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3",
+)
 
 BUILTIN_MODELS: tuple[ModelInfo, ...] = (
     ModelInfo(BUNDLED_MODEL, "SmolLM2-135M-Instruct (Llama, 30 layers, 9 query / 3 KV heads, d=576); bundled, offline"),
     ModelInfo("tiny-gpt2", "random 3-layer GPT-2 (4 heads, d=64) for tests"),
     ModelInfo("tiny-llama", "random 3-layer Llama with grouped-query attention (6 query / 2 KV heads) for tests"),
     ModelInfo("tiny-neox", "random 3-layer GPT-NeoX (partial rotary, parallel residual) for tests"),
+    ModelInfo("tiny-mistral", "random 3-layer Mistral (sliding window of 4 on every layer) for tests"),
+    ModelInfo("tiny-qwen2", "random 3-layer Qwen2 (q/k/v biases, sliding-window upper layers) for tests"),
+    ModelInfo("tiny-qwen3", "random 3-layer Qwen3 (QK-norm, sliding-window upper layers) for tests"),
+    ModelInfo("tiny-gemma2", "random 3-layer Gemma 2 (one KV head, soft-capping, alternating sliding windows) "
+              "for tests"),
+    ModelInfo("tiny-gemma3", "random 3-layer Gemma 3 (QK-norm, local/global rotary, alternating sliding windows) "
+              "for tests"),
 )
+#: what --model accepts besides the built-in names
+MODEL_SOURCES = "a built-in name, a Hugging Face hub id (from the local cache offline), a local directory or a .gguf file"
 
 BUILTIN_TASKS: dict[str, TaskInfo] = {
     t.name: t
