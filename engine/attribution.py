@@ -126,7 +126,7 @@ def attribution_sweep(
         for c in comps:
             contrib = (grads[c.id] * (source[c.id] - acts[c.id])).sum(-1)  # [n, pos]
             if pos is not None:
-                rows = torch.arange(bucket.n)
+                rows = torch.arange(bucket.n, device=bucket.device)
                 mask = torch.zeros_like(contrib, dtype=torch.bool)
                 for p in pos:
                     mask[rows, p] = True

@@ -1,13 +1,18 @@
-"""What is built in: model and task names with their descriptions, as plain data.
+"""What is built in: model and task names with their descriptions, device and dtype spellings, as plain data.
 
 Why a module of its own: listing what is available (``autointerp models``,
 ``autointerp tasks``, batch-spec validation) must not import torch or
-transformers. ``engine.models`` and ``engine.tasks`` build on these tables.
+transformers. ``engine.models`` and ``engine.tasks`` build on these tables;
+``engine.models.placement`` turns the spellings into torch devices and dtypes
+and checks that the machine has them.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from engine.errors import DeviceError
 
 
 @dataclass(frozen=True)
@@ -53,3 +58,31 @@ BUILTIN_TASKS: dict[str, TaskInfo] = {
         TaskInfo("antonyms", "name an adjective's opposite; corrupt = another adjective", 40),
     )
 }
+
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
+CUDA_DEVICE = re.compile(r"^cuda(?::(\d+))?$")
+
+
+def device_spelling(spec: str) -> str:
+    """``spec`` normalised (``" CUDA:1"`` -> ``"cuda:1"``) if it names a device kind; availability unchecked.
+
+    Raises:
+        DeviceError: not one of auto, cpu, cuda, cuda:N, mps.
+    """
+    text = spec.strip().lower()
+    if text in ("auto", "cpu", "mps") or CUDA_DEVICE.match(text):
+        return text
+    raise DeviceError(f"Unknown device '{spec}'; use {DEVICES}.")
+
+
+def dtype_spelling(spec: str) -> str:
+    """``spec`` normalised (``"torch.bfloat16"`` -> ``"bfloat16"``) if it names a supported dtype.
+
+    Raises:
+        DeviceError: not one of float32, bfloat16, float16.
+    """
+    text = spec.strip().lower().removeprefix("torch.")
+    if text not in DTYPE_NAMES:
+        raise DeviceError(f"Unknown dtype '{spec}'; use {', '.join(DTYPE_NAMES)}.")
+    return text

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from agents.evaluate_run import evaluate_stored_run
-from autointerp.cli.common import print_json, progress_bar, stdout
+from autointerp.cli.common import device_option, dtype_option, print_json, progress_bar, stdout
 from store import open_store
 
 DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $AUTOINTERP_DB or a SQLite file in the user data dir).")
@@ -24,6 +24,8 @@ def evaluate(
     original: str = typer.Option(None, "--original", help="For a head-permuted run: the unpermuted run to compare with."),
     db: str = DB_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    device: str = device_option("Where the model runs: auto, cpu, cuda, cuda:N or mps (default: the run's)."),
+    dtype: str = dtype_option("float32, bfloat16 or float16 (default: the run's)."),
 ) -> None:
     """Interchangeability (swap distances, silhouette vs a random null) and faithfulness of a run."""
 
@@ -32,6 +34,7 @@ def evaluate(
         out = evaluate_stored_run(
             st, run_id, null_draws=null_draws, original=original,
             progress=lambda _e, p: progress.update(step, description=str(p.get("name", ""))),
+            device=device, dtype=dtype,
         )
     if json_out:
         print_json(out)

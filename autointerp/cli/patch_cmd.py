@@ -5,7 +5,14 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from autointerp.cli.common import print_json, progress_bar, stdout
+from autointerp.cli.common import (
+    MODEL_HELP,
+    device_option,
+    dtype_option,
+    print_json,
+    progress_bar,
+    stdout,
+)
 from autointerp.cli.target import load_target
 from engine.attribution import attribution_sweep
 from engine.components import all_heads, all_mlps, all_resids
@@ -25,7 +32,7 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 
 def patch(
     task: str = typer.Option(..., "--task", "-t", help="Built-in task name or path to a JSONL file."),
-    model: str = typer.Option("smollm2-135m", "--model", "-m", help="Target model."),
+    model: str = typer.Option("smollm2-135m", "--model", "-m", help=MODEL_HELP),
     method: str = typer.Option("exact", "--method", help="exact (batched activation patching) or attribution (AtP)."),
     direction: str = typer.Option("noising", "--direction", help="noising (clean run, corrupt activation) or denoising."),
     components: str = typer.Option("heads", "--components", help="heads, mlps or resid."),
@@ -33,6 +40,8 @@ def patch(
     seed: int = typer.Option(0, "--seed", help="Pair-generation seed."),
     top: int = typer.Option(20, "--top", help="Rows in the table (without --json)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object with every effect."),
+    device: str = device_option(),
+    dtype: str = dtype_option(),
 ) -> None:
     """Patch every component of a kind (all positions) and report effects on the logit difference."""
 
@@ -40,7 +49,7 @@ def patch(
     _choice(components, COMPONENT_SETS, "component set")
     sides(direction)  # validates
     with progress_bar() as progress:
-        target = load_target(model, progress)
+        target = load_target(model, progress, device, dtype)
         data = load_task(task, target, n=n, seed=seed)
         comps = {
             "heads": lambda: all_heads(target.n_layers, target.n_heads),

@@ -80,7 +80,7 @@ def directed_distances(
     target: TargetModel,
     data: TaskData,
     heads: Sequence[str],
-    swaps_per_batch: int = 8,
+    swaps_per_batch: int | None = None,
     progress: Progress | None = None,
 ) -> np.ndarray:
     """Directed swap distances: ``d[a, b] = d(heads[a] ← heads[b])``; zero diagonal.
@@ -162,7 +162,7 @@ def interchangeability(
     clusters: Iterable[Mapping[str, Any] | Any],
     null_draws: int = MIN_NULL_DRAWS,
     seed: int = 0,
-    swaps_per_batch: int = 8,
+    swaps_per_batch: int | None = None,
     progress: Progress | None = None,
 ) -> dict:
     """Score a role clustering of circuit heads by weight-swap interchangeability.
@@ -173,7 +173,7 @@ def interchangeability(
         clusters: ``[{"name": str, "members": [component ids]}, ...]``.
         null_draws: size-preserving random relabellings (≥ 200).
         seed: relabelling seed.
-        swaps_per_batch: swaps per forward pass (memory vs speed).
+        swaps_per_batch: swaps per forward pass (None: sized from the memory budget, ``engine.memory``).
         progress: ``progress(done, total)`` in (swap, bucket) evaluations.
 
     Returns:

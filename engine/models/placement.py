@@ -2,23 +2,22 @@
 
 Why one place: every command that loads a model (and the Python API, the
 batch workers and the settings) accepts the same spellings, so they are
-parsed and checked once, here, and a bad or unavailable choice ends in one
-sentence that says what exists on this machine. ``auto`` picks a CUDA GPU
+checked once (the spellings themselves live in the torch-free
+``engine.catalog``, for batch-spec validation) and resolved here, and a bad
+or unavailable choice ends in one sentence that says what exists on this
+machine. ``auto`` picks a CUDA GPU
 when PyTorch sees one, else Apple's MPS, else the CPU.
 """
 
 from __future__ import annotations
 
-import re
-
 import torch
 
+from engine.catalog import CUDA_DEVICE, DTYPE_NAMES, device_spelling, dtype_spelling
 from engine.config import settings
 from engine.errors import DeviceError
 
-DEVICES = "auto, cpu, cuda, cuda:N or mps"
-DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-_CUDA = re.compile(r"^cuda(?::(\d+))?$")
+DTYPES: dict[str, torch.dtype] = {name: getattr(torch, name) for name in DTYPE_NAMES}
 
 
 def _mps_available() -> bool:
@@ -32,7 +31,7 @@ def resolve_device(spec: str | None = None) -> torch.device:
     Raises:
         DeviceError: an unknown spelling, or a device this machine does not have.
     """
-    text = (settings().device if spec is None else spec).strip().lower()
+    text = device_spelling(settings().device if spec is None else spec)
     if text == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", torch.cuda.current_device())
@@ -43,9 +42,8 @@ def resolve_device(spec: str | None = None) -> torch.device:
         if not _mps_available():
             raise DeviceError("Device 'mps' was asked for but PyTorch sees no Apple MPS device here; use cpu or auto.")
         return torch.device("mps")
-    match = _CUDA.match(text)
-    if match is None:
-        raise DeviceError(f"Unknown device '{spec}'; use {DEVICES}.")
+    match = CUDA_DEVICE.match(text)
+    assert match is not None  # device_spelling admitted it
     if not torch.cuda.is_available():
         raise DeviceError(
             f"Device '{text}' was asked for but PyTorch sees no CUDA GPU on this machine; use cpu or auto."
@@ -67,10 +65,7 @@ def resolve_dtype(spec: str | torch.dtype | None = None) -> torch.dtype:
         if spec in DTYPES.values():
             return spec
         raise DeviceError(f"Unsupported dtype {spec}; use {', '.join(DTYPES)}.")
-    text = (settings().dtype if spec is None else spec).strip().lower().removeprefix("torch.")
-    if text not in DTYPES:
-        raise DeviceError(f"Unknown dtype '{spec}'; use {', '.join(DTYPES)}.")
-    return DTYPES[text]
+    return DTYPES[dtype_spelling(settings().dtype if spec is None else spec)]
 
 
 def dtype_name(dtype: torch.dtype) -> str:

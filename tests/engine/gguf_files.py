@@ -18,7 +18,6 @@ from pathlib import Path
 import gguf
 import numpy as np
 import torch
-
 from transformers import AutoModelForCausalLM
 
 from engine.models.tiny import tiny_config

@@ -20,7 +20,7 @@ PROMPT = "When Mary and John went to the store, John gave a drink to"
 
 def ids_for(target, batch: int = 2) -> torch.Tensor:
     row = target.tokenizer(PROMPT, add_special_tokens=False).input_ids
-    return torch.tensor([row] * batch)
+    return torch.tensor([row] * batch, device=target.device)
 
 
 def every_id(target) -> list[str]:
