@@ -14,6 +14,8 @@ tokenizer, so tasks tokenise exactly as on the real model.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from transformers import (
     AutoModelForCausalLM,
@@ -30,8 +32,8 @@ from transformers import (
 
 TINY_VOCAB = 49152  # the SmolLM2 tokenizer's vocabulary
 TINY_WINDOW = 4  # sliding window of the tiny sliding-window families: shorter than any test prompt
-_COMMON = {"vocab_size": TINY_VOCAB, "bos_token_id": 1, "eos_token_id": 2}
-_GQA = {  # 3 layers, 4 query heads of 16 dims reading 2 KV heads
+_COMMON: dict[str, Any] = {"vocab_size": TINY_VOCAB, "bos_token_id": 1, "eos_token_id": 2}
+_GQA: dict[str, Any] = {  # 3 layers, 4 query heads of 16 dims reading 2 KV heads
     "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 3, "num_attention_heads": 4,
     "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 256, "tie_word_embeddings": True,
 }
