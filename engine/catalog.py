@@ -46,8 +46,6 @@ BUILTIN_MODELS: tuple[ModelInfo, ...] = (
     ModelInfo("tiny-gemma3", "random 3-layer Gemma 3 (QK-norm, local/global rotary, alternating sliding windows) "
               "for tests"),
 )
-#: what --model accepts besides the built-in names
-MODEL_SOURCES = "a built-in name, a Hugging Face hub id (from the local cache offline), a local directory or a .gguf file"
 
 BUILTIN_TASKS: dict[str, TaskInfo] = {
     t.name: t

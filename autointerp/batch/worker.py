@@ -196,10 +196,10 @@ def _explain_in(job: Job, workdir: Path, cache: dict[str, Any]) -> dict[str, Any
 def _explain_kwargs(job: Job, url: str) -> dict[str, Any]:
     """Keyword arguments of ``autointerp.explain`` for ``job`` (the loaded model aside)."""
     kwargs: dict[str, Any] = {"task": job.task, "model": job.model, "agent": job.agent,
-                              "seed": job.seed, "db": url, "evaluate": job.evaluate,
-                              "device": job.device, "dtype": job.dtype}
+                              "seed": job.seed, "db": url, "evaluate": job.evaluate}
     optional = {"n": job.n, "max_steps": job.max_steps,
-                "circuit": list(job.circuit) if job.circuit else None, "null_draws": job.null_draws}
+                "circuit": list(job.circuit) if job.circuit else None, "null_draws": job.null_draws,
+                "device": job.device, "dtype": job.dtype}
     kwargs.update({k: v for k, v in optional.items() if v is not None})
     return kwargs
 

@@ -104,6 +104,12 @@ def test_real_api_accepts_every_job_option() -> None:
     assert set(kwargs) | {"target"} <= set(inspect.signature(api.explain).parameters)
 
 
+def test_a_jobs_device_and_dtype_reach_the_api() -> None:
+    kwargs = _explain_kwargs(Job(task="ioi", model="m", device="cpu", dtype="bfloat16"), "sqlite:///x.db")
+    assert (kwargs["device"], kwargs["dtype"]) == ("cpu", "bfloat16")
+    assert {"device", "dtype"} <= set(inspect.signature(api.explain).parameters)
+
+
 def test_a_work_directory_in_use_by_another_process_is_waited_for(fake: FakeApi, tmp_path: Path) -> None:
     import subprocess
     import sys
