@@ -28,6 +28,12 @@ float64 log-probabilities the JS distance needs (``VOCAB_FLOAT64_COPIES``).
 
 Rows are also capped (``ROW_CAP``): on a CPU larger batches stop paying for
 themselves long before memory runs out.
+
+On a CPU the budget bounds the memory *live* in a forward. glibc's allocator
+keeps freed blocks (up to 32 MiB each) for reuse, so the process's resident
+set can grow past that by a few hundred MiB over a long sweep;
+``MALLOC_MMAP_THRESHOLD_=131072`` makes it return them at once (slower). The
+budget's shares leave room for this.
 """
 
 from __future__ import annotations
