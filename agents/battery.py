@@ -22,21 +22,20 @@ towards the answer): for noising effects that is ``-effect``.
 
 from __future__ import annotations
 
-from typing import Any
-
-from agents.nodes.common import Lab, effects_of
+from agents.evidence import ComponentEvidence, MeasureName
+from agents.nodes.common import Lab
+from agents.recorder import Experiment
 from engine.tasks import TaskData
+from tools.results import (
+    AblationResult,
+    AttentionPatternResult,
+    HeadAttention,
+    LogitLensResult,
+    PathPatchingResult,
+)
 
 MAX_HEADS_PER_CALL = 12
 TOKEN_MATCH = 0.8  # share of pairs whose role token must be the answer (distractor) to call it so
-
-
-def _num(x: Any) -> float | None:
-    return float(x) if isinstance(x, int | float) else None
-
-
-def _set(ev: dict[str, Any], name: str, value: Any, out: dict[str, Any] | None) -> None:
-    ev.setdefault("measures", {})[name] = {"value": value, "exp": out["experiment_id"] if out else None}
 
 
 def role_tokens(data: TaskData) -> dict[str, str]:
@@ -60,40 +59,43 @@ def role_tokens(data: TaskData) -> dict[str, str]:
     return out
 
 
-def survey(lab: Lab, circuit: list[str], evidence: dict[str, dict[str, Any]]) -> None:
+def _role_attention(entry: HeadAttention | None) -> dict[str, float] | None:
+    """Attention by role from one head's entry, with the first position as the role ``first token``."""
+    if entry is None:
+        return None
+    roles = dict(entry.to_role)
+    roles.setdefault("first token", entry.to_first_position)
+    return roles
+
+
+def survey(lab: Lab, circuit: list[str], evidence: dict[str, ComponentEvidence]) -> None:
     """Attention, direct logit attribution and mean ablation of every circuit component (batched)."""
-    heads = [c for c in circuit if evidence[c]["kind"] == "head"]
+    heads = [c for c in circuit if evidence[c].kind == "head"]
     for start in range(0, len(heads), MAX_HEADS_PER_CALL):
         chunk = heads[start:start + MAX_HEADS_PER_CALL]
         out = lab.run("attention_pattern", {"heads": chunk, "query": "END"})
-        table = (out["result"].get("heads") or {}) if out and not out["error"] else {}
+        table = out.result.heads if out and isinstance(out.result, AttentionPatternResult) else {}
         for cid in chunk:
-            entry = table.get(cid) or {}
-            roles = {str(k): float(v) for k, v in (entry.get("to_role") or {}).items() if _num(v) is not None}
-            if _num(entry.get("to_first_position")) is not None:
-                roles.setdefault("first token", float(entry["to_first_position"]))
-            _set(evidence[cid], "attention", roles or None, out)
+            evidence[cid].record("attention", _role_attention(table.get(cid)), out.id if out else None)
     out = lab.run("logit_lens", {"components": circuit, "top_k": 5})
-    comps = (out["result"].get("components") or {}) if out and not out["error"] else {}
+    lens = out.result.components if out and isinstance(out.result, LogitLensResult) else {}
     for cid in circuit:
-        entry = comps.get(cid) or {}
-        _set(evidence[cid], "dla", _num(entry.get("direct_effect")), out)
-        if entry.get("promoted"):
-            evidence[cid]["promoted"] = [t for t, _ in entry["promoted"][:5]]
+        entry = lens.get(cid)
+        evidence[cid].record("dla", None if entry is None else entry.direct_effect, out.id if out else None)
+        if entry is not None and entry.promoted:
+            evidence[cid].promoted = [token for token, _ in entry.promoted[:5]]
     out = lab.run("ablation", {"components": circuit, "kind": "mean"})
-    effects = effects_of(out["result"]) if out and not out["error"] else {}
+    effects = out.result.effects if out and isinstance(out.result, AblationResult) else {}
     for cid in circuit:
         eff = effects.get(cid)
-        _set(evidence[cid], "ablation", None if eff is None else -eff, out)
-        evidence[cid]["ablation_kind"] = "mean"
+        evidence[cid].record("ablation", None if eff is None else -eff, out.id if out else None)
+        evidence[cid].ablation_kind = "mean"
 
 
-def copy_score(ev: dict[str, Any], tokens: dict[str, str]) -> float | None:
+def copy_score(ev: ComponentEvidence, tokens: dict[str, str]) -> float | None:
     """DLA towards the attended token, relative to the component's own effect (None if undefined)."""
-    attn = (ev.get("measures", {}).get("attention") or {}).get("value")
-    dla = (ev.get("measures", {}).get("dla") or {}).get("value")
-    exact = (ev.get("measures", {}).get("exact") or {}).get("value")
-    if not isinstance(attn, dict) or not attn or dla is None:
+    attn, dla, exact = ev.value("attention"), ev.value("dla"), ev.value("exact")
+    if not attn or dla is None:
         return None
     role = max(sorted(attn), key=lambda r: attn[r])
     which = tokens.get(role)
@@ -103,53 +105,47 @@ def copy_score(ev: dict[str, Any], tokens: dict[str, str]) -> float | None:
     return (dla if which == "answer" else -dla) / ref
 
 
-def _path(lab: Lab, cid: str, receivers: list[str], hyps: list[int]) -> tuple[float | None, dict | None]:
+def _path(lab: Lab, cid: str, receivers: list[str], hyps: list[int]) -> tuple[float | None, Experiment | None]:
     out = lab.run("path_patching", {"sender": cid, "receivers": receivers}, cid, hyps)
-    if out is None or out["error"]:
+    if out is None or not isinstance(out.result, PathPatchingResult):
         return None, out
-    eff = _num(out["result"].get("effect"))
-    return (None if eff is None else -eff), out
+    return -out.result.effect, out
 
 
 def measure(
-    lab: Lab, name: str, cid: str, ev: dict[str, Any], downstream: list[str],
+    lab: Lab, name: MeasureName, cid: str, ev: ComponentEvidence, downstream: list[str],
     hypothesis_ids: list[int] | None = None, tokens: dict[str, str] | None = None,
 ) -> None:
-    """Run the experiment behind measure ``name`` on ``cid`` and store it in ``ev['measures']``.
+    """Run the experiment behind measure ``name`` on ``cid`` and record it in ``ev``.
 
-    A failed or budget-less experiment leaves a ``None`` value (with the
+    A failed or budget-less experiment records a ``None`` value (with the
     experiment id when one was recorded), so judges report "could not be measured".
     """
     hyps = [h for h in (hypothesis_ids or []) if h is not None]
     if name == "path_logits":
         value, out = _path(lab, cid, ["logits"], hyps)
-        _set(ev, name, value, out)
+        ev.record(name, value, out.id if out else None)
     elif name == "path_downstream":
         heads = [d for d in downstream if ".H" in d]
         if not heads:
-            _set(ev, name, None, None)
+            ev.record(name, None, None)
             return
         value, out = _path(lab, cid, heads, hyps)
-        ev["downstream"] = heads
-        _set(ev, name, None if value is None else {"total": value}, out)
+        ev.downstream = heads
+        ev.record(name, value, out.id if out else None)
     elif name == "ablation_resample":
         out = lab.run("ablation", {"components": [cid], "kind": "resample"}, cid, hyps)
-        eff = effects_of(out["result"]).get(cid) if out and not out["error"] else None
-        _set(ev, name, None if eff is None else -eff, out)
+        eff = out.result.effects.get(cid) if out and isinstance(out.result, AblationResult) else None
+        ev.record(name, None if eff is None else -eff, out.id if out else None)
     elif name == "attention_corrupt":  # the same head on new prompts: the corrupt ones
         out = lab.run("attention_pattern", {"heads": [cid], "query": "END", "prompts": "corrupt"}, cid, hyps)
-        entry = ((out["result"].get("heads") or {}).get(cid) or {}) if out and not out["error"] else {}
-        roles = {str(k): float(v) for k, v in (entry.get("to_role") or {}).items() if _num(v) is not None}
-        if _num(entry.get("to_first_position")) is not None:
-            roles.setdefault("first token", float(entry["to_first_position"]))
-        _set(ev, name, roles or None, out)
-    elif name == "copy":
-        score = copy_score(ev, tokens or {})
-        dla_exp = (ev.get("measures", {}).get("dla") or {}).get("exp")
-        ev.setdefault("measures", {})["copy"] = {"value": score, "exp": dla_exp}
+        table = out.result.heads if out and isinstance(out.result, AttentionPatternResult) else {}
+        ev.record(name, _role_attention(table.get(cid)), out.id if out else None)
+    elif name == "copy_score":
+        ev.record("copy_score", copy_score(ev, tokens or {}), ev.exp("dla"))
     else:
-        raise ValueError(f"unknown measure {name!r}")
+        raise ValueError(f"measure {name!r} is not run by an experiment of its own")
 
 
-PER_COMPONENT = ("path_logits", "path_downstream")
+PER_COMPONENT: tuple[MeasureName, ...] = ("path_logits", "path_downstream")
 """Per-component tests every component gets in the one-shot baseline (after the survey)."""

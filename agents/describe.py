@@ -8,79 +8,73 @@ the same number. Nothing here knows which task is being explained.
 
 from __future__ import annotations
 
-from typing import Any
-
-from agents.signatures import (
-    _num,
-    cite,
-    cluster_name,
-    direct_share,
-    downstream_total,
-    evidence_ids,
-    role_phrase,
-    top_role,
-    value,
+from agents.evidence import (
+    ComponentEvidence,
+    Finding,
+    HypothesisRecord,
+    Localisation,
+    Role,
+    finite_or,
 )
+from agents.signatures import cluster_name, direct_share, downstream_total, role_phrase, top_role
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def measured_sentences(cid: str, ev: dict[str, Any]) -> list[str]:
+def measured_sentences(cid: str, ev: ComponentEvidence) -> list[str]:
     """One sentence per measurement, each citing the experiment behind it."""
-    scale = max(_num(ev.get("scale"), 1.0), 1e-6)
+    scale = max(finite_or(ev.scale, 1.0), 1e-6)
     out = []
-    exact = value(ev, "exact")
-    if isinstance(exact, int | float):
+    exact = ev.value("exact")
+    if exact is not None:
         out.append(f"Patching {cid} with its corrupt-run activation changes the logit difference by "
                    f"{-exact:+.3f} (contribution {exact:+.3f}, {_pct(abs(exact) / scale)} of the "
-                   f"clean-corrupt gap){cite(ev, 'exact')}.")
-    attn = value(ev, "attention")
-    if isinstance(attn, dict) and attn:
-        ranked = sorted(attn.items(), key=lambda kv: -_num(kv[1]))[:3]
-        parts = ", ".join(f"{r} {_pct(_num(v))}" for r, v in ranked)
-        out.append(f"From the final position it attends to {parts}{cite(ev, 'attention')}.")
-    dla = value(ev, "dla")
-    if isinstance(dla, int | float):
+                   f"clean-corrupt gap){ev.cite('exact')}.")
+    attn = ev.value("attention")
+    if attn:
+        ranked = sorted(attn.items(), key=lambda kv: -finite_or(kv[1]))[:3]
+        parts = ", ".join(f"{r} {_pct(finite_or(v))}" for r, v in ranked)
+        out.append(f"From the final position it attends to {parts}{ev.cite('attention')}.")
+    dla = ev.value("dla")
+    if dla is not None:
         sign = "towards the answer" if dla > 0 else "towards the distractor"
-        out.append(f"Its direct logit attribution is {dla:+.3f} ({sign}){cite(ev, 'dla')}.")
-    direct = value(ev, "path_logits")
-    if isinstance(direct, int | float):
+        out.append(f"Its direct logit attribution is {dla:+.3f} ({sign}){ev.cite('dla')}.")
+    direct = ev.value("path_logits")
+    if direct is not None:
         share = direct_share(ev)
         share_txt = f", {_pct(share)} of its effect" if share is not None else ""
         out.append(f"Path patching into the logits only: contribution {direct:+.3f}{share_txt}"
-                   f"{cite(ev, 'path_logits')}.")
-    down = value(ev, "path_downstream")
-    if isinstance(down, dict) and down:
-        receivers = ev.get("downstream") or []
+                   f"{ev.cite('path_logits')}.")
+    if ev.value("path_downstream") is not None:
+        receivers = ev.downstream
         shown = ", ".join(receivers[:6]) + (" ..." if len(receivers) > 6 else "")
         out.append(f"Path patching into the later circuit heads only ({shown}): contribution "
-                   f"{downstream_total(ev):+.3f}{cite(ev, 'path_downstream')}.")
-    copy = value(ev, "copy")
-    if isinstance(copy, int | float):
+                   f"{downstream_total(ev):+.3f}{ev.cite('path_downstream')}.")
+    copy = ev.value("copy_score")
+    if copy is not None:
         role, _ = top_role(ev)
         what = f"the {role} token" if role else "the attended token"
         verb = "raises" if copy > 0 else "lowers"
         out.append(f"Its direct output {verb} the logit of {what}, the token it attends to most (copy score "
-                   f"{copy:+.2f}){cite(ev, 'attention', 'dla')}.")
-    corrupt = value(ev, "attention_corrupt")
+                   f"{copy:+.2f}){ev.cite('attention', 'dla')}.")
+    corrupt = ev.value("attention_corrupt")
     role, _ = top_role(ev)
-    if isinstance(corrupt, dict) and role in corrupt:
-        out.append(f"On the corrupt prompts its attention to {role} is {_pct(_num(corrupt[role]))}"
-                   f"{cite(ev, 'attention_corrupt')}.")
-    res = value(ev, "ablation_resample")
-    if isinstance(res, int | float):
-        out.append(f"Resample-ablating it changes the logit difference by {-res:+.3f}{cite(ev, 'ablation_resample')}.")
-    abl = value(ev, "ablation")
-    if isinstance(abl, int | float):
-        kind = ev.get("ablation_kind", "mean")
-        out.append(f"{str(kind).capitalize()}-ablating it changes the logit difference by {-abl:+.3f} "
-                   f"({_pct(abs(abl) / scale)} of the gap){cite(ev, 'ablation')}.")
+    if corrupt is not None and role in corrupt:
+        out.append(f"On the corrupt prompts its attention to {role} is {_pct(finite_or(corrupt[role]))}"
+                   f"{ev.cite('attention_corrupt')}.")
+    res = ev.value("ablation_resample")
+    if res is not None:
+        out.append(f"Resample-ablating it changes the logit difference by {-res:+.3f}{ev.cite('ablation_resample')}.")
+    abl = ev.value("ablation")
+    if abl is not None:
+        out.append(f"{ev.ablation_kind.capitalize()}-ablating it changes the logit difference by {-abl:+.3f} "
+                   f"({_pct(abs(abl) / scale)} of the gap){ev.cite('ablation')}.")
     return out
 
 
-def headline(cid: str, ev: dict[str, Any], hypotheses: list[dict[str, Any]]) -> str:
+def headline(cid: str, ev: ComponentEvidence, hypotheses: list[HypothesisRecord]) -> str:
     """A one-sentence functional summary from the signature and the supported hypotheses."""
     p = role_phrase(ev)
     kind = "head" if p["kind"] == "heads" else "MLP"
@@ -99,34 +93,35 @@ def headline(cid: str, ev: dict[str, Any], hypotheses: list[dict[str, Any]]) -> 
         bits.append("acting through the later circuit heads")
     elif p["mode"] == "indirect":
         bits.append("acting mostly through components outside the circuit")
-    supported = [h for h in hypotheses if h.get("status") == "supported"]
+    supported = [h for h in hypotheses if h.status == "supported"]
     tail = ""
     if supported:
         tail = " Supported hypotheses: " + "; ".join(
-            f"{h['text']}{' [' + ', '.join(f'E{e}' for e in h.get('evidence', [])) + ']' if h.get('evidence') else ''}"
+            f"{h.text}{' [' + ', '.join(f'E{e}' for e in h.evidence) + ']' if h.evidence else ''}"
             for h in supported) + "."
     return ", ".join([" ".join(bits[:2]).strip(), *bits[2:]]).replace("  ", " ") + "." + tail
 
 
-def describe_component(cid: str, ev: dict[str, Any], hypotheses: list[dict[str, Any]]) -> dict[str, Any]:
-    """``{id, description, evidence}``: the headline plus the measured sentences."""
+def describe_component(cid: str, ev: ComponentEvidence, hypotheses: list[HypothesisRecord]) -> Finding:
+    """The component's finding: the headline plus the measured sentences, citing every experiment."""
     head = headline(cid, ev, hypotheses)
     text = head + " " + " ".join(measured_sentences(cid, ev))
-    evidence = sorted(set(evidence_ids(ev)) | {e for h in hypotheses if h.get("status") == "supported"
-                                               for e in h.get("evidence", [])})
-    return {"id": cid, "description": text.strip(), "evidence": evidence, "headline": head.split(" Supported")[0]}
+    evidence = sorted(set(ev.evidence_ids()) | {e for h in hypotheses if h.status == "supported"
+                                                for e in h.evidence})
+    return Finding(description=text.strip(), evidence_ids=evidence, headline=head.split(" Supported")[0],
+                   evidence=ev, hypotheses=hypotheses)
 
 
-def describe_cluster(members: list[str], findings: dict[str, Any]) -> dict[str, Any]:
-    """``{name, description, members, evidence}`` of one role from its members' evidence."""
-    evs = [findings[m]["evidence"] for m in members]
+def describe_cluster(members: list[str], evidence: dict[str, ComponentEvidence]) -> Role:
+    """One role from its members' evidence: a name from their shared signature, a measured description."""
+    evs = [evidence[m] for m in members]
     name = cluster_name(evs)
-    scale = max(_num(evs[0].get("scale"), 1.0), 1e-6)
+    scale = max(finite_or(evs[0].scale, 1.0), 1e-6)
     parts = []
     shares = [s for ev in evs if (s := direct_share(ev)) is not None]
     if shares:
         parts.append(f"on average {_pct(sum(shares) / len(shares))} of their effect goes directly to the logits")
-    exacts = [_num(value(ev, "exact")) for ev in evs]
+    exacts = [ev.number("exact") for ev in evs]
     parts.append(f"mean patching contribution {sum(exacts) / len(exacts):+.3f} "
                  f"({_pct(abs(sum(exacts) / len(exacts)) / scale)} of the gap)")
     roles = [top_role(ev) for ev in evs]
@@ -134,33 +129,33 @@ def describe_cluster(members: list[str], findings: dict[str, Any]) -> dict[str, 
     if attended:
         best = max(sorted(set(attended)), key=attended.count)
         parts.append(f"{attended.count(best)} of {len(evs)} attend mostly to {best}")
-    copies = [c for ev in evs if isinstance(c := value(ev, "copy"), int | float)]
+    copies = [c for ev in evs if (c := ev.value("copy_score")) is not None]
     if copies:
         parts.append(f"mean copy score {sum(copies) / len(copies):+.2f}")
-    ids = sorted({i for ev in evs for i in evidence_ids(ev)})
+    ids = sorted({i for ev in evs for i in ev.evidence_ids()})
     cites = " [" + ", ".join(f"E{i}" for i in ids) + "]" if ids else ""
     text = f"{', '.join(members)}: " + "; ".join(parts) + cites + "."
-    return {"name": name, "description": text, "members": list(members), "evidence": ids}
+    return Role(name=name, description=text, members=list(members), evidence=ids)
 
 
 def circuit_summary(
-    task: str, model: str, circuit: list[str], clusters: list[dict[str, Any]],
-    localisation: dict[str, Any], stop_reason: str | None = None,
+    task: str, model: str, circuit: list[str], clusters: list[Role],
+    localisation: Localisation, stop_reason: str | None = None,
 ) -> str:
     """The circuit-level explanation: localisation, then one paragraph per role."""
-    loc_ids = localisation.get("experiments") or []
+    loc_ids = localisation.experiments
     loc_cite = " [" + ", ".join(f"E{i}" for i in loc_ids) + "]" if loc_ids else ""
     lines = []
-    if localisation.get("method") == "given":
+    if localisation.method == "given":
         lines.append(f"The circuit for {task} in {model} was given: {', '.join(circuit)}{loc_cite}.")
     else:
         lines.append(
             f"Attribution patching over every head and MLP of {model}, confirmed by exact patching of the "
-            f"top {len(localisation.get('candidates') or [])} candidates, keeps {len(circuit)} components for "
-            f"{task} with |effect| >= {_num(localisation.get('threshold')):.3f}: {', '.join(circuit)}{loc_cite}.")
+            f"top {len(localisation.candidates)} candidates, keeps {len(circuit)} components for "
+            f"{task} with |effect| >= {finite_or(localisation.threshold):.3f}: {', '.join(circuit)}{loc_cite}.")
     lines.append(f"They fall into {len(clusters)} functional role(s).")
     for c in clusters:
-        lines.append(f"{c['name'][:1].upper()}{c['name'][1:]} ({', '.join(c['members'])}): {c['description']}")
+        lines.append(f"{c.name[:1].upper()}{c.name[1:]} ({', '.join(c.members)}): {c.description}")
     if stop_reason:
         lines.append(f"The run stopped early: {stop_reason}; unstudied components are not described.")
     return "\n".join(lines)

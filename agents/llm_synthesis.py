@@ -16,6 +16,7 @@ from typing import Any
 from langchain_core.messages import HumanMessage
 
 from agents.context import RunContext
+from agents.evidence import Finding, Role, findings_of, localisation_of
 from agents.prompts import EXPLAIN_PROMPT, GROUP_PROMPT, dumps
 from agents.providers import invoke, message_text, usage_tokens
 from agents.recorder import note
@@ -82,14 +83,14 @@ def _ask(ctx: RunContext, run_id: str, key: str, prompt: str) -> tuple[str, int]
     return text, prompt_t + completion_t
 
 
-def _findings_text(findings: dict[str, Any]) -> str:
-    return "\n".join(f"- {c}: {f.get('description', '')} (evidence: {', '.join(f'E{e}' for e in f.get('evidence_ids', []))})"
+def _findings_text(findings: dict[str, Finding]) -> str:
+    return "\n".join(f"- {c}: {f.description} (evidence: {', '.join(f'E{e}' for e in f.evidence_ids)})"
                      for c, f in findings.items())
 
 
-def llm_clusters(state: dict[str, Any], ctx: RunContext) -> tuple[list[dict[str, Any]] | None, int]:
+def llm_clusters(state: dict[str, Any], ctx: RunContext) -> tuple[list[Role] | None, int]:
     """Roles proposed by the LLM, or None (with a recorded note) when invalid."""
-    findings = state.get("findings") or {}
+    findings = findings_of(state)
     if not findings:
         return [], 0
     prompt = GROUP_PROMPT.format(task=ctx.data.task.name, model=ctx.target.name, findings=_findings_text(findings))
@@ -100,22 +101,20 @@ def llm_clusters(state: dict[str, Any], ctx: RunContext) -> tuple[list[dict[str,
         note(ctx, state["run_id"], "group:invalid", "assistant",
              f"The LLM's grouping was invalid ({exc}); using the evidence clustering instead.")
         return None, tokens
-    for c in clusters:
-        c["evidence"] = sorted({e for m in c["members"] for e in findings[m].get("evidence_ids", [])})
-    return clusters, tokens
+    roles = [Role(**c, evidence=sorted({e for m in c["members"] for e in findings[m].evidence_ids}))
+             for c in clusters]
+    return roles, tokens
 
 
-def llm_summary(
-    state: dict[str, Any], ctx: RunContext, components: list[dict[str, Any]], clusters: list[dict[str, Any]],
-) -> tuple[str | None, int]:
+def llm_summary(state: dict[str, Any], ctx: RunContext, clusters: list[Role]) -> tuple[str | None, int]:
     """The LLM's circuit explanation, or None when it cites experiments that do not exist."""
-    findings = state.get("findings") or {}
+    findings = findings_of(state)
     prompt = EXPLAIN_PROMPT.format(task=ctx.data.task.name, model=ctx.target.name,
-                                   clusters=dumps([{k: c[k] for k in ("name", "description", "members")} for c in clusters]),
+                                   clusters=dumps([c.stored() for c in clusters]),
                                    findings=_findings_text(findings))
     text, tokens = _ask(ctx, state["run_id"], "explain", prompt)
-    allowed = {e for f in findings.values() for e in f.get("evidence_ids", [])} | set(
-        (state.get("localisation") or {}).get("experiments") or [])
+    loc = localisation_of(state)
+    allowed = {e for f in findings.values() for e in f.evidence_ids} | set(loc.experiments if loc else [])
     cited = {int(x) for x in re.findall(r"E(\d+)", text)}
     if not text.strip() or cited - allowed:
         note(ctx, state["run_id"], "explain:invalid", "assistant",

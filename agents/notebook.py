@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agents.evidence import HypothesisRecord
 from agents.recorder import propose, resolve
 from agents.toolbox import function_schema
 from tools.base import format_validation_error
@@ -52,8 +53,8 @@ def notebook_schemas() -> list[dict[str, Any]]:
 
 def handle_notebook(
     ctx: Any, run_id: str, component: str, call_key: str, name: str, raw: Any,
-    hypotheses: list[dict[str, Any]], known_experiments: set[int],
-) -> tuple[str, list[dict[str, Any]], dict[str, Any] | None]:
+    hypotheses: list[HypothesisRecord], known_experiments: set[int],
+) -> tuple[str, list[HypothesisRecord], dict[str, Any] | None]:
     """Apply one notebook call.
 
     Returns:
@@ -65,28 +66,28 @@ def handle_notebook(
         args = model.model_validate(raw if isinstance(raw, dict) else {})
     except ValidationError as exc:
         return "Error: " + format_validation_error(name, exc), hypotheses, None
-    hyps = [dict(h) for h in hypotheses]
+    hyps = [h.model_copy() for h in hypotheses]
     if isinstance(args, ProposeArgs):
         lines = []
         for i, text in enumerate(args.hypotheses):
             hid = propose(ctx, run_id, component, f"{call_key}:{i}", text)
-            hyps.append({"id": hid, "text": text, "status": "proposed", "reason": "", "evidence": []})
+            hyps.append(HypothesisRecord(id=hid, text=text))
             lines.append(f"H{hid}: {text}")
         return "Recorded hypotheses:\n" + "\n".join(lines), hyps, None
     if isinstance(args, UpdateArgs):
-        match = next((h for h in hyps if h["id"] == args.hypothesis_id), None)
-        if match is None:
-            ids = ", ".join(str(h["id"]) for h in hyps) or "none yet"
+        match = next((h for h in hyps if h.id == args.hypothesis_id), None)
+        if match is None or match.id is None:
+            ids = ", ".join(str(h.id) for h in hyps) or "none yet"
             return f"Error: no hypothesis {args.hypothesis_id} for {component}; known ids: {ids}.", hypotheses, None
         unknown = [e for e in args.experiment_ids if e not in known_experiments]
         if unknown:
             return (f"Error: experiments {unknown} are not experiments of this component; "
                     f"cite ids from tool results."), hypotheses, None
         decided_by = args.experiment_ids[-1] if args.experiment_ids else None
-        resolve(ctx, match["id"], args.status, args.reason, decided_by)
-        match.update(status=args.status, reason=args.reason,
-                     evidence=sorted(set(match["evidence"]) | set(args.experiment_ids)))
-        return f"H{match['id']} is now {args.status}.", hyps, None
+        resolve(ctx, match.id, args.status, args.reason, decided_by)
+        match.status, match.reason = args.status, args.reason
+        match.evidence = sorted(set(match.evidence) | set(args.experiment_ids))
+        return f"H{match.id} is now {args.status}.", hyps, None
     assert isinstance(args, ConcludeArgs)
     valid = [e for e in args.evidence if e in known_experiments]
     dropped = sorted(set(args.evidence) - set(valid))

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from agents.context import RunContext
-from agents.toolbox import get_spec, tool_names
+from agents.toolbox import EVALUATOR_TOOLS, get_spec, tool_names
 from store import add_experiment, add_hypothesis, add_message, find_experiment, update_hypothesis
 from store.plain import canonical_json, clean
 from tools.base import ToolResult, run_tool
+from tools.results import ToolOutput
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +41,34 @@ def experiment_key(run_id: str, step: int, tool: str, args: Any) -> str:
     return f"{run_id}:{step}:{tool}:{args_hash(args)}"
 
 
-def _stored_outcome(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "experiment_id": int(row["id"]),
-        "tool": row["tool"],
-        "args": row.get("args") or {},
-        "result": row.get("result") or {},
-        "summary": row.get("summary") or "",
-        "error": row.get("error"),
-        "replayed": True,
-    }
+@dataclass(frozen=True)
+class Experiment:
+    """One recorded tool call as the agent sees it, identical whether computed now or replayed.
+
+    ``result`` is the tool's typed result read back from its stored (redacted,
+    plain-JSON) form, None when the call failed.
+    """
+
+    id: int
+    tool: str
+    args: dict[str, Any]
+    result: ToolOutput | None
+    summary: str
+    error: str | None
+    replayed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.result is not None
+
+    def result_json(self) -> dict[str, Any]:
+        """The result as stored (what an LLM reads)."""
+        return {} if self.result is None else self.result.model_dump(mode="json")
+
+
+def _typed(tool: str, stored: dict[str, Any] | None) -> ToolOutput | None:
+    spec = get_spec(tool)
+    return None if spec is None or not stored else spec.parse_result(stored)
 
 
 def call_tool(
@@ -59,7 +79,7 @@ def call_tool(
     args: Any,
     component: str | None = None,
     hypothesis_ids: list[int] | tuple[int, ...] = (),
-) -> dict[str, Any]:
+) -> Experiment:
     """Run one tool call and record it as an experiment, at most once per (step, tool, args).
 
     Args:
@@ -72,38 +92,41 @@ def call_tool(
         hypothesis_ids: hypotheses the experiment tests (linked in the store).
 
     Returns:
-        ``{experiment_id, tool, args, result, summary, error}``; ``result`` is the
-        stored (plain JSON) form, identical whether computed now or replayed.
+        The recorded ``Experiment`` (replayed from the store when this call was made before).
     """
     raw = args if isinstance(args, dict) else {"__raw__": args}
     key = experiment_key(run_id, step, tool, raw)
     existing = find_experiment(ctx.store, run_id, key)
     if existing is not None:
-        return _stored_outcome(existing)
+        return Experiment(int(existing["id"]), existing["tool"], existing.get("args") or {},
+                          _typed(tool, existing.get("result")), existing.get("summary") or "",
+                          existing.get("error"), replayed=True)
     spec = get_spec(tool)
     if spec is None:
-
-        outcome = ToolResult(tool, raw, {}, "", 0.0,
+        outcome = ToolResult(tool, raw, None, "", 0.0,
                              error=f"Unknown tool '{tool}'; available tools: {', '.join(tool_names())}.")
+    elif tool in EVALUATOR_TOOLS and not ctx.swaps_allowed:
+        outcome = ToolResult(tool, raw, None, "", 0.0, error=(
+            f"{tool} is the evaluator's measurement and is not available to the agent (roles are scored by "
+            "weight swaps after they are frozen); run with --fit-roles-to-swaps to opt in."))
     elif not isinstance(args, dict):
-        outcome = ToolResult(tool, raw, {}, "", 0.0,
+        outcome = ToolResult(tool, raw, None, "", 0.0,
                              error=f"Arguments of {tool} must be a JSON object, got {type(args).__name__}.")
     else:
         try:
             outcome = run_tool(spec, ctx.tools, args)
         except Exception as exc:  # noqa: BLE001 - a tool bug must not end the run
             log.warning("tool %s raised %s", tool, type(exc).__name__, exc_info=True)
-            outcome = ToolResult(tool, raw, {}, "", 0.0,
+            outcome = ToolResult(tool, raw, None, "", 0.0,
                                  error=f"{tool} failed with {type(exc).__name__}: {exc}")
-    result = clean(outcome.result)
+    result = clean(outcome.result_json())
     exp_id = add_experiment(
         ctx.store, run_id, tool, outcome.args, outcome.summary, result,
         wall_time_s=outcome.wall_time_s, error=outcome.error, idempotency_key=key,
         component=component, hypothesis_ids=list(hypothesis_ids),
     )
     ctx.progress("experiment", {"tool": tool, "component": component, "error": outcome.error})
-    return {"experiment_id": exp_id, "tool": tool, "args": clean(outcome.args), "result": result,
-            "summary": outcome.summary, "error": outcome.error, "replayed": False}
+    return Experiment(exp_id, tool, clean(outcome.args), _typed(tool, result), outcome.summary, outcome.error)
 
 
 def propose(ctx: RunContext, run_id: str, component: str | None, key: str, text: str) -> int:

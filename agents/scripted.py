@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from agents.signatures import _num, downstream_total, top_role, value
+from agents.evidence import ComponentEvidence, HypothesisRecord, MeasureName, finite_or
+from agents.signatures import downstream_total, top_role
 
 Verdict = tuple[str, str]  # (status, reason)
 
@@ -35,31 +35,30 @@ class Hypothesis:
 
     key: str
     text: str
-    test: str
-    judge: Callable[[dict[str, Any]], Verdict]
+    test: MeasureName
+    judge: Callable[[ComponentEvidence], Verdict]
     #: decides the hypothesis from evidence already in hand, when that suffices (None = run the test)
-    shortcut: Callable[[dict[str, Any]], Verdict | None] | None = None
+    shortcut: Callable[[ComponentEvidence], Verdict | None] | None = None
     #: (measure, rule) pairs tried in order while the hypothesis stays inconclusive
-    followups: tuple[tuple[str, Callable[[dict[str, Any]], Verdict]], ...] = ()
+    followups: tuple[tuple[MeasureName, Callable[[ComponentEvidence], Verdict]], ...] = ()
     id: int | None = None
     status: str = "proposed"
     reason: str = ""
     evidence: list[int] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "key": self.key, "text": self.text, "status": self.status,
-                "reason": self.reason, "evidence": list(self.evidence)}
+    def record(self) -> HypothesisRecord:
+        return HypothesisRecord(id=self.id, key=self.key, text=self.text, status=self.status,
+                                reason=self.reason, evidence=list(self.evidence))
 
 
-def _share_rule(measure: str, label: str) -> Callable[[dict[str, Any]], Verdict]:
+def _share_rule(measure: MeasureName, label: str) -> Callable[[ComponentEvidence], Verdict]:
     """Judge 'pathway ``measure`` carries the component's effect' relative to its exact effect."""
 
-    def judge(ev: dict[str, Any]) -> Verdict:
-        raw = value(ev, measure)
-        if raw is None:
+    def judge(ev: ComponentEvidence) -> Verdict:
+        if ev.value(measure) is None:
             return "inconclusive", f"{label} could not be measured"
-        got = downstream_total(ev) if measure == "path_downstream" else _num(raw)
-        ref = _num(value(ev, "exact"))
+        got = downstream_total(ev) if measure == "path_downstream" else ev.number(measure)
+        ref = ev.number("exact")
         if abs(ref) < 1e-9:
             return "inconclusive", "the component's own effect is zero, so no share can be computed"
         share = got / ref
@@ -75,10 +74,10 @@ def _share_rule(measure: str, label: str) -> Callable[[dict[str, Any]], Verdict]
     return judge
 
 
-def _rest_is_small(ev: dict[str, Any]) -> Verdict | None:
+def _rest_is_small(ev: ComponentEvidence) -> Verdict | None:
     """Refute 'acts through downstream components' when the direct path already carries ~all of it."""
-    direct, ref = value(ev, "path_logits"), _num(value(ev, "exact"))
-    if not isinstance(direct, int | float) or abs(ref) < 1e-9:
+    direct, ref = ev.value("path_logits"), ev.number("exact")
+    if direct is None or abs(ref) < 1e-9:
         return None
     rest = 1.0 - direct / ref
     if abs(rest) <= 1.0 - SUFFICIENT:
@@ -87,14 +86,14 @@ def _rest_is_small(ev: dict[str, Any]) -> Verdict | None:
     return None
 
 
-def _copy_rule(sign: int) -> Callable[[dict[str, Any]], Verdict]:
-    def judge(ev: dict[str, Any]) -> Verdict:
-        copy = value(ev, "copy")
+def _copy_rule(sign: int) -> Callable[[ComponentEvidence], Verdict]:
+    def judge(ev: ComponentEvidence) -> Verdict:
+        copy = ev.value("copy_score")
         if copy is None:
             return "inconclusive", ("the most-attended position holds neither the answer nor the distractor "
                                     "token, so copying cannot be read from the logit difference")
-        score = sign * _num(copy)
-        text = f"copy score {_num(copy):+.2f}"
+        score = sign * ev.number("copy_score")
+        text = f"copy score {ev.number('copy_score'):+.2f}"
         if score >= COPY:
             return "supported", f"{text} (beyond {sign * COPY:+.1f})"
         if score <= -COPY:
@@ -104,26 +103,26 @@ def _copy_rule(sign: int) -> Callable[[dict[str, Any]], Verdict]:
     return judge
 
 
-def _polarity_rule(ev: dict[str, Any]) -> Verdict:
-    dla = value(ev, "dla")
-    if dla is None:
+def _polarity_rule(ev: ComponentEvidence) -> Verdict:
+    if ev.value("dla") is None:
         return "inconclusive", "direct logit attribution could not be measured"
-    ref = _num(value(ev, "exact"))
-    if abs(_num(dla)) < WEAK * abs(ref):
-        return "refuted", f"direct logit attribution {_num(dla):+.3f} is under {WEAK:.0%} of its effect {ref:+.3f}"
-    if _num(dla) > 0:
-        return "supported", f"direct logit attribution {_num(dla):+.3f} favours the answer"
-    return "refuted", f"direct logit attribution {_num(dla):+.3f} favours the distractor"
+    dla, ref = ev.number("dla"), ev.number("exact")
+    if abs(dla) < WEAK * abs(ref):
+        return "refuted", f"direct logit attribution {dla:+.3f} is under {WEAK:.0%} of its effect {ref:+.3f}"
+    if dla > 0:
+        return "supported", f"direct logit attribution {dla:+.3f} favours the answer"
+    return "refuted", f"direct logit attribution {dla:+.3f} favours the distractor"
 
 
-def _structural_rule(role: str) -> Callable[[dict[str, Any]], Verdict]:
-    def judge(ev: dict[str, Any]) -> Verdict:
-        clean = (value(ev, "attention") or {}).get(role)
-        corrupt = value(ev, "attention_corrupt")
-        if not isinstance(clean, int | float) or not isinstance(corrupt, dict) or role not in corrupt:
+def _structural_rule(role: str) -> Callable[[ComponentEvidence], Verdict]:
+    def judge(ev: ComponentEvidence) -> Verdict:
+        clean = (ev.value("attention") or {}).get(role)
+        corrupt = ev.value("attention_corrupt")
+        if clean is None or corrupt is None or role not in corrupt:
             return "inconclusive", "attention on the corrupt prompts could not be measured"
-        ratio = _num(corrupt[role]) / max(_num(clean), 1e-9)
-        text = f"attention to {role} is {_num(clean):.0%} on the clean and {_num(corrupt[role]):.0%} on the corrupt prompts"
+        ratio = finite_or(corrupt[role]) / max(finite_or(clean), 1e-9)
+        text = (f"attention to {role} is {finite_or(clean):.0%} on the clean and "
+                f"{finite_or(corrupt[role]):.0%} on the corrupt prompts")
         if ratio >= 0.7:
             return "supported", f"{text} (kept {ratio:.0%})"
         if ratio <= 0.4:
@@ -133,7 +132,7 @@ def _structural_rule(role: str) -> Callable[[dict[str, Any]], Verdict]:
     return judge
 
 
-def propose(cid: str, ev: dict[str, Any], downstream: list[str], tokens: dict[str, str]) -> list[Hypothesis]:
+def propose(cid: str, ev: ComponentEvidence, downstream: list[str], tokens: dict[str, str]) -> list[Hypothesis]:
     """3-5 competing hypotheses about ``cid``, phrased from the evidence seen so far.
 
     Args:
@@ -142,8 +141,8 @@ def propose(cid: str, ev: dict[str, Any], downstream: list[str], tokens: dict[st
         downstream: later circuit heads it could act through.
         tokens: task roles whose token is the answer / the distractor (``battery.role_tokens``).
     """
-    is_head = ev.get("kind") == "head"
-    ref = _num(value(ev, "exact"))
+    is_head = ev.kind == "head"
+    ref = ev.number("exact")
     direction = "towards the answer" if ref >= 0 else "towards the distractor"
     hyps = [Hypothesis(
         "direct", f"{cid} moves the logit difference {direction} directly through the logits "
@@ -161,9 +160,9 @@ def propose(cid: str, ev: dict[str, Any], downstream: list[str], tokens: dict[st
         if role in tokens:  # the attended token is the answer or the distractor: copying is testable
             what = f"the {role} token it attends to ({frac:.0%} of its final-position attention)"
             hyps.append(Hypothesis("copy", f"{cid} copies {what} into the residual stream, raising its logit",
-                                   "copy", _copy_rule(+1)))
+                                   "copy_score", _copy_rule(+1)))
             hyps.append(Hypothesis("suppress", f"{cid} suppresses {what}, lowering its logit",
-                                   "copy", _copy_rule(-1)))
+                                   "copy_score", _copy_rule(-1)))
         if role is not None and frac >= 0.3:
             hyps.append(Hypothesis(
                 "structural", f"{cid}'s attention to {role} ({frac:.0%}) is set by the prompt's structure, not "

@@ -10,6 +10,9 @@ in a function is how a room slips past its floor.
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,6 +90,18 @@ def test_the_cli_table_names_existing_top_floor_modules() -> None:
     for name in modules:
         assert name.startswith("autointerp.cli.")
         assert (ROOT / (name.replace(".", "/") + ".py")).is_file(), name
+
+
+def test_importing_the_ground_floor_loads_no_room_above_it() -> None:
+    """At run time too: every engine and store module imported, and no tools, agents or autointerp."""
+    modules = [".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+               for room in ("engine", "store") for p in (ROOT / room).rglob("*.py")]
+    code = ("import importlib, json, sys\n"
+            f"for name in {modules!r}: importlib.import_module(name)\n"
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'tools', 'agents', 'autointerp'})))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
 
 
 @pytest.mark.parametrize("code, room, expected", [

@@ -34,6 +34,7 @@ from tools.common import (
     top_items,
     truncate,
 )
+from tools.results import AblationResult
 
 
 class AblationArgs(ToolArgs):
@@ -46,7 +47,7 @@ class AblationArgs(ToolArgs):
     top_k: int = Field(10, ge=1, le=100, description="How many components of largest |effect| to rank in the result.")
 
 
-def ablation(ctx: ToolContext, args: AblationArgs) -> tuple[dict, str]:
+def ablation(ctx: ToolContext, args: AblationArgs) -> tuple[AblationResult, str]:
     comps = expand_components(ctx, args.components)
     ids = [c.id for c in comps]
     kind: AblationKind = args.kind
@@ -61,26 +62,18 @@ def ablation(ctx: ToolContext, args: AblationArgs) -> tuple[dict, str]:
         replacement_sweep, ctx.target, ctx.data, jobs, replace, "clean", position_list(args.positions)
     )
     _, corrupt = task_metrics(ctx.target, ctx.data)
-    result: dict = {
-        "kind": args.kind,
-        "together": args.together,
-        "positions": args.positions,
-        "metric": "logit_diff",
-        "n_pairs": ctx.data.n_pairs,
-        "clean_metric": rounded(clean),
-        "corrupt_metric": rounded(corrupt),
-    }
+    result = AblationResult(
+        kind=args.kind, together=args.together, positions=args.positions, n_pairs=ctx.data.n_pairs,
+        clean_metric=rounded(clean), corrupt_metric=rounded(corrupt), components=ids,
+        effects={k: rounded(v) for k, v in effects.items()},
+        ablated_metric={k: rounded(clean + v) for k, v in effects.items()},
+        top=[(k, rounded(v)) for k, v in top_items(effects, args.top_k)],
+    )
     head = f"{args.kind.capitalize()}-ablation on clean prompts (clean logit diff {clean:.3f})"
     if args.together:
         (effect,) = effects.values()
-        result.update({"components": ids, "effect": rounded(effect), "ablated_metric": rounded(clean + effect)})
         summary = f"{head}: {len(ids)} components ablated together, effect {effect:+.3f} (ablated logit diff {clean + effect:.3f})."
         return result, truncate(summary)
-    result.update({
-        "effects": {k: rounded(v) for k, v in effects.items()},
-        "ablated_metric": {k: rounded(clean + v) for k, v in effects.items()},
-        "top": [[k, rounded(v)] for k, v in top_items(effects, args.top_k)],
-    })
     summary = f"{head}, {len(ids)} components one at a time; largest effects: {format_top(effects, 8)}."
     return result, truncate(summary)
 
@@ -89,5 +82,6 @@ SPEC = ToolSpec(
     name="ablation",
     description="Zero-, mean- or resample-ablate components (one at a time or together) and measure the change in mean logit diff.",
     args_model=AblationArgs,
+    result_model=AblationResult,
     fn=ablation,
 )

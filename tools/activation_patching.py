@@ -35,6 +35,7 @@ from tools.common import (
     top_items,
     truncate,
 )
+from tools.results import ActivationPatchingResult
 
 
 class ActivationPatchingArgs(ToolArgs):
@@ -58,40 +59,32 @@ def fraction(effect: float, swing: float) -> float | None:
     return None if abs(swing) < 1e-9 else rounded(effect / swing)
 
 
-def activation_patching(ctx: ToolContext, args: ActivationPatchingArgs) -> tuple[dict, str]:
+def activation_patching(ctx: ToolContext, args: ActivationPatchingArgs) -> tuple[ActivationPatchingResult, str]:
     comps = expand_components(ctx, args.components)
     positions = position_list(args.positions)
     res = core_call(
         patch_sweep, ctx.target, ctx.data, comps, args.direction, positions=positions, together=args.together
     )
     swing = gap(args.direction, res.clean_metric, res.corrupt_metric)
-    result: dict = {
-        "direction": args.direction,
-        "positions": args.positions,
-        "together": args.together,
-        "metric": "logit_diff",
-        "n_pairs": res.n_pairs,
-        "clean_metric": rounded(res.clean_metric),
-        "corrupt_metric": rounded(res.corrupt_metric),
-    }
+    spread = None
+    if args.together or len(res.per_pair) <= 5:
+        spread = {k: rounded(statistics.pstdev(v)) for k, v in res.per_pair.items()}
+    result = ActivationPatchingResult(
+        direction=args.direction, positions=args.positions, together=args.together, n_pairs=res.n_pairs,
+        clean_metric=rounded(res.clean_metric), corrupt_metric=rounded(res.corrupt_metric),
+        components=[c.id for c in comps],
+        effects={k: rounded(v) for k, v in res.effects.items()},
+        fraction_of_gap={k: fraction(v, swing) for k, v in res.effects.items()},
+        top=[(k, rounded(v)) for k, v in top_items(res.effects, args.top_k)],
+        effect_std_over_pairs=spread,
+    )
     where = "all positions" if positions is None else "positions " + ", ".join(map(str, positions))
     head = f"{args.direction.capitalize()} on logit diff (clean {res.clean_metric:.3f}, corrupt {res.corrupt_metric:.3f}, {where})"
     if args.together:
-        (per_pair,) = res.per_pair.values()
-        (effect,) = res.effects.values()
-        result.update({
-            "components": [c.id for c in comps], "effect": rounded(effect),
-            "fraction_of_gap": fraction(effect, swing), "effect_std_over_pairs": rounded(statistics.pstdev(per_pair)),
-        })
-        summary = f"{head}: {len(comps)} components patched together, effect {effect:+.3f} (fraction of gap {result['fraction_of_gap']})."
+        ((key, effect),) = res.effects.items()
+        summary = (f"{head}: {len(comps)} components patched together, effect {effect:+.3f} "
+                   f"(fraction of gap {result.fraction_of_gap[key]}).")
         return result, truncate(summary)
-    result.update({
-        "effects": {k: rounded(v) for k, v in res.effects.items()},
-        "fraction_of_gap": {k: fraction(v, swing) for k, v in res.effects.items()},
-        "top": [[k, rounded(v)] for k, v in top_items(res.effects, args.top_k)],
-    })
-    if len(res.per_pair) <= 5:
-        result["effect_std_over_pairs"] = {k: rounded(statistics.pstdev(v)) for k, v in res.per_pair.items()}
     summary = f"{head}, {len(comps)} components one at a time; largest effects: {format_top(res.effects, 8)}."
     return result, truncate(summary)
 
@@ -100,5 +93,6 @@ SPEC = ToolSpec(
     name="activation_patching",
     description="Exact activation patching (noising or denoising) of components one at a time or together; effect on mean logit diff.",
     args_model=ActivationPatchingArgs,
+    result_model=ActivationPatchingResult,
     fn=activation_patching,
 )

@@ -23,6 +23,7 @@ from engine.adapters.base import ArchitectureAdapter, compute_head
 from engine.tasks import Bucket
 from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
 from tools.common import Position, Prompts, expand_components, rounded, single_position, truncate
+from tools.results import AttentionExample, AttentionPatternResult, HeadAttention
 
 MAX_HEADS = 12
 
@@ -59,7 +60,7 @@ def _role_attention(bucket: Bucket, rows: torch.Tensor, attn: torch.Tensor) -> d
     return {role: attn[rows, p] for role, p in bucket.roles.items()}
 
 
-def attention_pattern(ctx: ToolContext, args: AttentionPatternArgs) -> tuple[dict, str]:
+def attention_pattern(ctx: ToolContext, args: AttentionPatternArgs) -> tuple[AttentionPatternResult, str]:
     comps = expand_components(ctx, args.heads, allow=("head",))
     if len(comps) > MAX_HEADS:
         raise ToolError(f"Ask for at most {MAX_HEADS} heads per call; got {len(comps)}.")
@@ -68,7 +69,7 @@ def attention_pattern(ctx: ToolContext, args: AttentionPatternArgs) -> tuple[dic
     roles: dict[str, dict[str, list[torch.Tensor]]] = {c.id: {} for c in comps}
     first: dict[str, list[torch.Tensor]] = {c.id: [] for c in comps}
     by_pos: dict[str, dict[int, list[float]]] = {c.id: {} for c in comps}
-    example: dict = {}
+    example: dict[str, AttentionExample] = {}
     for bucket in ctx.data.buckets:
         q = single_position(bucket, args.query)
         rows = torch.arange(bucket.n, device=bucket.device)
@@ -85,32 +86,28 @@ def attention_pattern(ctx: ToolContext, args: AttentionPatternArgs) -> tuple[dic
             if args.example_pair is not None and args.example_pair in bucket.pair_index:
                 i = bucket.pair_index.index(args.example_pair)
                 toks = [tokenizer.decode([t]) for t in ids[i].tolist()]
-                example[c.id] = {
-                    "pair": args.example_pair, "query_position": int(q[i]),
-                    "tokens": toks, "attention": [rounded(v, 3) for v in attn[i].tolist()],
-                }
+                example[c.id] = AttentionExample(
+                    pair=args.example_pair, query_position=int(q[i]), tokens=toks,
+                    attention=[rounded(v, 3) for v in attn[i].tolist()],
+                )
     if args.example_pair is not None and not example:
         raise ToolError(f"Pair {args.example_pair} does not exist; this task has pairs 0..{ctx.data.n_pairs - 1}.")
-    result: dict = {"query": args.query, "prompts": args.prompts, "heads": {}}
+    result = AttentionPatternResult(query=args.query, prompts=args.prompts, heads={})
     lines = []
     for c in comps:
         role_means = {r: rounded(torch.cat(v).mean()) for r, v in roles[c.id].items()}
         role_stds = {r: rounded(torch.cat(v).std()) if torch.cat(v).numel() > 1 else 0.0 for r, v in roles[c.id].items()}
         pos_means = {k: sum(v) / len(v) for k, v in by_pos[c.id].items()}
         top = sorted(pos_means.items(), key=lambda kv: -kv[1])[: args.top_positions]
-        entry = {
-            "to_role": role_means,
-            "to_role_std": role_stds,
-            "to_first_position": rounded(torch.cat(first[c.id]).mean()),
-            "top_positions": [[k, rounded(v)] for k, v in top],
-        }
-        if c.id in example:
-            entry["example"] = example[c.id]
-        result["heads"][c.id] = entry
+        entry = HeadAttention(
+            to_role=role_means, to_role_std=role_stds, to_first_position=rounded(torch.cat(first[c.id]).mean()),
+            top_positions=[(k, rounded(v)) for k, v in top], example=example.get(c.id),
+        )
+        result.heads[c.id] = entry
         ranked = sorted(role_means.items(), key=lambda kv: -kv[1])
         lines.append(
             f"{c.id}: " + ", ".join(f"{r} {v:.2f}" for r, v in ranked[:4])
-            + f", first token {entry['to_first_position']:.2f}"
+            + f", first token {entry.to_first_position:.2f}"
         )
     summary = f"Mean attention from {args.query} ({args.prompts}) to the task roles: " + "; ".join(lines) + "."
     return result, truncate(summary)
@@ -120,5 +117,6 @@ SPEC = ToolSpec(
     name="attention_pattern",
     description="Attention of heads from a query position (default END) to the task's token roles (IO, S1, S2, ...) and positions.",
     args_model=AttentionPatternArgs,
+    result_model=AttentionPatternResult,
     fn=attention_pattern,
 )

@@ -30,6 +30,7 @@ from tools.common import (
     top_items,
     truncate,
 )
+from tools.results import AttributionPatchingResult, VerifiedEstimate
 
 
 class AttributionPatchingArgs(ToolArgs):
@@ -43,22 +44,16 @@ class AttributionPatchingArgs(ToolArgs):
     verify_top: int = Field(0, ge=0, le=20, description="Also run exact activation patching on this many top-ranked components and report both.")
 
 
-def attribution_patching(ctx: ToolContext, args: AttributionPatchingArgs) -> tuple[dict, str]:
+def attribution_patching(ctx: ToolContext, args: AttributionPatchingArgs) -> tuple[AttributionPatchingResult, str]:
     comps = expand_components(ctx, args.components)
     positions = position_list(args.positions)
     res = core_call(attribution_sweep, ctx.target, ctx.data, comps, args.direction, positions)
     top = top_items(res.effects, args.top_k)
-    result: dict = {
-        "method": "attribution",
-        "direction": args.direction,
-        "positions": args.positions,
-        "metric": "logit_diff",
-        "n_pairs": res.n_pairs,
-        "clean_metric": rounded(res.clean_metric),
-        "corrupt_metric": rounded(res.corrupt_metric),
-        "effects": {k: rounded(v) for k, v in res.effects.items()},
-        "top": [[k, rounded(v)] for k, v in top],
-    }
+    result = AttributionPatchingResult(
+        method="attribution", direction=args.direction, positions=args.positions, n_pairs=res.n_pairs,
+        clean_metric=rounded(res.clean_metric), corrupt_metric=rounded(res.corrupt_metric),
+        effects={k: rounded(v) for k, v in res.effects.items()}, top=[(k, rounded(v)) for k, v in top],
+    )
     summary = (
         f"AtP estimates ({args.direction}, {len(comps)} components); clean {res.clean_metric:.3f}, "
         f"corrupt {res.corrupt_metric:.3f}. Largest: {format_top(res.effects, 8)}."
@@ -66,7 +61,8 @@ def attribution_patching(ctx: ToolContext, args: AttributionPatchingArgs) -> tup
     if args.verify_top:
         check = [cid for cid, _ in top_items(res.effects, args.verify_top)]
         exact = core_call(patch_sweep, ctx.target, ctx.data, check, args.direction, positions=positions)
-        result["verified"] = {cid: {"estimate": rounded(res.effects[cid]), "exact": rounded(exact.effects[cid])} for cid in check}
+        result.verified = {cid: VerifiedEstimate(estimate=rounded(res.effects[cid]), exact=rounded(exact.effects[cid]))
+                           for cid in check}
         summary += " Exact check: " + ", ".join(
             f"{cid} {exact.effects[cid]:+.3f} (est {res.effects[cid]:+.3f})" for cid in check[:4]
         ) + "."
@@ -77,5 +73,6 @@ SPEC = ToolSpec(
     name="attribution_patching",
     description="Attribution patching (gradient x activation difference): fast estimates of all components' patching effects; optionally verify the top ones exactly.",
     args_model=AttributionPatchingArgs,
+    result_model=AttributionPatchingResult,
     fn=attribution_patching,
 )

@@ -3,9 +3,10 @@
 Why a protocol: the agent (scripted or LLM) calls experiments by name with
 JSON arguments. Each tool therefore has a pydantic argument model (bad
 arguments are rejected with a readable message that goes back to the agent),
-returns a JSON-serialisable ``result`` plus a short ``summary`` fit for an LLM
-context, and records its wall time. Large tensors never go into results; a
-tool that is asked for raw values writes them as content-hashed artifacts.
+returns a typed ``result`` (a pydantic model of ``tools.results``, stored and
+shown to LLMs as its JSON) plus a short ``summary`` fit for an LLM context, and
+records its wall time. Large tensors never go into results; a tool that is
+asked for raw values writes them as content-hashed artifacts.
 
 A tool is a plain function ``fn(ctx, args) -> (result, summary)``; ``run_tool``
 validates arguments, times the call and wraps the outcome in ``ToolResult``.
@@ -24,6 +25,7 @@ from engine.components import parse_component
 from engine.errors import AutointerpError
 from engine.models import TargetModel
 from engine.tasks import TaskData
+from tools.results import ToolOutput
 
 
 class ToolError(AutointerpError):
@@ -58,9 +60,11 @@ class ToolContext:
 
 @dataclass
 class ToolResult:
+    """One call's outcome: the validated arguments, the typed result (None on error), the summary."""
+
     tool: str
     args: dict
-    result: dict
+    result: ToolOutput | None
     summary: str
     wall_time_s: float
     error: str | None = None
@@ -69,8 +73,12 @@ class ToolResult:
     def ok(self) -> bool:
         return self.error is None
 
+    def result_json(self) -> dict:
+        """The result as plain JSON (what is stored and what an LLM reads); ``{}`` on error."""
+        return {} if self.result is None else self.result.model_dump(mode="json")
 
-ToolFn = Callable[[ToolContext, Any], tuple[dict, str]]
+
+ToolFn = Callable[[ToolContext, Any], tuple[ToolOutput, str]]
 
 
 @dataclass(frozen=True)
@@ -78,11 +86,16 @@ class ToolSpec:
     name: str
     description: str
     args_model: type[ToolArgs]
+    result_model: type[ToolOutput]
     fn: ToolFn
 
     def json_schema(self) -> dict:
         """OpenAI/Anthropic-style function schema of this tool."""
         return {"name": self.name, "description": self.description, "parameters": self.args_model.model_json_schema()}
+
+    def parse_result(self, stored: dict | None) -> ToolOutput | None:
+        """A stored (JSON) result validated back into this tool's result model; None if absent."""
+        return self.result_model.model_validate(stored) if stored else None
 
 
 def format_validation_error(tool: str, exc: ValidationError) -> str:
@@ -104,11 +117,11 @@ def run_tool(spec: ToolSpec, ctx: ToolContext, raw_args: dict | None) -> ToolRes
     try:
         args = spec.args_model.model_validate(raw_args or {})
     except ValidationError as exc:
-        return ToolResult(spec.name, dict(raw_args or {}), {}, "", time.perf_counter() - start,
+        return ToolResult(spec.name, dict(raw_args or {}), None, "", time.perf_counter() - start,
                           error=format_validation_error(spec.name, exc))
     try:
         result, summary = spec.fn(ctx, args)
     except AutointerpError as exc:
-        return ToolResult(spec.name, args.model_dump(mode="json"), {}, "", time.perf_counter() - start,
+        return ToolResult(spec.name, args.model_dump(mode="json"), None, "", time.perf_counter() - start,
                           error=str(exc))
     return ToolResult(spec.name, args.model_dump(mode="json"), result, summary, time.perf_counter() - start)

@@ -23,6 +23,7 @@ from engine.errors import AutointerpError
 from engine.patching import resolve_positions
 from engine.tasks import Bucket
 from tools.base import ToolContext, ToolError
+from tools.results import ArtifactRef
 
 Prompts = Literal["clean", "corrupt"]
 Direction = Literal["noising", "denoising"]
@@ -115,11 +116,11 @@ def core_call(fn, *args, **kwargs):
         raise ToolError(str(exc)) from None
 
 
-def save_array(ctx: ToolContext, array: np.ndarray | torch.Tensor, what: str) -> dict:
+def save_array(ctx: ToolContext, array: np.ndarray | torch.Tensor, what: str) -> ArtifactRef:
     """Write a raw array as a content-hashed ``.npy`` under ``ctx.artifact_dir``.
 
     Returns:
-        ``{"what", "sha256", "path", "shape", "dtype"}`` for the tool's result.
+        The artifact's reference (what, sha256, path, shape, dtype) for the tool's result.
 
     Raises:
         ToolError: the context has no artifact directory.
@@ -139,7 +140,7 @@ def save_array(ctx: ToolContext, array: np.ndarray | torch.Tensor, what: str) ->
     path = directory / f"{digest}.npy"
     if not path.exists():
         path.write_bytes(payload)
-    return {"what": what, "sha256": digest, "path": str(path), "shape": list(array.shape), "dtype": str(array.dtype)}
+    return ArtifactRef(what=what, sha256=digest, path=str(path), shape=list(array.shape), dtype=str(array.dtype))
 
 
 def rounded(x: float, digits: int = 6) -> float:

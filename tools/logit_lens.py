@@ -41,6 +41,7 @@ from tools.common import (
     top_items,
     truncate,
 )
+from tools.results import LensEntry, LogitLensResult
 
 MAX_TOKEN_TABLES = 6
 
@@ -59,7 +60,7 @@ def _decode(tokenizer, ids: list[int]) -> list[str]:
     return [tokenizer.decode([i]) for i in ids]
 
 
-def logit_lens(ctx: ToolContext, args: LogitLensArgs) -> tuple[dict, str]:
+def logit_lens(ctx: ToolContext, args: LogitLensArgs) -> tuple[LogitLensResult, str]:
     target = ctx.target
     adapter = target.adapter
     comps = expand_components(ctx, args.components)
@@ -89,46 +90,44 @@ def logit_lens(ctx: ToolContext, args: LogitLensArgs) -> tuple[dict, str]:
                     contrib = frozen_norm(adapter, out, final)
                 mean_vec[c.id] = mean_vec.get(c.id, 0) + contrib.sum(0)
     n = ctx.data.n_pairs
-    result: dict = {
-        "prompts": args.prompts,
-        "position": args.position,
-        "actual_logit_diff": rounded(torch.cat(actual).mean()),
-        "norm_bias_effect": rounded(torch.cat(bias_effect).mean()) if bias_effect else 0.0,
-        "direct_effects": {},
-        "components": {},
-    }
     means = {cid: float(torch.cat(v).mean()) for cid, v in effects.items()}
-    result["direct_effects"] = {cid: rounded(v) for cid, v in means.items()}
     with_tokens = {cid for cid, _ in top_items(means, MAX_TOKEN_TABLES)} if args.top_k else set()
+    entries: dict[str, LensEntry] = {}
     for c in comps:
         ds = torch.cat(effects[c.id])
-        entry: dict = {"direct_effect": rounded(ds.mean()), "direct_effect_std": rounded(ds.std()) if ds.numel() > 1 else 0.0}
+        entry = LensEntry(direct_effect=rounded(ds.mean()),
+                          direct_effect_std=rounded(ds.std()) if ds.numel() > 1 else 0.0)
         if c.kind == "resid":
-            entry["lens_logit_diff"] = rounded(torch.cat(lens_ld[c.id]).mean())
+            entry.lens_logit_diff = rounded(torch.cat(lens_ld[c.id]).mean())
         if c.id in with_tokens:
             with torch.no_grad():
                 logits = (mean_vec[c.id] / n) @ w_u.T  # [vocab]
             up = torch.topk(logits, args.top_k)
             down = torch.topk(-logits, args.top_k)
-            entry["promoted"] = [[t, rounded(v, 3)] for t, v in zip(_decode(target.tokenizer, up.indices.tolist()), up.values.tolist(), strict=True)]
-            entry["suppressed"] = [[t, rounded(-v, 3)] for t, v in zip(_decode(target.tokenizer, down.indices.tolist()), down.values.tolist(), strict=True)]
-        result["components"][c.id] = entry
+            entry.promoted = [(t, rounded(v, 3)) for t, v in zip(_decode(target.tokenizer, up.indices.tolist()), up.values.tolist(), strict=True)]
+            entry.suppressed = [(t, rounded(-v, 3)) for t, v in zip(_decode(target.tokenizer, down.indices.tolist()), down.values.tolist(), strict=True)]
+        entries[c.id] = entry
+    result = LogitLensResult(
+        prompts=args.prompts, position=args.position, actual_logit_diff=rounded(torch.cat(actual).mean()),
+        norm_bias_effect=rounded(torch.cat(bias_effect).mean()) if bias_effect else 0.0,
+        direct_effects={cid: rounded(v) for cid, v in means.items()}, components=entries,
+    )
     return result, _summary(result, comps)
 
 
-def _summary(result: dict, comps: list[Component]) -> str:
+def _summary(result: LogitLensResult, comps: list[Component]) -> str:
     parts = []
-    for cid, value in top_items(result["direct_effects"], 6):
-        entry = result["components"][cid]
+    for cid, value in top_items(result.direct_effects, 6):
+        entry = result.components[cid]
         text = f"{cid} {value:+.3f}"
-        if "lens_logit_diff" in entry:
-            text += f" (lens {entry['lens_logit_diff']:+.3f})"
-        if entry.get("promoted"):
-            text += " promotes " + ",".join(repr(t) for t, _ in entry["promoted"][:3])
+        if entry.lens_logit_diff is not None:
+            text += f" (lens {entry.lens_logit_diff:+.3f})"
+        if entry.promoted:
+            text += " promotes " + ",".join(repr(t) for t, _ in entry.promoted[:3])
         parts.append(text)
     head = (
-        f"Direct effect on logit diff at {result['position']} ({result['prompts']}, frozen final norm; "
-        f"actual logit diff {result['actual_logit_diff']:+.3f}), {len(comps)} components, largest: "
+        f"Direct effect on logit diff at {result.position} ({result.prompts}, frozen final norm; "
+        f"actual logit diff {result.actual_logit_diff:+.3f}), {len(comps)} components, largest: "
     )
     return truncate(head + "; ".join(parts) + ".")
 
@@ -137,5 +136,6 @@ SPEC = ToolSpec(
     name="logit_lens",
     description="Direct logit attribution / logit lens: each component's direct effect on logit(answer)-logit(distractor) and the tokens it promotes/suppresses.",
     args_model=LogitLensArgs,
+    result_model=LogitLensResult,
     fn=logit_lens,
 )

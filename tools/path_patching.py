@@ -58,6 +58,7 @@ from tools.common import (
     rounded,
     truncate,
 )
+from tools.results import PathPatchingResult
 
 QKV = Literal["q", "k", "v"]
 
@@ -143,7 +144,7 @@ def path_patch(
     return total / data.n_pairs, clean, corrupt
 
 
-def path_patching(ctx: ToolContext, args: PathPatchingArgs) -> tuple[dict, str]:
+def path_patching(ctx: ToolContext, args: PathPatchingArgs) -> tuple[PathPatchingResult, str]:
     sender = ctx.component(args.sender)
     if sender.kind == "resid":
         raise ToolError(f"The sender {sender.id} must be a head, ATTN or MLP component, not a residual stream.")
@@ -169,12 +170,11 @@ def path_patching(ctx: ToolContext, args: PathPatchingArgs) -> tuple[dict, str]:
         position_list(args.positions), args.freeze_norm,
     )
     names = [r if isinstance(r, str) else r.id for r in receivers]
-    result = {
-        "sender": sender.id, "receivers": names, "receiver_input": list(args.receiver_input),
-        "direction": args.direction, "positions": args.positions, "freeze_norm": args.freeze_norm,
-        "metric": "logit_diff", "n_pairs": ctx.data.n_pairs,
-        "clean_metric": rounded(clean), "corrupt_metric": rounded(corrupt), "effect": rounded(effect),
-    }
+    result = PathPatchingResult(
+        sender=sender.id, receivers=names, receiver_input=list(args.receiver_input), direction=args.direction,
+        positions=args.positions, freeze_norm=args.freeze_norm, n_pairs=ctx.data.n_pairs,
+        clean_metric=rounded(clean), corrupt_metric=rounded(corrupt), effect=rounded(effect),
+    )
     via = "".join(args.receiver_input) if any(isinstance(r, Component) for r in receivers) else ""
     summary = (
         f"Path patching ({args.direction}) {sender.id} -> {', '.join(names)}" + (f" (via {via})" if via else "")
@@ -187,5 +187,6 @@ SPEC = ToolSpec(
     name="path_patching",
     description="Path patching: a sender's effect only along its path into chosen receiver heads' q/k/v or the logits, everything else frozen.",
     args_model=PathPatchingArgs,
+    result_model=PathPatchingResult,
     fn=path_patching,
 )

@@ -31,6 +31,7 @@ from pydantic import Field
 from engine.patching import input_run
 from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
 from tools.common import Position, rounded, single_position, truncate
+from tools.results import ProbeResult
 
 
 class ProbeArgs(ToolArgs):
@@ -125,7 +126,7 @@ def _evaluate(x: torch.Tensor, y: torch.Tensor, train: torch.Tensor, test: torch
     return accuracy(w, b, z[train], y[train]), accuracy(w, b, z[test], y[test])
 
 
-def probe(ctx: ToolContext, args: ProbeArgs) -> tuple[dict, str]:
+def probe(ctx: ToolContext, args: ProbeArgs) -> tuple[ProbeResult, str]:
     x, y, groups = _dataset(ctx, args)
     if (y < 0).any():
         raise ToolError("Custom labels must be non-negative integers (class indices).")
@@ -143,13 +144,13 @@ def probe(ctx: ToolContext, args: ProbeArgs) -> tuple[dict, str]:
         control.append(_evaluate(x, y_ctrl, train, test, args.l2)[1])
     majority = float(torch.bincount(y[test]).max()) / int(test.sum())
     control_acc = sum(control) / len(control)
-    result = {
-        "component": args.component, "position": args.position, "label": args.label,
-        "n_examples": int(len(y)), "n_train": int(train.sum()), "n_test": int(test.sum()), "dim": int(x.shape[1]),
-        "train_accuracy": rounded(train_acc), "test_accuracy": rounded(test_acc),
-        "control_test_accuracy": rounded(control_acc), "majority_baseline": rounded(majority),
-        "selectivity": rounded(test_acc - control_acc),
-    }
+    result = ProbeResult(
+        component=args.component, position=args.position, label=args.label,
+        n_examples=int(len(y)), n_train=int(train.sum()), n_test=int(test.sum()), dim=int(x.shape[1]),
+        train_accuracy=rounded(train_acc), test_accuracy=rounded(test_acc),
+        control_test_accuracy=rounded(control_acc), majority_baseline=rounded(majority),
+        selectivity=rounded(test_acc - control_acc),
+    )
     summary = (
         f"Linear probe for {args.label} on {args.component} at {args.position}: train {train_acc:.2f}, "
         f"test {test_acc:.2f} (n_test {int(test.sum())}), random-label control {control_acc:.2f}, majority "
@@ -162,5 +163,6 @@ SPEC = ToolSpec(
     name="probe",
     description="Train a linear (logistic) probe on a component's activation at a position for a label; held-out accuracy, random-label control, selectivity.",
     args_model=ProbeArgs,
+    result_model=ProbeResult,
     fn=probe,
 )

@@ -31,6 +31,7 @@ from tools.common import (
     save_array,
     truncate,
 )
+from tools.results import ActivationStats, ReadActivationsResult
 
 MAX_COMPONENTS = 12
 
@@ -46,7 +47,7 @@ class ReadActivationsArgs(ToolArgs):
     )
 
 
-def read_activations(ctx: ToolContext, args: ReadActivationsArgs) -> tuple[dict, str]:
+def read_activations(ctx: ToolContext, args: ReadActivationsArgs) -> tuple[ReadActivationsResult, str]:
     comps = expand_components(ctx, args.components)
     if len(comps) > MAX_COMPONENTS:
         raise ToolError(f"Read at most {MAX_COMPONENTS} components per call; got {len(comps)}.")
@@ -62,7 +63,7 @@ def read_activations(ctx: ToolContext, args: ReadActivationsArgs) -> tuple[dict,
             by_bucket[c.id].append(a)
             if pos is not None:
                 selected[c.id].append(torch.stack([a[rows, p] for p in pos], dim=1))  # [n, k, dim]
-    result: dict = {"prompts": args.prompts, "n_pairs": ctx.data.n_pairs, "components": {}}
+    result = ReadActivationsResult(prompts=args.prompts, n_pairs=ctx.data.n_pairs, components={})
     lines = []
     for c in comps:
         if positions is not None:
@@ -84,29 +85,28 @@ def read_activations(ctx: ToolContext, args: ReadActivationsArgs) -> tuple[dict,
         flat = x.reshape(-1, x.shape[-1])
         norms = flat.norm(dim=-1)
         mean_vec = flat.mean(0)
-        stats = {
-            "dim": int(flat.shape[-1]),
-            "mean_norm": rounded(norms.mean()),
-            "std_norm": rounded(norms.std()) if norms.numel() > 1 else 0.0,
-            "norm_of_mean": rounded(mean_vec.norm()),
-            # how much of the activation is shared across prompts (1 = constant direction)
-            "mean_cosine_to_mean": rounded(torch.nn.functional.cosine_similarity(flat, mean_vec[None], dim=-1).mean()),
-            "elementwise_std": rounded(flat.std(0).mean()) if flat.shape[0] > 1 else 0.0,
-            "per_position_norm": {lab: rounded(v) for lab, v in zip(label_list, per_pos.tolist(), strict=False)},
-        }
+        stats = ActivationStats(
+            dim=int(flat.shape[-1]),
+            mean_norm=rounded(norms.mean()),
+            std_norm=rounded(norms.std()) if norms.numel() > 1 else 0.0,
+            norm_of_mean=rounded(mean_vec.norm()),
+            mean_cosine_to_mean=rounded(torch.nn.functional.cosine_similarity(flat, mean_vec[None], dim=-1).mean()),
+            elementwise_std=rounded(flat.std(0).mean()) if flat.shape[0] > 1 else 0.0,
+            per_position_norm={lab: rounded(v) for lab, v in zip(label_list, per_pos.tolist(), strict=False)},
+        )
         if args.output == "raw":
             if positions is not None:
-                stats["artifacts"] = [save_array(ctx, x, f"{c.id} {args.prompts} at {positions}")]
+                stats.artifacts = [save_array(ctx, x, f"{c.id} {args.prompts} at {positions}")]
             else:
-                stats["artifacts"] = [
+                stats.artifacts = [
                     save_array(ctx, a, f"{c.id} {args.prompts}, bucket {i} (all positions)")
                     for i, a in enumerate(by_bucket[c.id])
                 ]
-        result["components"][c.id] = stats
-        peak = max(stats["per_position_norm"].items(), key=lambda kv: kv[1])
+        result.components[c.id] = stats
+        peak = max(stats.per_position_norm.items(), key=lambda kv: kv[1])
         lines.append(
-            f"{c.id}: mean norm {stats['mean_norm']:.3g} (std {stats['std_norm']:.2g}), "
-            f"cos-to-mean {stats['mean_cosine_to_mean']:.2f}, largest at {peak[0]} ({peak[1]:.3g})"
+            f"{c.id}: mean norm {stats.mean_norm:.3g} (std {stats.std_norm:.2g}), "
+            f"cos-to-mean {stats.mean_cosine_to_mean:.2f}, largest at {peak[0]} ({peak[1]:.3g})"
         )
     where = "all positions" if positions is None else ", ".join(map(str, positions))
     summary = f"Activations on {args.prompts} prompts at {where}: " + "; ".join(lines) + "."
@@ -117,5 +117,6 @@ SPEC = ToolSpec(
     name="read_activations",
     description="Read components' activations (norms, spread, per-position norms; raw values as artifacts on request).",
     args_model=ReadActivationsArgs,
+    result_model=ReadActivationsResult,
     fn=read_activations,
 )

@@ -13,10 +13,11 @@ from pydantic import Field, model_validator
 
 from engine.errors import ComponentError
 from engine.evaluation.divergence import JS_DISTANCE_MAX
-from engine.evaluation.interchangeability import directed_distances, symmetrise
+from engine.evaluation.interchangeability import all_ordered_pairs, directed_matrix, symmetrise
 from engine.evaluation.prompts import first_pairs
 from engine.evaluation.swap import head_component, swap_effects
 from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
+from tools.results import SwapRecord, WeightSwapResult
 
 MAX_AMONG = 32
 """Most heads in one ``among`` sweep (it runs m (m - 1) swaps)."""
@@ -38,7 +39,7 @@ class WeightSwapArgs(ToolArgs):
         return self
 
 
-def weight_swap(ctx: ToolContext, args: WeightSwapArgs) -> tuple[dict, str]:
+def weight_swap(ctx: ToolContext, args: WeightSwapArgs) -> tuple[WeightSwapResult, str]:
     """Swap ``source`` into ``target`` (or every pair ``among``); JS distances and metric changes."""
     adapter = ctx.target.adapter
     data = first_pairs(ctx.data, args.n)
@@ -54,7 +55,8 @@ def weight_swap(ctx: ToolContext, args: WeightSwapArgs) -> tuple[dict, str]:
     except ComponentError as exc:
         raise ToolError(str(exc)) from None
     (outcome,) = swap_effects(ctx.target, data, [(target.id, source.id)])
-    result = {**outcome.to_dict(), "js_distance_max": JS_DISTANCE_MAX, "log_base": "e"}
+    result = WeightSwapResult(n_prompts=outcome.n_prompts, js_distance_max=JS_DISTANCE_MAX,
+                              swaps=[SwapRecord(**outcome.to_dict())])
     summary = (
         f"Swapping {source.id} into {target.id} over {outcome.n_prompts} prompts: JS distance "
         f"{outcome.js_distance:.3f} (max {JS_DISTANCE_MAX:.3f}); logit diff "
@@ -64,21 +66,22 @@ def weight_swap(ctx: ToolContext, args: WeightSwapArgs) -> tuple[dict, str]:
     return result, summary
 
 
-def _sweep(ctx: ToolContext, data, heads: list[str]) -> tuple[dict, str]:
+def _sweep(ctx: ToolContext, data, heads: list[str]) -> tuple[WeightSwapResult, str]:
     """All ordered swaps among ``heads``: the directed and symmetric distance matrices."""
-    directed = directed_distances(ctx.target, data, heads)
+    outcomes = swap_effects(ctx.target, data, all_ordered_pairs(heads))
+    directed = directed_matrix(heads, outcomes)
     sym = symmetrise(directed)
     m = len(heads)
     pairs = sorted((float(sym[a, b]), heads[a], heads[b]) for a in range(m) for b in range(a + 1, m))
-    result = {
-        "heads": heads, "directed": directed.tolist(), "distances": sym.tolist(),
-        "n_prompts": data.n_pairs, "n_swaps": m * (m - 1),
-        "js_distance_max": JS_DISTANCE_MAX, "log_base": "e",
-        "note": "directed[a][b] = d(heads[a] <- heads[b]); distances = (directed + its transpose) / 2",
-    }
+    result = WeightSwapResult(
+        n_prompts=data.n_pairs, js_distance_max=JS_DISTANCE_MAX,
+        swaps=[SwapRecord(**o.to_dict()) for o in outcomes],
+        heads=heads, directed=directed.tolist(), distances=sym.tolist(),
+        note="directed[a][b] = d(heads[a] <- heads[b]); distances = (directed + its transpose) / 2",
+    )
     close = ", ".join(f"{a}~{b} {d:.3f}" for d, a, b in pairs[:3])
     far = ", ".join(f"{a}~{b} {d:.3f}" for d, a, b in pairs[-3:][::-1])
-    summary = (f"Swapped every ordered pair of {m} heads ({m * (m - 1)} swaps over {result['n_prompts']} prompt "
+    summary = (f"Swapped every ordered pair of {m} heads ({m * (m - 1)} swaps over {result.n_prompts} prompt "
                f"pairs): most interchangeable {close}; least {far} (JS distance, max {JS_DISTANCE_MAX:.3f}).")
     return result, summary
 
@@ -95,5 +98,6 @@ SPEC = ToolSpec(
         "are more interchangeable with each other than with the rest."
     ),
     args_model=WeightSwapArgs,
+    result_model=WeightSwapResult,
     fn=weight_swap,
 )

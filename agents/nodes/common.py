@@ -13,7 +13,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agents.context import RunContext
-from agents.recorder import call_tool, note
+from agents.recorder import Experiment, call_tool, note
 from agents.state import ResearchState
 
 
@@ -32,7 +32,7 @@ class Lab:
         self.start = int(state.get("steps") or 0)
         self.used = 0
         self.limit = limit
-        self.experiments: list[dict[str, Any]] = []
+        self.experiments: list[Experiment] = []
 
     @property
     def step(self) -> int:
@@ -46,7 +46,7 @@ class Lab:
     def run(
         self, tool: str, args: dict[str, Any], component: str | None = None,
         hypothesis_ids: list[int] | tuple[int, ...] = (),
-    ) -> dict[str, Any] | None:
+    ) -> Experiment | None:
         """Run and record one experiment; None (nothing run) when the limit is reached."""
         if self.exhausted:
             return None
@@ -62,24 +62,3 @@ class Lab:
     def updates(self) -> dict[str, Any]:
         """The state updates for the steps spent here."""
         return {"steps": self.step}
-
-
-def effects_of(result: dict[str, Any] | None) -> dict[str, float]:
-    """The ``{component id: effect}`` mapping inside a sweep-like tool result."""
-    if not result:
-        return {}
-    for key in ("effects", "estimates", "scores", "attributions"):
-        value = result.get(key)
-        if isinstance(value, dict):
-            return {str(k): float(v) for k, v in value.items() if isinstance(v, int | float)}
-        if isinstance(value, list):  # [{"component": id, "effect": x}, ...]
-            out = {}
-            for row in value:
-                if isinstance(row, dict):
-                    cid = row.get("component") or row.get("id")
-                    val = row.get("effect", row.get("score"))
-                    if cid is not None and isinstance(val, int | float):
-                        out[str(cid)] = float(val)
-            if out:
-                return out
-    return {}

@@ -18,23 +18,24 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langgraph.runtime import Runtime
 
 from agents.context import RunContext
+from agents.evidence import Finding, HypothesisRecord, Localisation, findings_of, localisation_of
 from agents.nodes.common import Lab
 from agents.notebook import NOTEBOOK, handle_notebook, notebook_schemas
 from agents.prompts import COMPONENT_BRIEF, RESEARCHER_SYSTEM, dumps
 from agents.providers import invoke, message_text, usage_tokens
 from agents.recorder import note, resolve
 from agents.state import ResearchState, budget_exhausted, component_budget_left
-from agents.toolbox import experiment_tool_schemas
+from agents.toolbox import EVALUATOR_TOOLS, experiment_tool_schemas
 from store import add_tokens
 
 
 def _brief(state: ResearchState, ctx: RunContext, cid: str) -> str:
     data, target = ctx.data, ctx.target
     pair = data.task.pairs[0]
-    loc = state.get("localisation") or {}
-    evidence = {"reason": (loc.get("reasons") or {}).get(cid), "exact_effect": (loc.get("exact") or {}).get(cid),
-                "experiments": [f"E{i}" for i in loc.get("experiments") or []]}
-    studied = {c: f.get("description", "")[:300] for c, f in (state.get("findings") or {}).items()}
+    loc = localisation_of(state) or Localisation(method="none")
+    evidence = {"reason": loc.reasons.get(cid), "exact_effect": loc.exact.get(cid),
+                "experiments": [f"E{i}" for i in loc.experiments]}
+    studied = {c: f.description[:300] for c, f in findings_of(state).items()}
     return COMPONENT_BRIEF.format(
         task=data.task.name, task_description=data.task.description, n_pairs=data.n_pairs,
         roles=", ".join(data.role_names), example_clean=pair.clean, example_answer=pair.answer,
@@ -61,7 +62,8 @@ def research_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
         new = [SystemMessage(system), HumanMessage(_brief(state, ctx, cid))]
         note(ctx, run_id, f"{cid}:system", "system", system)
         note(ctx, run_id, f"{cid}:brief", "user", new[1].content)
-    reply = invoke(ctx.llm, messages + new, experiment_tool_schemas() + notebook_schemas())
+    hidden = () if ctx.swaps_allowed else EVALUATOR_TOOLS
+    reply = invoke(ctx.llm, messages + new, experiment_tool_schemas(exclude=hidden) + notebook_schemas())
     prompt, completion = usage_tokens(reply)
     note(ctx, run_id, _key(cid, len(messages), reply), "assistant", reply.content,
          tool_calls=[*reply.tool_calls, *[{**c, "invalid": True} for c in reply.invalid_tool_calls]],
@@ -85,8 +87,10 @@ def act_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, An
     cid, run_id = state["current"], state["run_id"]
     last = state["messages"][-1]
     lab = Lab(state, runtime, limit=component_budget_left(state))
-    hyps = list(state.get("hypotheses") or [])
-    known = set(state.get("component_experiments") or []) | set((state.get("localisation") or {}).get("experiments") or [])
+    hyps = [HypothesisRecord.model_validate(h) for h in state.get("hypotheses") or []]
+    loc = localisation_of(state)
+    loc_experiments = set(loc.experiments if loc else [])
+    known = set(state.get("component_experiments") or []) | loc_experiments
     conclusion = None
     replies: list[ToolMessage] = []
     for bad in last.invalid_tool_calls:
@@ -105,17 +109,17 @@ def act_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, An
         else:
             out = lab.run(name, args if isinstance(args, dict) else {"__raw__": args}, cid)
             assert out is not None
-            known.add(out["experiment_id"])
-            failed = bool(out["error"])
-            text = (f"E{out['experiment_id']} ({name}) failed: {out['error']}" if failed
-                    else f"E{out['experiment_id']} ({name}): {out['summary']}\nresult: {dumps(out['result'])[:4000]}")
+            known.add(out.id)
+            failed = out.error is not None
+            text = (f"E{out.id} ({name}) failed: {out.error}" if failed
+                    else f"E{out.id} ({name}): {out.summary}\nresult: {dumps(out.result_json())[:4000]}")
         replies.append(ToolMessage(text, tool_call_id=call_id, name=name, status="error" if failed else "success"))
     for j, msg in enumerate(replies):
         note(ctx, run_id, f"{cid}:{lab.start}:tool{j}:{msg.tool_call_id}", "tool", msg.content,
              tool_call_id=msg.tool_call_id, name=msg.name)
-    return {**lab.updates(), "messages": replies, "hypotheses": hyps, "conclusion": conclusion,
+    return {**lab.updates(), "messages": replies, "hypotheses": [h.model_dump() for h in hyps], "conclusion": conclusion,
             "component_steps": int(state.get("component_steps") or 0) + lab.used,
-            "component_experiments": sorted(known - set((state.get("localisation") or {}).get("experiments") or []))}
+            "component_experiments": sorted(known - loc_experiments)}
 
 
 def route_after_act(state: ResearchState) -> Literal["research", "conclude"]:
@@ -139,13 +143,13 @@ def conclude_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
         description = text.strip() or f"No conclusion reached for {cid} ({why or 'the model stopped'})."
         evidence = [e for e in state.get("component_experiments") or []]
     hyps = []
-    for h in state.get("hypotheses") or []:
-        if h["status"] == "proposed":
+    for h in (HypothesisRecord.model_validate(x) for x in state.get("hypotheses") or []):
+        if h.status == "proposed":
             reason = "not decided before the study of the component ended"
-            resolve(ctx, h["id"], "inconclusive", reason)
-            h = {**h, "status": "inconclusive", "reason": reason}
+            if h.id is not None:
+                resolve(ctx, h.id, "inconclusive", reason)
+            h = h.model_copy(update={"status": "inconclusive", "reason": reason})
         hyps.append(h)
     note(ctx, state["run_id"], f"describe:{cid}", "assistant", description)
-    return {"findings": {cid: {"description": description, "evidence_ids": sorted(set(evidence)),
-                               "hypotheses": hyps}},
-            "hypotheses": hyps}
+    finding = Finding(description=description, evidence_ids=sorted(set(evidence)), hypotheses=hyps)
+    return {"findings": {cid: finding.model_dump()}, "hypotheses": [h.model_dump() for h in hyps]}

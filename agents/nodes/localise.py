@@ -18,9 +18,12 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agents.context import RunContext
-from agents.nodes.common import Lab, effects_of
+from agents.evidence import Localisation
+from agents.nodes.common import Lab
+from agents.recorder import Experiment
 from agents.state import ResearchState
 from engine.components import parse_component
+from tools.results import SweepResult
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "n_candidates": 48,
@@ -69,13 +72,17 @@ def choose_circuit(
     return order_components(kept), reasons, threshold
 
 
-def _scale(out: dict[str, Any] | None) -> float:
+def _scale(out: Experiment | None) -> float:
     """The metric's clean - corrupt gap reported by a patching result (1.0 when unknown)."""
-    res = (out or {}).get("result") or {}
-    clean, corrupt = res.get("clean_metric"), res.get("corrupt_metric")
-    if isinstance(clean, int | float) and isinstance(corrupt, int | float) and abs(clean - corrupt) > 1e-6:
-        return abs(float(clean) - float(corrupt))
+    res = out.result if out is not None else None
+    if isinstance(res, SweepResult) and abs(res.clean_metric - res.corrupt_metric) > 1e-6:
+        return abs(res.clean_metric - res.corrupt_metric)
     return 1.0
+
+
+def _effects(out: Experiment | None) -> dict[str, float]:
+    """The effects of a sweep experiment (empty when it failed or did not run)."""
+    return dict(out.result.effects) if out is not None and isinstance(out.result, SweepResult) else {}
 
 
 def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -87,30 +94,30 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
     given = list(state.get("circuit_given") or [])
     if given:
         out = lab.run("activation_patching", {"components": given})
-        exact = effects_of(out["result"] if out else None)
-        scale = _scale(out)
+        exact = _effects(out)
         circuit = order_components(given)
         reasons = {c: f"in: given with --circuit (exact patching effect {exact.get(c, float('nan')):+.3f})"
                    for c in circuit}
-        loc = {"method": "given", "exact": exact, "reasons": reasons, "scale": scale,
-               "experiments": [o["experiment_id"] for o in lab.experiments]}
+        loc = Localisation(method="given", exact=exact, reasons=reasons, scale=_scale(out),
+                           experiments=[o.id for o in lab.experiments])
         lab.note("localise", f"Circuit given by the user: {', '.join(circuit)}.")
     else:
         atp_out = lab.run("attribution_patching", {"components": "all"})
-        atp = effects_of(atp_out["result"] if atp_out else None)
+        atp = _effects(atp_out)
         candidates = [c for c, _ in sorted(atp.items(), key=lambda kv: -abs(kv[1]))][: int(params["n_candidates"])]
         exact_out = lab.run("activation_patching", {"components": candidates}) if candidates else None
-        exact = effects_of(exact_out["result"] if exact_out else None)
+        exact = _effects(exact_out)
         if not exact:  # exact patching failed: fall back to the estimates, and say so
             exact = {c: atp[c] for c in candidates}
             lab.note("localise:fallback", "Exact patching gave no effects; the circuit uses attribution estimates.")
         scale = _scale(exact_out) or _scale(atp_out)
         circuit, reasons, threshold = choose_circuit(exact, atp, candidates, params)
-        loc = {"method": "attribution+exact", "atp": atp, "candidates": candidates, "exact": exact,
-               "threshold": threshold, "threshold_frac": params["threshold_frac"], "reasons": reasons, "scale": scale,
-               "experiments": [o["experiment_id"] for o in lab.experiments]}
+        loc = Localisation(method="attribution+exact", atp=atp, candidates=candidates, exact=exact,
+                           threshold=threshold, threshold_frac=params["threshold_frac"], reasons=reasons,
+                           scale=scale, experiments=[o.id for o in lab.experiments])
         lines = [f"{c}: {reasons[c]}" for c in sorted(reasons, key=lambda c: -abs(exact.get(c, atp.get(c, 0.0))))]
         lab.note("localise", "Localisation (attribution patching over all heads and MLPs, exact patching "
                  f"of the top {len(candidates)}): kept {', '.join(circuit) or 'nothing'}.\n" + "\n".join(lines))
     ctx.progress("circuit", {"circuit": circuit})
-    return {**lab.updates(), "localisation": loc, "circuit": circuit, "queue": list(circuit), "params": params}
+    return {**lab.updates(), "localisation": loc.model_dump(), "circuit": circuit, "queue": list(circuit),
+            "params": params}

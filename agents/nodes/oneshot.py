@@ -18,6 +18,7 @@ from langgraph.runtime import Runtime
 
 from agents.battery import PER_COMPONENT, measure
 from agents.context import RunContext
+from agents.evidence import Finding, Localisation, evidence_of, localisation_of
 from agents.llm_synthesis import parse_json_object, validate_clusters
 from agents.nodes.common import Lab
 from agents.nodes.scripted_study import downstream_of, initial_evidence
@@ -26,7 +27,7 @@ from agents.providers import invoke, message_text, usage_tokens
 from agents.recorder import note
 from agents.state import ResearchState
 from engine.errors import AutointerpError
-from store import add_tokens, get_experiment, save_explanation
+from store import add_tokens, freeze_roles, get_experiment, save_explanation
 
 
 class OneShotError(AutointerpError):
@@ -77,21 +78,21 @@ def oneshot_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
         ev = initial_evidence(cid, state)
         for name in PER_COMPONENT:
             measure(lab, name, cid, ev, downstream_of(cid, circuit))
-    survey_ids = sorted({m["exp"] for ms in (state.get("survey") or {}).values() for m in ms.values() if m.get("exp")})
+    survey_ids = sorted({i for ev in evidence_of(state).values() for i in ev.evidence_ids()})
     for out in [get_experiment(ctx.store, i) for i in survey_ids]:
         if out:
             records.append({"id": f"E{out['id']}", "tool": out["tool"], "args": out["args"],
                             "summary": out["summary"], "error": out["error"]})
-    for out in lab.experiments:
-        records.append({"id": f"E{out['experiment_id']}", "tool": out["tool"], "args": out["args"],
-                        "summary": out["summary"], "error": out["error"]})
-    loc = state.get("localisation") or {}
+    for exp in lab.experiments:
+        records.append({"id": f"E{exp.id}", "tool": exp.tool, "args": exp.args, "summary": exp.summary,
+                        "error": exp.error})
+    loc = localisation_of(state) or Localisation(method="none")
     prompt = ONESHOT_PROMPT.format(
         model=ctx.target.name, task=ctx.data.task.name, task_description=ctx.data.task.description,
         roles=", ".join(ctx.data.role_names),
-        circuit=dumps({c: (loc.get("reasons") or {}).get(c) for c in circuit}),
+        circuit=dumps({c: loc.reasons.get(c) for c in circuit}),
         experiments="\n".join(dumps(r) for r in records))
-    known = {o["experiment_id"] for o in lab.experiments} | set(loc.get("experiments") or []) | set(survey_ids)
+    known = {exp.id for exp in lab.experiments} | set(loc.experiments) | set(survey_ids)
     messages: list[Any] = [HumanMessage(prompt)]
     note(ctx, run_id, "oneshot:prompt", "user", prompt)
     tokens = int(state.get("tokens") or 0)
@@ -115,8 +116,10 @@ def oneshot_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
     else:
         raise OneShotError(f"The one-shot LLM answer was not a valid explanation: {error}.")
     save_explanation(ctx.store, run_id, result["summary"], result["components"], result["clusters"], circuit)
-    explanation = {**result, "circuit": circuit}
-    findings = {c["id"]: {"description": c["description"], "evidence_ids": c["evidence"], "hypotheses": []}
+    frozen = freeze_roles(ctx.store, run_id, "oneshot")
+    explanation = {**result, "circuit": circuit, "roles_source": frozen.roles_source,
+                   "roles_hash": frozen.roles_hash, "frozen_at": frozen.frozen_at.isoformat()}
+    findings = {c["id"]: Finding(description=c["description"], evidence_ids=c["evidence"]).model_dump()
                 for c in result["components"]}
     return {**lab.updates(), "tokens": tokens, "clusters": result["clusters"], "explanation": explanation,
-            "findings": findings}
+            "findings": findings, "roles_source": "oneshot"}

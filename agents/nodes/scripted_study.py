@@ -15,11 +15,17 @@ from langgraph.runtime import Runtime
 from agents.battery import measure, role_tokens
 from agents.context import RunContext
 from agents.describe import describe_component
+from agents.evidence import (
+    ComponentEvidence,
+    Localisation,
+    MeasureName,
+    evidence_of,
+    localisation_of,
+)
 from agents.nodes.common import Lab
 from agents.recorder import propose as record_hypothesis
 from agents.recorder import resolve
-from agents.scripted import Hypothesis, propose
-from agents.signatures import exp_id
+from agents.scripted import Hypothesis, Verdict, propose
 from agents.state import ResearchState, component_budget_left
 from engine.components import parse_component
 
@@ -30,22 +36,22 @@ def downstream_of(cid: str, circuit: list[str]) -> list[str]:
     return [c for c in circuit if parse_component(c).layer > layer]
 
 
-def initial_evidence(cid: str, state: ResearchState) -> dict[str, Any]:
+def initial_evidence(cid: str, state: ResearchState) -> ComponentEvidence:
     """What localisation and the survey already say about ``cid`` (contribution orientation)."""
-    loc = state.get("localisation") or {}
-    exact = (loc.get("exact") or {}).get(cid)
-    exps = loc.get("experiments") or []
-    kind = parse_component(cid).kind
-    measures: dict[str, Any] = {}
-    if isinstance(exact, int | float):
-        measures["exact"] = {"value": -float(exact), "exp": exps[-1] if exps else None}
-    measures.update({k: dict(v) for k, v in ((state.get("survey") or {}).get(cid) or {}).items()})
-    return {"kind": kind, "scale": float(loc.get("scale") or 1.0), "measures": measures}
+    loc = localisation_of(state) or Localisation(method="none")
+    surveyed = evidence_of(state).get(cid)
+    ev = surveyed.model_copy(deep=True) if surveyed is not None else ComponentEvidence(
+        kind=parse_component(cid).kind)
+    ev.scale = float(loc.scale or 1.0)
+    exact = loc.exact.get(cid)
+    if exact is not None:
+        ev.record("exact", -float(exact), loc.experiments[-1] if loc.experiments else None)
+    return ev
 
 
-def _apply(lab: Lab, hyp: Hypothesis, ev: dict[str, Any], measure_name: str, rule) -> None:
+def _apply(lab: Lab, hyp: Hypothesis, ev: ComponentEvidence, measure_name: MeasureName, rule) -> None:
     status, reason = rule(ev)
-    decided_by = exp_id(ev, measure_name)
+    decided_by = ev.exp(measure_name)
     hyp.status, hyp.reason = status, reason
     if decided_by is not None and decided_by not in hyp.evidence:
         hyp.evidence.append(decided_by)
@@ -54,7 +60,7 @@ def _apply(lab: Lab, hyp: Hypothesis, ev: dict[str, Any], measure_name: str, rul
 
 
 def study_component(
-    lab: Lab, cid: str, ev: dict[str, Any], circuit: list[str], tokens: dict[str, str],
+    lab: Lab, cid: str, ev: ComponentEvidence, circuit: list[str], tokens: dict[str, str],
 ) -> list[Hypothesis]:
     """Run the research loop on one component; fills ``ev`` and returns its hypotheses.
 
@@ -69,14 +75,14 @@ def study_component(
     lab.note(f"hyp:{cid}", f"{cid}: from the evidence so far I will test: " + "; ".join(h.text for h in hyps))
     # 3-4. run the experiment that decides each hypothesis (shared experiments run once)
     for h in hyps:
-        verdict = h.shortcut(ev) if h.shortcut and h.test not in ev["measures"] else None
+        verdict: Verdict | None = h.shortcut(ev) if h.shortcut and not ev.has(h.test) else None
         if verdict is not None:  # the evidence in hand suffices: no experiment needed
             h.status, h.reason = verdict
-            h.evidence = sorted({i for n in ("exact", "path_logits") if (i := exp_id(ev, n)) is not None})
+            h.evidence = sorted({i for n in ("exact", "path_logits") if (i := ev.exp(n)) is not None})
             if h.id is not None:
-                resolve(lab.ctx, h.id, h.status, h.reason, exp_id(ev, "path_logits"))
+                resolve(lab.ctx, h.id, h.status, h.reason, ev.exp("path_logits"))
             continue
-        if h.test not in ev["measures"]:
+        if not ev.has(h.test):
             ids = [x.id for x in hyps if x.test == h.test and x.id is not None]
             measure(lab, h.test, cid, ev, downstream, ids, tokens)
         _apply(lab, h, ev, h.test, h.judge)
@@ -85,7 +91,7 @@ def study_component(
         for follow, rule in h.followups:
             if h.status != "inconclusive" or lab.exhausted:
                 break
-            if follow not in ev["measures"]:
+            if not ev.has(follow):
                 measure(lab, follow, cid, ev, downstream, [h.id] if h.id else [], tokens)
             _apply(lab, h, ev, follow, rule)
     return hyps
@@ -98,14 +104,10 @@ def study_scripted_node(state: ResearchState, runtime: Runtime[RunContext]) -> d
     lab = Lab(state, runtime, limit=component_budget_left(state))
     ev = initial_evidence(cid, state)
     tokens = role_tokens(runtime.context.data)
-    hyps = study_component(lab, cid, ev, list(state.get("circuit") or []), tokens)
+    hyps = [h.record() for h in study_component(lab, cid, ev, list(state.get("circuit") or []), tokens)]
     if lab.exhausted:
         lab.note(f"budget:{cid}", f"{cid}: component step budget spent after {lab.used} experiments.")
-    hyp_dicts = [h.as_dict() for h in hyps]
-    described = describe_component(cid, ev, hyp_dicts)
-    finding = {"description": described["description"], "evidence_ids": described["evidence"],
-               "headline": described["headline"],
-               "evidence": ev, "hypotheses": hyp_dicts}
-    lab.note(f"describe:{cid}", described["description"])
-    return {**lab.updates(), "component_steps": lab.used, "hypotheses": hyp_dicts,
-            "findings": {cid: finding}}
+    finding = describe_component(cid, ev, hyps)
+    lab.note(f"describe:{cid}", finding.description)
+    return {**lab.updates(), "component_steps": lab.used, "hypotheses": [h.model_dump() for h in hyps],
+            "findings": {cid: finding.model_dump()}}

@@ -28,7 +28,7 @@ def survey_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str,
     evidence = {c: initial_evidence(c, {**state, "survey": {}}) for c in circuit}
     if circuit:
         survey(lab, circuit, evidence)
-    ids = ", ".join(f"E{o['experiment_id']}" for o in lab.experiments)
+    ids = ", ".join(f"E{o.id}" for o in lab.experiments)
     lab.note("survey", "Survey of the circuit (attention from the final position, direct logit attribution, "
              f"mean ablation): experiments {ids}.")
-    return {**lab.updates(), "survey": {c: evidence[c]["measures"] for c in circuit}}
+    return {**lab.updates(), "survey": {c: evidence[c].model_dump() for c in circuit}}

@@ -1,12 +1,15 @@
 """``group`` and ``explain``: from per-component findings to roles and an explanation.
 
-The scripted agent clusters the evidence signatures (``agents.signatures``),
-names each role from what its members share and puts the roles to a causal
-test by weight swaps (``agents.roles``); LLM agents are asked to
-cluster and explain (``agents.llm_synthesis``) and fall back to the evidence
-clustering, with a recorded note, when their answer does not validate. Every
-component claim and role description cites experiment ids, and the stored
-explanation is checked by the store to cite only experiments of this run.
+The scripted agent clusters the evidence signatures (``agents.signatures``)
+and names each role from what its members share; only in the opt-in
+fitted-roles mode does it test and regroup them by weight swaps
+(``agents.roles``). LLM agents are asked to cluster and explain
+(``agents.llm_synthesis``) and fall back to the evidence clustering, with a
+recorded note, when their answer does not validate. Every component claim and
+role description cites experiment ids, and the stored explanation is checked
+by the store to cite only experiments of this run. The explain node freezes
+the roles in the store (hash, time, ``roles_source``) before the evaluation
+runs: the evaluator scores only what was frozen.
 """
 
 from __future__ import annotations
@@ -18,35 +21,38 @@ from langgraph.runtime import Runtime
 
 from agents.context import RunContext
 from agents.describe import circuit_summary, describe_cluster
+from agents.evidence import Finding, Localisation, Role, findings_of, localisation_of, roles_of
 from agents.llm_synthesis import llm_clusters, llm_summary
 from agents.nodes.common import Lab
 from agents.recorder import note
 from agents.roles import swap_test_roles, unique_names
 from agents.signatures import cluster_signatures, features
 from agents.state import ResearchState, budget_exhausted
-from store import save_explanation
+from engine.evaluation import FITTED
+from store import freeze_roles, save_explanation
 
 
-def evidence_clusters(findings: dict[str, Any], roles: list[str]) -> list[dict[str, Any]]:
+def evidence_clusters(findings: dict[str, Finding], roles: list[str]) -> list[Role]:
     """Roles from clustering the studied components' evidence signatures."""
-    ids = [c for c in findings if findings[c].get("evidence")]
-    rest = [c for c in findings if c not in ids]
-    tail = [{"name": "unclassified", "members": rest, "evidence": [],
-             "description": "Components without a measured evidence signature (described individually)."}] if rest else []
-    if not ids:
+    evidence = {c: f.evidence for c, f in findings.items() if f.evidence is not None}
+    rest = [c for c in findings if c not in evidence]
+    tail = [Role(name="unclassified", members=rest,
+                 description="Components without a measured evidence signature (described individually).")
+            ] if rest else []
+    if not evidence:
         return tail
-    clusters: list[dict[str, Any]] = []
-    heads = [c for c in ids if findings[c]["evidence"].get("kind") == "head"]
-    others = [c for c in ids if c not in heads]
+    clusters: list[Role] = []
+    heads = [c for c, ev in evidence.items() if ev.kind == "head"]
+    others = [c for c in evidence if c not in heads]
     for group in (heads, others):  # heads and MLPs never share a role
         if not group:
             continue
-        x = np.stack([features(findings[c]["evidence"], roles) for c in group])
+        x = np.stack([features(evidence[c], roles) for c in group])
         labels = cluster_signatures(x)
         members: dict[int, list[str]] = {}
         for cid, label in zip(group, labels, strict=True):
             members.setdefault(int(label), []).append(cid)
-        clusters += [describe_cluster(m, findings) for _, m in sorted(members.items())]
+        clusters += [describe_cluster(m, evidence) for _, m in sorted(members.items())]
     return unique_names(clusters) + tail
 
 
@@ -60,49 +66,57 @@ def group_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, 
     """Group the studied components into functional roles."""
     ctx = runtime.context
     ctx.progress("phase", {"name": "group"})
-    findings = state.get("findings") or {}
+    findings = findings_of(state)
     roles = [*ctx.data.role_names, "first token"]
-    clusters: list[dict[str, Any]] | None = None
+    clusters: list[Role] | None = None
     tokens = 0
+    source = "evidence"
     if _llm_allowed(state, ctx):
-
         clusters, tokens = llm_clusters(state, ctx)
+        source = "llm"
     lab = Lab(state, runtime)
     if clusters is None:
-        clusters = evidence_clusters(findings, roles)
+        clusters, source = evidence_clusters(findings, roles), "evidence"
         spent = budget_exhausted(state)
-        if not (spent and spent.kind == "steps"):  # signature roles are hypotheses: test them
-            clusters = swap_test_roles(lab, clusters, findings)
+        if ctx.swaps_allowed and not (spent and spent.kind == "steps"):  # opt-in: roles fitted to swaps
+            evidence = {c: f.evidence for c, f in findings.items() if f.evidence is not None}
+            clusters = swap_test_roles(lab, clusters, evidence)
+    if ctx.swaps_allowed:
+        source = FITTED  # the agent could see swap distances before its roles were final
     note(ctx, state["run_id"], "group", "assistant",
-         "Functional roles: " + "; ".join(f"{c['name']}: {', '.join(c['members'])}" for c in clusters))
-    return {**lab.updates(), "clusters": clusters, "tokens": int(state.get("tokens") or 0) + tokens}
+         f"Functional roles ({source}): " + "; ".join(f"{c.name}: {', '.join(c.members)}" for c in clusters))
+    return {**lab.updates(), "clusters": [c.model_dump() for c in clusters], "roles_source": source,
+            "tokens": int(state.get("tokens") or 0) + tokens}
 
 
 def explain_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Write and store the circuit-level explanation."""
     ctx = runtime.context
     ctx.progress("phase", {"name": "explain"})
-    findings = state.get("findings") or {}
-    clusters = state.get("clusters") or []
-    role_of = {m: c["name"] for c in clusters for m in c["members"]}
-    components = []
-    for cid in state.get("circuit") or []:
-        f = findings.get(cid)
-        if f is None:
-            continue
-        components.append({"id": cid, "role": role_of.get(cid), "description": f["description"],
-                           "evidence": f.get("evidence_ids", []), "hypotheses": f.get("hypotheses", []),
-                           "headline": f.get("headline") or f["description"].split(". ")[0]})
-    summary = circuit_summary(ctx.data.task.name, ctx.target.name, state.get("circuit") or [], clusters,
-                              state.get("localisation") or {}, state.get("stop_reason"))
+    findings = findings_of(state)
+    clusters = roles_of(state)
+    circuit = list(state.get("circuit") or [])
+    role_of = {m: c.name for c in clusters for m in c.members}
+    components = [
+        {"id": cid, "role": role_of.get(cid), "description": f.description, "evidence": f.evidence_ids,
+         "hypotheses": [h.model_dump() for h in f.hypotheses],
+         "headline": f.headline or f.description.split(". ")[0]}
+        for cid in circuit if (f := findings.get(cid)) is not None
+    ]
+    summary = circuit_summary(ctx.data.task.name, ctx.target.name, circuit, clusters,
+                              localisation_of(state) or Localisation(method="none"), state.get("stop_reason"))
     tokens = 0
     if _llm_allowed(state, ctx):
-
-        text, tokens = llm_summary(state, ctx, components, clusters)
+        text, tokens = llm_summary(state, ctx, clusters)
         if text:
             summary = text
-    stored_clusters = [{k: c[k] for k in ("name", "description", "members")} for c in clusters]
-    save_explanation(ctx.store, state["run_id"], summary, components, stored_clusters, state.get("circuit") or [])
-    explanation = {"summary": summary, "components": components, "clusters": stored_clusters,
-                   "circuit": list(state.get("circuit") or [])}
+    stored_clusters = [c.stored() for c in clusters]
+    save_explanation(ctx.store, state["run_id"], summary, components, stored_clusters, circuit)
+    frozen = freeze_roles(ctx.store, state["run_id"], state.get("roles_source") or "evidence")
+    note(ctx, state["run_id"], "freeze", "assistant",
+         f"Roles frozen at {frozen.frozen_at.isoformat()} (sha256 {frozen.roles_hash[:12]}, source "
+         f"{frozen.roles_source}); the evaluation scores these.")
+    explanation = {"summary": summary, "components": components, "clusters": stored_clusters, "circuit": circuit,
+                   "roles_source": frozen.roles_source, "roles_hash": frozen.roles_hash,
+                   "frozen_at": frozen.frozen_at.isoformat()}
     return {"explanation": explanation, "tokens": int(state.get("tokens") or 0) + tokens}

@@ -212,7 +212,6 @@ def _target(job: Job, cache: dict[str, Any]) -> Any:
     """
     key = f"model:{job.model}|{job.device or ''}|{job.dtype or ''}"
     if key not in cache:
-
         for old in [k for k in cache if k.startswith("model:")]:
             del cache[old]  # memory, not load time, is the constraint
         cache[key] = load_model(job.model, device=job.device, dtype=job.dtype)

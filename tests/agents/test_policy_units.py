@@ -8,25 +8,26 @@ from pathlib import Path
 import numpy as np
 
 from agents.describe import describe_component
+from agents.evidence import ComponentEvidence, Finding, HypothesisRecord, Measured
 from agents.nodes.localise import choose_circuit, order_components
 from agents.nodes.synthesis import evidence_clusters
 from agents.scripted import propose
-from agents.signatures import cluster_signatures, silhouette
+from agents.signatures import cluster_signatures
 
 AGENTS = Path(__file__).resolve().parents[2] / "agents"
 
 
 def _ev(kind="head", exact=1.0, attn=None, dla=0.5, direct=0.8, down=None, copy=None, abl=0.9):
-    def m(v, e):
-        return {"value": v, "exp": e}
-    measures = {"exact": m(exact, 1), "dla": m(dla, 3), "path_logits": m(direct, 4), "ablation": m(abl, 7)}
+    ev = ComponentEvidence(kind=kind, scale=2.0, exact=Measured(value=exact, exp=1), dla=Measured(value=dla, exp=3),
+                           path_logits=Measured(value=direct, exp=4), ablation=Measured(value=abl, exp=7))
     if attn is not None:
-        measures["attention"] = m(attn, 2)
+        ev.record("attention", attn, 2)
     if down is not None:
-        measures["path_downstream"] = m(down, 5)
+        ev.record("path_downstream", down, 5)
+        ev.downstream = ["L5.H0"]
     if copy is not None:
-        measures["copy"] = m(copy, 6)
-    return {"kind": kind, "scale": 2.0, "measures": measures}
+        ev.record("copy_score", copy, 6)
+    return ev
 
 
 def test_threshold_rule_keeps_the_largest_and_explains_every_candidate():
@@ -44,16 +45,16 @@ def test_threshold_rule_keeps_the_largest_and_explains_every_candidate():
 
 
 def test_hypotheses_are_judged_by_the_measured_numbers():
-    direct = _ev(attn={"IO": 0.7, "END": 0.3}, direct=0.9, down={"L5.H0": 0.05}, copy=2.0)
+    direct = _ev(attn={"IO": 0.7, "END": 0.3}, direct=0.9, down=0.05, copy=2.0)
     tokens = {"IO": "answer", "S": "distractor"}
     hyps = {h.key: h for h in propose("L3.H1", direct, ["L5.H0"], tokens)}
     assert 3 <= len(hyps) <= 5 and "IO" in hyps["copy"].text
     verdicts = {k: h.judge(direct)[0] for k, h in hyps.items()}
     assert verdicts == {"direct": "supported", "indirect": "refuted", "copy": "supported",
                         "suppress": "refuted", "structural": "inconclusive"}  # not yet measured
-    direct["measures"]["attention_corrupt"] = {"value": {"IO": 0.1}, "exp": 9}
+    direct.record("attention_corrupt", {"IO": 0.1}, 9)
     assert hyps["structural"].judge(direct)[0] == "refuted"
-    indirect = _ev(direct=0.05, down={"L5.H0": 0.7}, abl=0.3, attn={"S": 0.9})
+    indirect = _ev(direct=0.05, down=0.7, abl=0.3, attn={"S": 0.9})
     verdicts = {h.key: h.judge(indirect)[0] for h in propose("L1.H0", indirect, [], tokens)}
     assert verdicts["direct"] == "refuted" and verdicts["necessary"] == "inconclusive"
     assert verdicts["copy"] == "inconclusive"
@@ -68,29 +69,31 @@ def test_hypotheses_are_judged_by_the_measured_numbers():
 def test_roles_separate_different_signatures():
     findings = {}
     for i in range(3):
-        findings[f"L9.H{i}"] = {"evidence": _ev(attn={"A": 0.8, "B": 0.1, "END": 0.1}, direct=0.9, copy=2.0)}
-        findings[f"L5.H{i}"] = {"evidence": _ev(attn={"A": 0.05, "B": 0.85, "END": 0.1}, direct=0.02,
-                                                down={"L9.H0": 0.8}, copy=-0.1)}
+        findings[f"L9.H{i}"] = Finding(description="", evidence=_ev(attn={"A": 0.8, "B": 0.1, "END": 0.1},
+                                                                     direct=0.9, copy=2.0))
+        findings[f"L5.H{i}"] = Finding(description="", evidence=_ev(attn={"A": 0.05, "B": 0.85, "END": 0.1},
+                                                                     direct=0.02, down=0.8, copy=-0.1))
     clusters = evidence_clusters(findings, ["A", "B", "END"])
-    groups = sorted(sorted(c["members"]) for c in clusters)
+    groups = sorted(sorted(c.members) for c in clusters)
     assert groups == [["L5.H0", "L5.H1", "L5.H2"], ["L9.H0", "L9.H1", "L9.H2"]]
-    names = {c["name"] for c in clusters}
+    names = {c.name for c in clusters}
     assert len(names) == 2 and any(n.startswith("direct") for n in names) and any("circuit-mediated" in n for n in names)
-    assert all(re.search(r"\[E\d+", c["description"]) for c in clusters)
+    assert all(re.search(r"\[E\d+", c.description) for c in clusters)
 
 
 def test_cluster_count_follows_the_silhouette():
     x = np.array([[0, 0], [0, 0.1], [5, 5], [5, 5.1], [10, 0], [10, 0.1]])
     labels = cluster_signatures(x)
-    assert len(set(labels.tolist())) == 3 and silhouette(x, labels) > 0.9
+    assert len(set(labels.tolist())) == 3
+    assert labels.tolist() == [0, 0, 1, 1, 2, 2]  # the three tight pairs, numbered in order of appearance
 
 
 def test_descriptions_cite_the_experiments_they_state():
-    ev = _ev(attn={"A": 0.6, "END": 0.4}, down={"L5.H0": 0.1}, copy=1.2)
-    hyps = [{"text": "it copies", "status": "supported", "evidence": [6]}]
+    ev = _ev(attn={"A": 0.6, "END": 0.4}, down=0.1, copy=1.2)
+    hyps = [HypothesisRecord(text="it copies", status="supported", evidence=[6])]
     out = describe_component("L3.H1", ev, hyps)
-    assert out["evidence"] == [1, 2, 3, 4, 5, 6, 7]
-    for sentence in out["description"].split(". ")[2:]:
+    assert out.evidence_ids == [1, 2, 3, 4, 5, 6, 7]
+    for sentence in out.description.split(". ")[2:]:
         if any(ch.isdigit() for ch in sentence):
             assert "[E" in sentence, sentence
 

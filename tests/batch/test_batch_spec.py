@@ -30,14 +30,14 @@ def test_matrix_and_explicit_jobs_expand_and_dedupe(tmp_path: Path) -> None:
         options: {n: 8, max_steps: 20}
         jobs:
           - {task: ioi, model: tiny-gpt2, seed: 0, n: 8, max_steps: 20}   # same as a matrix job
-          - {task: induction, model: tiny-neox, agent: "oneshot:openai", circuit: "L0.H1, L1.MLP"}
+          - {task: induction, model: tiny-neox, agent: "oneshot:openai:gpt-4o", circuit: "L0.H1, L1.MLP"}
     """))
     assert spec.name == "sweep"
     assert len(jobs) == 2 * 2 * 2 + 1
     custom = [j for j in jobs if j.task.endswith("mine.jsonl")]
     assert custom and all(Path(j.task).is_absolute() and j.task_sha256 for j in custom)
     explicit = jobs[-1]
-    assert explicit.circuit == ("L0.H1", "L1.MLP") and explicit.n == 8 and explicit.agent == "oneshot:openai"
+    assert explicit.circuit == ("L0.H1", "L1.MLP") and explicit.n == 8 and explicit.agent == "oneshot:openai:gpt-4o"
     assert len({j.identity() for j in jobs}) == len(jobs)
 
 
@@ -60,7 +60,7 @@ def test_identity_ignores_order_labels_and_timeouts_but_not_settings() -> None:
         ("jobs:\n  - {task: ioi, model: m, sed: 1}\n", "jobs[0].sed: is not a known field"),
         ("tasks: [ioi]\nmodels: [m]\nseeds: [0, x]\n", "seeds[1]: must be an integer"),
         ("tasks: [ioi]\nmodels: [m]\noptions: {n: 0}\n", "options.n: input should be greater than 0"),
-        ("tasks: [ioi]\nmodels: [m]\nagents: [gpt4]\n", "agents[0]: 'gpt4' is not an agent spec"),
+        ("tasks: [ioi]\nmodels: [m]\nagents: [gpt4]\n", "agents[0]: unknown agent 'gpt4'"),
         ("jobs:\n  - {task: ioi, model: m, circuit: [L0.X1]}\n", "jobs[0].circuit[0]: 'L0.X1' is not a component id"),
         ("ray: {num_gpus: lots}\njobs: []\n", "ray.num_gpus: must be a number"),
     ],

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from batch_fakes import record_fake_run
 
+import store as st
 from autointerp import api
+from autointerp.batch import worker
 from autointerp.batch.spec import Job
 from autointerp.batch.worker import _explain_kwargs, execute, explain_job
 
@@ -28,7 +30,8 @@ class FakeApi:
 
     def explain(self, task: str, model: str = "m", agent: str = "scripted", *, db: str | None = None,
                 seed: int = 0, n: int | None = None, max_steps: int = 300, circuit: Any = None,
-                evaluate: bool = True, null_draws: int = 200) -> Any:
+                evaluate: bool = True, null_draws: int = 200, target: Any = None) -> Any:
+        assert target is not None and target.name == model  # the worker passes its loaded model
         self.calls.append(("explain", {"task": task, "n": n, "circuit": circuit, "evaluate": evaluate}))
         job = Job(task=task, model=model, agent=agent, seed=seed, n=n)
         run_id = record_fake_run(db, job, finish=not self.die)
@@ -36,9 +39,8 @@ class FakeApi:
             raise RuntimeError("worker killed halfway")
         return SimpleNamespace(run_id=run_id)
 
-    def resume(self, run_id: str, *, db: str | None = None) -> Any:
-        import store as st
-
+    def resume(self, run_id: str, *, db: str | None = None, target: Any = None) -> Any:
+        assert target is not None
         self.calls.append(("resume", run_id))
         with st.open_store(db) as private:
             st.save_explanation(private, run_id, "resumed", [], [], ["L0.H0"])
@@ -51,6 +53,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     fake = FakeApi(die=True)
     monkeypatch.setattr(api, "explain", fake.explain)
     monkeypatch.setattr(api, "resume", fake.resume)
+    monkeypatch.setattr(worker, "load_model", lambda name: SimpleNamespace(name=name))  # no model is loaded
     return fake
 
 

@@ -44,14 +44,14 @@ def test_zero_ablation_equals_zeroing_output_weights(name, data):
     out = run_tool(get_tool("ablation"), ToolContext(target, task), {"components": ids, "kind": "zero"})
     assert out.ok, out.error
     clean = metric(target.model, task)
-    assert out.result["clean_metric"] == pytest.approx(clean, abs=1e-4)
+    assert out.result.clean_metric == pytest.approx(clean, abs=1e-4)
     d_head = target.adapter.d_head
     for (layer, head), cid in zip(heads, ids, strict=True):
         saved = {k: v.clone() for k, v in target.model.state_dict().items()}
         zero_out_columns(target.model, layer, head, d_head)
         expected = metric(target.model, task) - clean
         target.model.load_state_dict(saved)
-        assert out.result["effects"][cid] == pytest.approx(expected, abs=1e-4), cid
+        assert out.result.effects[cid] == pytest.approx(expected, abs=1e-4), cid
         assert abs(expected) > 1e-3
 
 
@@ -73,6 +73,6 @@ def test_ablation_kinds_equal_plain_hooked_forward(load, data, kind):
             with torch.no_grad(), trace(target.adapter, edit=edits):
                 total += float(logit_diff(target.model(bucket.clean).logits, bucket.answer, bucket.distractor).sum())
         expected = total / task.n_pairs - clean
-        got = both.result["effect"] if len(subset) > 1 else each.result["effects"][subset[0]]
+        got = both.result.effects["+".join(subset)] if len(subset) > 1 else each.result.effects[subset[0]]
         assert got == pytest.approx(expected, abs=1e-5), subset
-    assert both.result["components"] == ids
+    assert both.result.components == ids

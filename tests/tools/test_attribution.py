@@ -51,10 +51,10 @@ def test_attribution_tool_verifies_top(load, data):
     out = run_tool(get_tool("attribution_patching"), ctx, {"components": "all", "verify_top": 3, "top_k": 5})
     assert out.ok, out.error
     res = out.result
-    assert len(res["effects"]) == 3 * 6 + 3  # every head and MLP
-    assert len(res["top"]) == 5 and len(res["verified"]) == 3
-    exact = patch_sweep(ctx.target, ctx.data, list(res["verified"])).effects
-    for cid, pair in res["verified"].items():
-        assert pair["exact"] == pytest.approx(exact[cid], abs=1e-5)
-        assert pair["estimate"] == pytest.approx(res["effects"][cid])
+    assert len(res.effects) == 3 * 6 + 3  # every head and MLP
+    assert len(res.top) == 5 and len(res.verified) == 3
+    exact = patch_sweep(ctx.target, ctx.data, list(res.verified)).effects
+    for cid, pair in res.verified.items():
+        assert pair.exact == pytest.approx(exact[cid], abs=1e-5)
+        assert pair.estimate == pytest.approx(res.effects[cid])
     assert "AtP" in out.summary and len(out.summary) <= 600

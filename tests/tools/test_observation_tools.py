@@ -30,17 +30,17 @@ def test_read_activations_stats_and_raw_artifacts(make_ctx):
         rows = torch.arange(bucket.n)
         acts.append(torch.stack([cache["L1.H2"][rows, bucket.roles["END"]], cache["L1.H2"][rows, bucket.roles["IO"]]], 1))
     x = torch.cat(acts)  # [n_pairs, 2, d_head]
-    stats = out.result["components"]["L1.H2"]
-    assert stats["dim"] == target.adapter.d_head
-    assert stats["mean_norm"] == pytest.approx(float(x.norm(dim=-1).mean()), rel=1e-4)
-    assert stats["per_position_norm"]["IO"] == pytest.approx(float(x[:, 1].norm(dim=-1).mean()), rel=1e-4)
-    (art,) = stats["artifacts"]
-    payload = Path(art["path"]).read_bytes()
-    assert hashlib.sha256(payload).hexdigest() == art["sha256"] and Path(art["path"]).name == art["sha256"] + ".npy"
-    assert np.allclose(np.load(art["path"]), x.numpy())
-    assert art["shape"] == [ctx.data.n_pairs, 2, target.adapter.d_head]
+    stats = out.result.components["L1.H2"]
+    assert stats.dim == target.adapter.d_head
+    assert stats.mean_norm == pytest.approx(float(x.norm(dim=-1).mean()), rel=1e-4)
+    assert stats.per_position_norm["IO"] == pytest.approx(float(x[:, 1].norm(dim=-1).mean()), rel=1e-4)
+    (art,) = stats.artifacts
+    payload = Path(art.path).read_bytes()
+    assert hashlib.sha256(payload).hexdigest() == art.sha256 and Path(art.path).name == art.sha256 + ".npy"
+    assert np.allclose(np.load(art.path), x.numpy())
+    assert art.shape == [ctx.data.n_pairs, 2, target.adapter.d_head]
     all_pos = run_tool(get_tool("read_activations"), ctx, {"components": "L1.RESID", "positions": "all"})
-    assert all_pos.ok and len(all_pos.result["components"]["L1.RESID"]["per_position_norm"]) == max(b.seq_len for b in ctx.data.buckets)
+    assert all_pos.ok and len(all_pos.result.components["L1.RESID"].per_position_norm) == max(b.seq_len for b in ctx.data.buckets)
     no_dir = run_tool(get_tool("read_activations"), type(ctx)(ctx.target, ctx.data), {"components": ["L0.H0"], "output": "raw"})
     assert "artifact directory" in no_dir.error
 
@@ -58,11 +58,11 @@ def test_direct_effects_add_up_to_the_logit_diff(perturbed, data, name):
     final = f"L{n_layers}.RESID"
     out = run_tool(get_tool("logit_lens"), ctx, {"components": heads + attn + mlps + ["L0.RESID", final], "top_k": 3})
     assert out.ok, out.error
-    d = out.result["direct_effects"]
-    actual = out.result["actual_logit_diff"]
-    assert d[final] + out.result["norm_bias_effect"] == pytest.approx(actual, abs=1e-4)
-    assert (out.result["norm_bias_effect"] != 0.0) == (name != "tiny-llama")  # LayerNorm biases are random here
-    assert out.result["components"][final]["lens_logit_diff"] == pytest.approx(actual, abs=1e-4)
+    d = out.result.direct_effects
+    actual = out.result.actual_logit_diff
+    assert d[final] + out.result.norm_bias_effect == pytest.approx(actual, abs=1e-4)
+    assert (out.result.norm_bias_effect != 0.0) == (name != "tiny-llama")  # LayerNorm biases are random here
+    assert out.result.components[final].lens_logit_diff == pytest.approx(actual, abs=1e-4)
     assert sum(d[c] for c in attn + mlps) + d["L0.RESID"] == pytest.approx(d[final], abs=1e-3)
     if name == "tiny-llama":  # no output-projection bias: heads add up to their ATTN block
         for layer in range(n_layers):
@@ -73,8 +73,8 @@ def test_direct_effects_add_up_to_the_logit_diff(perturbed, data, name):
         with torch.no_grad():
             clean += float(logit_diff(target.model(bucket.clean).logits, bucket.answer, bucket.distractor).sum())
     assert actual == pytest.approx(clean / ctx.data.n_pairs, abs=1e-4)
-    tokens = [entry for entry in out.result["components"].values() if "promoted" in entry]
-    assert 1 <= len(tokens) <= 6 and all(len(e["promoted"]) == 3 and isinstance(e["promoted"][0][0], str) for e in tokens)
+    tokens = [entry for entry in out.result.components.values() if entry.promoted is not None]
+    assert 1 <= len(tokens) <= 6 and all(len(e.promoted) == 3 and isinstance(e.promoted[0][0], str) for e in tokens)
 
 
 def _eager_patterns(name: str, ids: torch.Tensor):
@@ -106,17 +106,17 @@ def test_attention_pattern_matches_eager_attention(make_ctx, name):
             for role, pos in bucket.roles.items():
                 expected[h].setdefault(role, []).append(row[rows, pos])
     for h in heads:
-        got = out.result["heads"][h]["to_role"]
+        got = out.result.heads[h].to_role
         for role, values in expected[h].items():
             assert got[role] == pytest.approx(float(torch.cat(values).mean()), abs=1e-5), (h, role)
-    example = out.result["heads"]["L1.H0"]["example"]
-    assert len(example["tokens"]) == len(example["attention"])
-    assert sum(example["attention"]) == pytest.approx(1.0, abs=1e-2)
+    example = out.result.heads["L1.H0"].example
+    assert len(example.tokens) == len(example.attention)
+    assert sum(example.attention) == pytest.approx(1.0, abs=1e-2)
 
 
 def test_attention_from_an_earlier_query_ignores_later_keys(make_ctx):
     ctx = make_ctx("tiny-llama")
     out = run_tool(get_tool("attention_pattern"), ctx, {"heads": "L2.H1", "query": "IO"})
     assert out.ok
-    roles = out.result["heads"]["L2.H1"]["to_role"]
+    roles = out.result.heads["L2.H1"].to_role
     assert roles["S2"] == 0.0 and roles["END"] == 0.0 and roles["IO"] > 0.0

@@ -89,7 +89,7 @@ def test_path_to_logits_with_frozen_norm_is_the_direct_effect(perturbed, data, n
         out = run_tool(get_tool("path_patching"), ctx, {"sender": f"L{layer}.H{head}", "receivers": ["logits"], "freeze_norm": True})
         assert out.ok, out.error
         expected = manual_direct_effect(target, task, layer, head)
-        assert out.result["effect"] == pytest.approx(expected, abs=1e-4)
+        assert out.result.effect == pytest.approx(expected, abs=1e-4)
         assert abs(expected) > 1e-4
 
 
@@ -100,7 +100,7 @@ def test_path_to_logits_with_real_norm(perturbed, data, name):
     for sender in ("L1.H0", "L1.MLP", "L0.ATTN"):
         out = run_tool(get_tool("path_patching"), ctx, {"sender": sender, "receivers": ["logits"]})
         assert out.ok, out.error
-        assert out.result["effect"] == pytest.approx(manual_path_to_logits_with_real_norm(target, task, sender), abs=1e-4)
+        assert out.result.effect == pytest.approx(manual_path_to_logits_with_real_norm(target, task, sender), abs=1e-4)
 
 
 def naive_path_to_heads(target, data, sender: str, receivers: list[str], queries_only: bool = False) -> float:
@@ -161,7 +161,7 @@ def test_path_to_receiver_heads_equals_naive_three_runs(load, data, name):
         out = run_tool(get_tool("path_patching"), ctx, {"sender": sender, "receivers": receivers})
         assert out.ok, out.error
         expected = naive_path_to_heads(target, task, sender, receivers)
-        assert out.result["effect"] == pytest.approx(expected, abs=1e-4), (sender, receivers)
+        assert out.result.effect == pytest.approx(expected, abs=1e-4), (sender, receivers)
         assert abs(expected) > 1e-4
 
 
@@ -173,8 +173,8 @@ def test_path_via_queries_only_on_gqa(load, data):
     every = run_tool(get_tool("path_patching"), ctx, {"sender": sender, "receivers": receivers})
     assert q_only.ok and every.ok
     expected = naive_path_to_heads(target, task, sender, receivers, queries_only=True)
-    assert q_only.result["effect"] == pytest.approx(expected, abs=1e-4)
-    assert q_only.result["effect"] != pytest.approx(every.result["effect"], abs=1e-4)
+    assert q_only.result.effect == pytest.approx(expected, abs=1e-4)
+    assert q_only.result.effect != pytest.approx(every.result.effect, abs=1e-4)
 
 
 def test_path_patching_rejects_bad_receivers(load, data):

@@ -40,10 +40,10 @@ def test_probe_reads_a_label_the_embedding_encodes(make_ctx):
     out = run_tool(get_tool("probe"), ctx, {"component": "L0.RESID", "position": "IO", "label": "custom", "labels": labels})
     assert out.ok, out.error
     r = out.result
-    assert r["n_test"] >= 25 and r["train_accuracy"] >= 0.95
-    assert r["test_accuracy"] >= 0.85
-    assert r["selectivity"] >= 0.25
-    assert 0.3 <= r["control_test_accuracy"] <= 0.7
+    assert r.n_test >= 25 and r.train_accuracy >= 0.95
+    assert r.test_accuracy >= 0.85
+    assert r.selectivity >= 0.25
+    assert 0.3 <= r.control_test_accuracy <= 0.7
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -54,17 +54,17 @@ def test_probe_on_random_labels_is_at_chance(make_ctx, seed):
     out = run_tool(get_tool("probe"), ctx, {"component": "L0.RESID", "position": "IO", "label": "custom", "labels": labels})
     assert out.ok, out.error
     # a held-out set of ~29 pairs: chance is 0.5 with a standard deviation of ~0.09
-    assert 0.25 <= out.result["test_accuracy"] <= 0.75
-    assert abs(out.result["selectivity"]) <= 0.3
+    assert 0.25 <= out.result.test_accuracy <= 0.75
+    assert abs(out.result.selectivity) <= 0.3
 
 
 def test_probe_label_kinds_and_errors(make_ctx):
     ctx = make_ctx("tiny-llama", n=24)
     tool = get_tool("probe")
     order = run_tool(tool, ctx, {"component": "L2.RESID", "position": "END", "label": "role_order", "roles": ["IO", "S1"]})
-    assert order.ok and order.result["n_examples"] == 24
+    assert order.ok and order.result.n_examples == 24
     both = run_tool(tool, ctx, {"component": "L1.H0", "label": "clean_vs_corrupt"})
-    assert both.ok and both.result["n_examples"] == 48 and both.result["dim"] == ctx.target.adapter.d_head
+    assert both.ok and both.result.n_examples == 48 and both.result.dim == ctx.target.adapter.d_head
     bad = run_tool(tool, ctx, {"component": "L1.H0", "label": "role_order", "roles": ["IO", "XX"]})
     assert "IO, S1, S2" in bad.error
     bad = run_tool(tool, ctx, {"component": "L1.H0", "label": "custom", "labels": [0, 1]})

@@ -87,7 +87,7 @@ def test_wrong_kinds_positions_and_choices(make_ctx):
 def test_shortcuts_and_single_values(make_ctx):
     ctx = make_ctx("tiny-llama")
     out = run_tool(get_tool("activation_patching"), ctx, {"components": "mlps", "positions": "END"})
-    assert out.ok and set(out.result["effects"]) == {"L0.MLP", "L1.MLP", "L2.MLP"}
+    assert out.ok and set(out.result.effects) == {"L0.MLP", "L1.MLP", "L2.MLP"}
     out = run_tool(get_tool("activation_patching"), ctx, {"components": "L1.H1", "positions": -1})
-    assert out.ok and set(out.result["effects"]) == {"L1.H1"}
+    assert out.ok and set(out.result.effects) == {"L1.H1"}
     assert len(out.summary) <= 600
