@@ -123,6 +123,7 @@ def attribution_sweep(
         pos = resolve_positions(bucket, positions)
         acts, grads = _gradients(target, bucket, input_side, comps)
         source = input_run(target, bucket, source_side, comps).acts
+        ests = []
         for c in comps:
             contrib = (grads[c.id] * (source[c.id] - acts[c.id])).sum(-1)  # [n, pos]
             if pos is not None:
@@ -131,9 +132,12 @@ def attribution_sweep(
                 for p in pos:
                     mask[rows, p] = True
                 contrib = contrib * mask
-            est = contrib.sum(-1)
-            sums[c.id] += float(est.sum())
-            per_pair[c.id].update(zip(bucket.pair_index, est.tolist(), strict=True))
+            ests.append(contrib.sum(-1).float())  # [n]
+        # one device-to-host copy per bucket, not one per component
+        table = torch.stack(ests).cpu().tolist() if ests else []  # [components][n]
+        for c, est in zip(comps, table, strict=True):
+            sums[c.id] += sum(est)
+            per_pair[c.id].update(zip(bucket.pair_index, est, strict=True))
         if on_step:
             on_step(bucket.n)
     clean, corrupt = task_metrics(target, data)

@@ -94,7 +94,8 @@ def ablated_metrics(
     per_batch = copies_per_batch(target, data) if sets_per_batch is None else sets_per_batch
     groups = batch_plan([_first_layer(s, adapter.n_layers) for s in unique], adapter.n_layers, per_batch)
     touched = sorted(set().union(*unique)) if unique else []
-    totals = np.zeros(len(unique))
+    # pair-weighted sums stay on the model's device (float64) until the end: no host sync per forward
+    totals = torch.zeros(len(unique), dtype=torch.float64, device=target.device)
     n_total = done = 0
     with torch.no_grad():
         for bucket in data.buckets:
@@ -115,12 +116,12 @@ def ablated_metrics(
                 last = adapter.logits(final[:, -1:, :])[:, 0, :]
                 k = len(chunk)
                 diffs = logit_diff(last, bucket.answer.repeat(k), bucket.distractor.repeat(k))
-                totals[group] += diffs.view(k, bucket.n).sum(dim=1).double().cpu().numpy()
+                totals[torch.tensor(group, device=target.device)] += diffs.view(k, bucket.n).sum(dim=1).double()
                 done += k
                 if progress is not None:
                     progress(done, len(unique) * len(data.buckets))
             n_total += bucket.n
-    by_set = dict(zip(unique, (totals / n_total).tolist(), strict=True))
+    by_set = dict(zip(unique, (totals / n_total).cpu().tolist(), strict=True))
     return [by_set[s] for s in ablation_sets]
 
 

@@ -57,7 +57,7 @@ def test_adapter_contract_on_the_device(on_device, check):
 
 
 @pytest.mark.parametrize("name", ["tiny-gemma2", "tiny-qwen3", "tiny-llama"])
-def test_patching_and_swaps_on_the_device_match_the_cpu(name, load):
+def test_patching_swaps_and_ablations_on_the_device_match_the_cpu(name, load):
     cpu, dev = load(name), load_model(name, device=DEVICE)
     comps = [f"L{layer}.H{h}" for layer in range(cpu.n_layers) for h in range(cpu.n_heads)]
     data_cpu, data_dev = load_task("ioi", cpu, n=6), load_task("ioi", dev, n=6)
@@ -65,7 +65,7 @@ def test_patching_and_swaps_on_the_device_match_the_cpu(name, load):
     a, b = patch_sweep(cpu, data_cpu, comps), patch_sweep(dev, data_dev, comps)
     for c in comps:
         assert b.effects[c] == pytest.approx(a.effects[c], abs=1e-4)
-    pairs = [("L1.H0", "L1.H1"), ("L2.H0", "L0.H1")]
+    pairs = [("L1.H0", "L1.H1"), ("L2.H0", "L0.H1"), ("L1.H0", None)]  # None: the mean ablation that normalises distances
     for x, y in zip(swap_effects(cpu, data_cpu, pairs), swap_effects(dev, data_dev, pairs), strict=True):
         assert y.js_distance == pytest.approx(x.js_distance, abs=1e-4)
 
