@@ -12,7 +12,7 @@ import pytest
 
 from autointerp import api
 from engine.errors import DeviceError
-from store import get_run, list_runs, open_store
+from store import get_run, list_evaluations, list_runs, open_store
 from tests.agents.test_scripted_tasks import check_evidence_based
 
 
@@ -23,6 +23,9 @@ def test_explain_runs_end_to_end_on_each_new_family(name, db, load):
     assert run.evaluation["interchangeability"]["n_components"] >= 1
     heads = [c for c in run.circuit if ".H" in c]  # faithfulness ablates heads; MLPs are kept
     assert run.evaluation["faithfulness"]["circuit_size"] == len(heads)
+    with open_store(db) as st:  # the scores say where and in what precision they were measured
+        placements = {(e["params"]["device"], e["params"]["dtype"]) for e in list_evaluations(st, run.run_id)}
+    assert placements == {(str(load(name).device), "float32")}
 
 
 def test_a_run_records_its_device_and_dtype_and_resume_checks_an_override(db):
