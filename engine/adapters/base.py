@@ -125,6 +125,10 @@ class ArchitectureAdapter(ABC):
     def mlp(self, layer: int) -> Any: ...
 
     @abstractmethod
+    def attention_norm(self, layer: int) -> Any:
+        """The norm in front of layer ``layer``'s attention: residual stream -> ``AttentionInput``."""
+
+    @abstractmethod
     def final_norm(self) -> Any: ...
 
     def unembed(self) -> Any:
@@ -204,24 +208,23 @@ def causal_context(adapter: ArchitectureAdapter, resid: torch.Tensor) -> BlockCo
     return {"attention_masks": per_layer, "position_ids": positions}
 
 
-def causal_head_attention(
+def causal_pattern(
     q: torch.Tensor,
     k: torch.Tensor,
-    v: torch.Tensor,
     scale: float,
     window: int | None = None,
     softcap: float | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Causal softmax attention of one head.
+) -> torch.Tensor:
+    """Causal softmax attention pattern of one head (or of heads folded into the batch).
 
     Args:
-        q, k, v: [batch, pos, d_head].
+        q, k: [batch, pos, d_head].
         scale: multiplier of the q·k scores.
         window: sliding window; query i sees keys ``i - window + 1 .. i`` (None = all earlier keys).
         softcap: scores become ``softcap * tanh(scores / softcap)`` before masking (None = no cap).
 
     Returns:
-        (z, pattern): z is [batch, pos, d_head]; pattern is [batch, query_pos, key_pos].
+        [batch, query_pos, key_pos] pattern, in q's dtype (softmax in float32).
     """
     scores = torch.einsum("bqd,bkd->bqk", q, k) * scale
     if softcap is not None:
@@ -233,7 +236,27 @@ def causal_head_attention(
     if window is not None:
         hidden = hidden | (query - key >= window)
     scores = scores.masked_fill(hidden, float("-inf"))
-    pattern = scores.softmax(dim=-1, dtype=torch.float32).to(q.dtype)
+    return scores.softmax(dim=-1, dtype=torch.float32).to(q.dtype)
+
+
+def causal_head_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    scale: float,
+    window: int | None = None,
+    softcap: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Causal softmax attention of one head (``causal_pattern`` applied to ``v``).
+
+    Args:
+        q, k, v: [batch, pos, d_head].
+        scale, window, softcap: as in ``causal_pattern``.
+
+    Returns:
+        (z, pattern): z is [batch, pos, d_head]; pattern is [batch, query_pos, key_pos].
+    """
+    pattern = causal_pattern(q, k, scale, window=window, softcap=softcap)
     return torch.einsum("bqk,bkd->bqd", pattern, v), pattern
 
 
