@@ -32,6 +32,8 @@ BUNDLED_MODEL = "smollm2-135m"
 TINY_MODELS = (
     "tiny-gpt2", "tiny-llama", "tiny-neox", "tiny-mistral", "tiny-qwen2", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3",
 )
+#: each planted name is both a model (trained in-process, see engine.planted) and its task
+PLANTED_MODELS = ("planted-induction", "planted-recall")
 
 BUILTIN_MODELS: tuple[ModelInfo, ...] = (
     ModelInfo(BUNDLED_MODEL, "SmolLM2-135M-Instruct (Llama, 30 layers, 9 query / 3 KV heads, d=576); bundled, offline"),
@@ -45,6 +47,8 @@ BUILTIN_MODELS: tuple[ModelInfo, ...] = (
               "for tests"),
     ModelInfo("tiny-gemma3", "random 3-layer Gemma 3 (QK-norm, local/global rotary, alternating sliding windows) "
               "for tests"),
+    ModelInfo("planted-induction", "planted: 2-layer attention-only model trained on induction; known roles"),
+    ModelInfo("planted-recall", "planted: 2-layer attention-only model trained on associative recall; known roles"),
 )
 
 BUILTIN_TASKS: dict[str, TaskInfo] = {
@@ -54,6 +58,8 @@ BUILTIN_TASKS: dict[str, TaskInfo] = {
         TaskInfo("induction", "copy the continuation of a repeated random word sequence", 48),
         TaskInfo("capitals", "name a country's capital; corrupt = another country", 40),
         TaskInfo("antonyms", "name an adjective's opposite; corrupt = another adjective", 40),
+        TaskInfo("planted-induction", "A B ... A -> B in random tokens; only on model planted-induction", 48),
+        TaskInfo("planted-recall", "k1 v1 .. kn vn .. k -> v (associative recall); only on model planted-recall", 48),
     )
 }
 

@@ -31,12 +31,13 @@ import torch
 from torch import nn
 
 from engine.adapters import ArchitectureAdapter, adapter_for, supported_model_types
-from engine.catalog import BUILTIN_MODELS, BUNDLED_MODEL, TINY_MODELS
+from engine.catalog import BUILTIN_MODELS, BUNDLED_MODEL, PLANTED_MODELS, TINY_MODELS
 from engine.config import settings
 from engine.errors import UnknownModelError
 from engine.models import bundled
 from engine.models.placement import dtype_name, resolve_device, resolve_dtype
 from engine.models.tiny import build_tiny
+from engine.planted import load_planted
 
 BUNDLED = BUNDLED_MODEL
 TINY = TINY_MODELS
@@ -92,7 +93,8 @@ def load_model(
 
     Args:
         name: ``smollm2-135m`` (bundled), a tiny random model (``tiny-llama`` ...),
-            a ``.gguf`` file, a ``save_pretrained`` directory, or a hub id.
+            ``planted-*`` (trained in-process, roles known), a ``.gguf`` file, a
+            ``save_pretrained`` directory, or a hub id.
         progress: optional callback receiving short status strings.
         seed: initialisation seed of tiny models.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (None: ``AUTOINTERP_DEVICE``).
@@ -112,6 +114,9 @@ def load_model(
         model = AutoModelForCausalLM.from_pretrained(directory, attn_implementation="sdpa", dtype=precision)
         # SmolLM2's chat tokenizer has no plain-text BOS convention: prompts start as typed
         return _target(name, model, tokenizer, place, precision, prepend_bos=False)
+    if name in PLANTED_MODELS:  # trained in-process on first use, then cached (engine.planted)
+        planted = load_planted(name, progress)
+        return _target(name, planted.model, planted.tokenizer, place, precision, prepend_bos=True)
     if name in TINY:
         _, tokenizer = _bundled_tokenizer(progress)
         return _target(name, build_tiny(name, seed), tokenizer, place, precision)
