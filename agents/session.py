@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from agents.checkpoint import open_checkpointer, thread_config
 from agents.context import ProgressFn, RunContext, _quiet
@@ -22,10 +22,12 @@ from agents.limits import MAX_STEPS, run_limits
 from agents.providers import make_llm
 from agents.spec import AgentSpec, parse_agent
 from engine.bounds import MAX_NULL_DRAWS, MAX_PAIRS, MAX_SEED, MIN_NULL_DRAWS
+from engine.catalog import device_spelling, dtype_spelling
 from engine.components import parse_component
 from engine.errors import AutointerpError
 from engine.evaluation import permute_heads
 from engine.models import load_model
+from engine.models.placement import dtype_name
 from engine.tasks import BUILTIN_TASKS, build_task, load_task, tokenize_for
 from store import Store, finish_run, get_run, hold_lease, open_store, redact, resume_run, start_run
 from tools.base import ToolContext
@@ -63,6 +65,19 @@ class ExplainConfig(BaseModel):
     api_key_env: str | None = None
     #: opt-in: let the agent test and regroup its roles by weight swaps (roles_source "fitted_to_swaps")
     fit_roles_to_swaps: bool = False
+    #: where and in what precision the model runs (None: ``AUTOINTERP_DEVICE`` / ``AUTOINTERP_DTYPE``)
+    device: str | None = None
+    dtype: str | None = None
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str | None) -> str | None:
+        return None if value is None else device_spelling(value)
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, value: str | None) -> str | None:
+        return None if value is None else dtype_spelling(value)
 
     @classmethod
     def checked(cls, **values: Any) -> ExplainConfig:
@@ -103,7 +118,7 @@ def _load(config: ExplainConfig, progress: ProgressFn, target: Any = None):
 
     if target is None:
         progress("phase", {"name": f"loading {config.model}"})
-        target = load_model(config.model)
+        target = load_model(config.model, device=config.device, dtype=config.dtype)
     n = _n_pairs(config)
     if config.permute_heads is not None:
 
@@ -113,6 +128,12 @@ def _load(config: ExplainConfig, progress: ProgressFn, target: Any = None):
     for cid in config.circuit:
         parse_component(cid, target.n_layers, target.n_heads)
     return target, data
+
+
+def with_placement(config: ExplainConfig, device: str | None, dtype: str | None) -> ExplainConfig:
+    """``config`` with its device and dtype replaced where given (validated spellings)."""
+    update = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+    return ExplainConfig.model_validate({**config.model_dump(), **update}) if update else config
 
 
 def _n_pairs(config: ExplainConfig) -> int | None:
@@ -231,7 +252,8 @@ def run_explain(
     """
     spec = parse_agent(config.agent)
     ctx = _context(config, spec, store, progress, chat_model, http_client, target)
-    meta: dict[str, Any] = {"n_pairs": ctx.data.n_pairs}
+    meta: dict[str, Any] = {"n_pairs": ctx.data.n_pairs, "device": str(ctx.target.device),
+                            "dtype": dtype_name(ctx.target.dtype)}
     if config.permute_heads is not None:
         # the original-id -> permuted-id map, for `autointerp eval`'s memorisation control
         meta["head_permutation"] = ctx.target.head_permutation
@@ -244,16 +266,19 @@ def run_explain(
 
 def resume_explain(
     run_id: str, store: Store, progress: ProgressFn = _quiet, chat_model: Any = None, http_client: Any = None,
-    target: Any = None,
+    target: Any = None, device: str | None = None, dtype: str | None = None,
 ) -> RunOutcome:
     """Continue run ``run_id`` from its last checkpoint (a finished run is just read back).
+
+    ``device``/``dtype`` override where the reloaded model runs (e.g. a run
+    started on a GPU, resumed on a CPU); None keeps the run's own settings.
 
     Raises:
         RunNotFound: no such run.
         RunBusy: another live process is driving the run.
     """
     run = get_run(store, run_id)
-    config = ExplainConfig.model_validate(run.config)
+    config = with_placement(ExplainConfig.model_validate(run.config), device, dtype)
     spec = parse_agent(config.agent)
     with hold_lease(store, run_id):  # before anything is loaded: a second resume stops here
         ctx = _context(config, spec, store, progress, chat_model, http_client, target)

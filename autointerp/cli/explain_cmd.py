@@ -15,7 +15,15 @@ from rich.table import Table
 
 from agents.limits import MAX_STEPS
 from autointerp import api
-from autointerp.cli.common import print_json, progress_bar, stderr, stdout
+from autointerp.cli.common import (
+    MODEL_HELP,
+    device_option,
+    dtype_option,
+    print_json,
+    progress_bar,
+    stderr,
+    stdout,
+)
 from autointerp.cli.scores import evaluation_lines
 from engine.bounds import MAX_PAIRS, MAX_SEED
 
@@ -76,7 +84,7 @@ def _print_outcome(outcome) -> None:
 
 def explain(
     task: str = typer.Option(..., "--task", "-t", help="Built-in task name or path to a JSONL file."),
-    model: str = typer.Option("smollm2-135m", "--model", "-m", help="Target model."),
+    model: str = typer.Option("smollm2-135m", "--model", "-m", help=MODEL_HELP),
     agent: str = typer.Option("scripted", "--agent", help="scripted, openai:<model>, anthropic:<model>, "
                               "compatible:<base_url>#<model> or oneshot:<provider spec>."),
     circuit: str = typer.Option(None, "--circuit", help="Comma-separated component ids to study (skips localisation)."),
@@ -111,6 +119,8 @@ def explain(
         False, "--fit-roles-to-swaps", help="Opt-in: let the agent test and regroup its roles by weight swaps. "
         "The roles are then recorded as fitted_to_swaps and scored against a selection-aware null."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    device: str = device_option(),
+    dtype: str = dtype_option(),
 ) -> None:
     """Localise, study, group and explain the circuit of TASK in MODEL, then score it."""
 
@@ -120,7 +130,7 @@ def explain(
                               n=n, evaluate=not no_eval, permute_heads=permute_heads,
                               fit_roles_to_swaps=fit_roles_to_swaps,
                               max_llm_requests=max_llm_requests, max_wall_s=max_wall, api_key_env=api_key_env,
-                              progress=_Progress(progress, json_out))
+                              device=device, dtype=dtype, progress=_Progress(progress, json_out))
     if json_out:
         print_json(outcome.to_dict())
         return
@@ -131,11 +141,13 @@ def resume(
     run_id: str = typer.Argument(..., help="The run to continue."),
     db: str = DB_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    device: str = device_option("Where the reloaded model runs: auto, cpu, cuda, cuda:N or mps (default: the run's)."),
+    dtype: str = dtype_option("float32, bfloat16 or float16 for the reloaded model (default: the run's)."),
 ) -> None:
     """Continue a killed or interrupted run from its last checkpoint."""
 
     with progress_bar() as progress:
-        outcome = api.resume(run_id, db=db, progress=_Progress(progress, json_out))
+        outcome = api.resume(run_id, db=db, progress=_Progress(progress, json_out), device=device, dtype=dtype)
     if json_out:
         print_json(outcome.to_dict())
         return

@@ -59,15 +59,17 @@ def build_task(name: str, tokenizer, n: int | None = None, seed: int = 0) -> Tas
 
 
 def load_task(name: str, target, n: int | None = None, seed: int = 0) -> TaskData:
-    """Build and tokenise a task for a loaded ``TargetModel`` (prompts checked against its context)."""
+    """Build and tokenise a task for a loaded ``TargetModel`` (prompts checked against its context, tensors on
+    the model's device)."""
     task = build_task(name, target.tokenizer, n=n, seed=seed)
     return tokenize_for(task, target)
 
 
 def tokenize_for(task: Task, target) -> TaskData:
-    """Tokenise ``task`` for a loaded ``TargetModel``: its BOS convention, its context length."""
+    """Tokenise ``task`` for a loaded ``TargetModel``: its BOS convention, its context length, its device."""
     return tokenize_task(task, target.tokenizer, prepend_bos=target.prepend_bos,
-                         max_len=context_length(target.model.config), model_name=target.name)
+                         max_len=context_length(target.model.config), model_name=target.name,
+                         device=target.device)
 
 
 __all__ = [

@@ -70,6 +70,10 @@ class Bucket:
     def seq_len(self) -> int:
         return int(self.clean.shape[1])
 
+    @property
+    def device(self) -> torch.device:
+        return self.clean.device
+
 
 @dataclass
 class TaskData:
@@ -139,9 +143,14 @@ def context_length(model_config: object) -> int | None:
     return None
 
 
-def tokenize_task(task: Task, tokenizer, prepend_bos: bool = False, max_len: int | None = None,
-                  model_name: str = "the model") -> TaskData:
+def tokenize_task(
+    task: Task, tokenizer, prepend_bos: bool = False, max_len: int | None = None,
+    model_name: str = "the model", device: torch.device | str | None = None,
+) -> TaskData:
     """Tokenise and validate every pair, grouping them into equal-length buckets.
+
+    The buckets' tensors are created on ``device`` (the model's), so experiments
+    never copy prompts, answers or role positions from the host in their loops.
 
     Args:
         task: the pairs.
@@ -151,6 +160,7 @@ def tokenize_task(task: Task, tokenizer, prepend_bos: bool = False, max_len: int
             before any forward pass could fail on it (or silently read past
             the positions the model was trained on).
         model_name: named in that error.
+        device: where the buckets' tensors are created (None = the CPU).
 
     Raises:
         TaskFormatError: a multi-token answer/distractor, clean and corrupt of
@@ -185,11 +195,11 @@ def tokenize_task(task: Task, tokenizer, prepend_bos: bool = False, max_len: int
         role_names = set.intersection(*(set(r[5]) for r in rows))
         buckets.append(
             Bucket(
-                clean=torch.tensor([r[1] for r in rows]),
-                corrupt=torch.tensor([r[2] for r in rows]),
-                answer=torch.tensor([r[3] for r in rows]),
-                distractor=torch.tensor([r[4] for r in rows]),
-                roles={name: torch.tensor([r[5][name] for r in rows]) for name in sorted(role_names)},
+                clean=torch.tensor([r[1] for r in rows], device=device),
+                corrupt=torch.tensor([r[2] for r in rows], device=device),
+                answer=torch.tensor([r[3] for r in rows], device=device),
+                distractor=torch.tensor([r[4] for r in rows], device=device),
+                roles={name: torch.tensor([r[5][name] for r in rows], device=device) for name in sorted(role_names)},
                 pair_index=[r[0] for r in rows],
             )
         )
@@ -197,15 +207,19 @@ def tokenize_task(task: Task, tokenizer, prepend_bos: bool = False, max_len: int
 
 
 def logit_diff(logits: torch.Tensor, answer: torch.Tensor, distractor: torch.Tensor) -> torch.Tensor:
-    """Per-pair ``logit(answer) - logit(distractor)`` at the last position.
+    """Per-pair ``logit(answer) - logit(distractor)`` at the last position, in float32.
+
+    The two logits are read in the model's dtype and subtracted in float32
+    (at least), so a bfloat16 model's metric is not rounded a second time.
 
     Args:
         logits: [n, pos, vocab] (or [n, vocab] already at the last position).
         answer, distractor: [n] token ids.
 
     Returns:
-        [n] logit differences.
+        [n] logit differences (float32, or float64 for float64 logits).
     """
     last = logits[:, -1, :] if logits.dim() == 3 else logits
     rows = torch.arange(last.shape[0], device=last.device)
-    return last[rows, answer] - last[rows, distractor]
+    wide = torch.promote_types(last.dtype, torch.float32)
+    return last[rows, answer].to(wide) - last[rows, distractor].to(wide)
