@@ -16,6 +16,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from autointerp.threads import apply_settings
+
+# before anything below the package can load torch (see autointerp.threads)
+apply_settings()
+
 __all__ = ["explain", "resume"]
 
 

@@ -15,7 +15,6 @@ against the floors like any other import.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from dataclasses import dataclass
 
@@ -26,7 +25,7 @@ from typer.core import TyperGroup
 
 from autointerp.cli.common import EXIT_USER_ERROR, error_console
 from engine.errors import AutointerpError
-from store import StoreError
+from store.errors import StoreError
 
 
 @dataclass(frozen=True)
@@ -106,8 +105,6 @@ def _root() -> None:
 
 
 def main() -> None:
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         app()
     except (AutointerpError, StoreError) as exc:

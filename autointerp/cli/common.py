@@ -1,18 +1,29 @@
-"""Shared CLI plumbing: one-sentence errors, JSON output, progress bars.
+"""Shared CLI plumbing: one-sentence errors, JSON output, progress.
 
 Why here: every command must turn a user-caused error into one clear sentence
 and a non-zero exit (never a traceback), print exactly one JSON object with
 ``--json``, and show progress on stderr so stdout stays machine-readable.
+
+Why two progress forms: a rich bar redraws one line, which is right in a
+terminal and useless in a log file or a pipe (it was silent there for whole
+runs). When stderr is not a terminal each new stage is one timestamped line
+instead. Tables printed to a pipe are sized to their content, not cut to the
+80 columns rich assumes without a terminal.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,8 +33,16 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-stdout = Console()
-stderr = Console(stderr=True)
+#: width of output that is not a terminal: wide enough that tables take the width of their content
+PIPED_WIDTH = 10_000
+
+
+def _console(stream: TextIO, *, stderr: bool = False) -> Console:
+    return Console(stderr=stderr, width=None if stream.isatty() else PIPED_WIDTH)
+
+
+stdout = _console(sys.stdout)
+stderr = _console(sys.stderr, stderr=True)
 # errors are one sentence on one line, whatever the terminal width
 error_console = Console(stderr=True, width=10_000, soft_wrap=True)
 
@@ -46,3 +65,60 @@ def progress_bar(enabled: bool = True) -> Iterator[Progress]:
     )
     with progress:
         yield progress
+
+
+#: a stage line that only repeats a counter ("nulls 10/200") is printed at most this often when not a terminal
+LINE_INTERVAL_S = 10.0
+
+
+class Stages:
+    """Progress of a long command: a rich bar in a terminal, timestamped lines otherwise, nothing when quiet.
+
+    ``update`` names the current stage (``"studying L9.H6 (3/10)"``) with an
+    optional ``detail`` shown beside it in the bar only; ``note`` prints a
+    fact worth keeping in a log (the run id, the circuit).
+    """
+
+    def __init__(self, progress: Progress | None, out: TextIO, quiet: bool):
+        self.progress = progress
+        self.out = out
+        self.quiet = quiet
+        self.task = progress.add_task("starting", total=None) if progress is not None else None
+        self._last_key = ""
+        self._last_time = 0.0
+
+    def update(self, stage: str, detail: str = "", completed: int | None = None, total: int | None = None) -> None:
+        if self.quiet:
+            return
+        if self.progress is not None and self.task is not None:
+            text = escape(stage + (f" · {detail}" if detail else ""))
+            self.progress.update(self.task, description=text, completed=completed, total=total)
+            return
+        key = re.sub(r"\d+/\d+", "#/#", stage)
+        now = time.monotonic()
+        if key != self._last_key or now - self._last_time >= LINE_INTERVAL_S:
+            self._line(stage)
+            self._last_key, self._last_time = key, now
+
+    def note(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self.progress is not None:
+            self.progress.console.print(escape(text), highlight=False)
+        else:
+            self._line(text)
+
+    def _line(self, text: str) -> None:
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S")
+        self.out.write(f"{stamp} {text}\n")
+        self.out.flush()
+
+
+@contextmanager
+def stages(quiet: bool = False) -> Iterator[Stages]:
+    """A :class:`Stages` on stderr: a rich bar when stderr is a terminal, one line per stage otherwise."""
+    if quiet or not sys.stderr.isatty():
+        yield Stages(None, sys.stderr, quiet)
+        return
+    with progress_bar() as progress:
+        yield Stages(progress, sys.stderr, quiet)

@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 
 from agents.evaluate_run import evaluate_stored_run
-from autointerp.cli.common import print_json, progress_bar, stdout
+from autointerp.cli.common import print_json, stages, stdout
 from autointerp.cli.scores import evaluation_lines
 from store import open_store
 
@@ -19,13 +19,14 @@ def evaluate(
     original: str = typer.Option(None, "--original", help="For a head-permuted run: the unpermuted run to compare with."),
     db: str = DB_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr (errors still print)."),
 ) -> None:
     """Score a run's frozen roles (interchangeability with its nulls and ceiling) and its circuit (faithfulness)."""
-    with progress_bar() as progress, open_store(db) as st:
-        step = progress.add_task(f"evaluating {run_id}", total=None)
+    with stages(quiet) as shown, open_store(db) as st:
+        shown.update(f"evaluating {run_id}")
         out = evaluate_stored_run(
             st, run_id, null_draws=null_draws, original=original,
-            progress=lambda _e, p: progress.update(step, description=str(p.get("name", ""))),
+            progress=lambda _e, p: shown.update(str(p.get("name", ""))),
         )
     if json_out:
         print_json(out)

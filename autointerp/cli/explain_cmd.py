@@ -1,7 +1,7 @@
 """``autointerp explain`` and ``autointerp resume``: thin layers over ``autointerp.api``.
 
-Progress (phase, component, experiments) goes to stderr through a rich bar;
-the result goes to stdout as tables, or as one JSON object with ``--json``:
+Progress (phase, component, experiments) goes to stderr: a rich bar in a terminal, one timestamped
+line per stage in a log or pipe (``--quiet`` silences it); the result goes to stdout as tables, or as one JSON object with ``--json``:
 ``{"run_id", "circuit", "explanation", "evaluation"}``.
 """
 
@@ -14,35 +14,35 @@ from rich.markup import escape
 from rich.table import Table
 
 from autointerp import api
-from autointerp.cli.common import print_json, progress_bar, stderr, stdout
+from autointerp.cli.common import Stages, print_json, stages, stdout
 from autointerp.cli.scores import evaluation_lines
 
 DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $AUTOINTERP_DB or a SQLite file in the user data dir).")
+QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="No progress on stderr (errors still print).")
 
 
 class _Progress:
-    """Turns the agent's progress events into a rich progress display."""
+    """Turns the agent's progress events into stage updates (a bar in a terminal, lines in a log)."""
 
-    def __init__(self, progress, quiet: bool):
-        self.progress = progress
-        self.quiet = quiet
-        self.task = progress.add_task("starting", total=None)
+    def __init__(self, stages: Stages):
+        self.stages = stages
         self.experiments = 0
-        self.where = ""
+        self.where = "starting"
+        self.counts: tuple[int | None, int | None] = (None, None)
 
     def __call__(self, event: str, payload: dict[str, Any]) -> None:
-        if event == "run" and not self.quiet:
-            stderr.print(f"run id: [bold]{payload['run_id']}[/]")
+        if event == "run":
+            self.stages.note(f"run id: {payload['run_id']}")
         elif event == "phase":
             self.where = str(payload.get("name"))
-        elif event == "circuit" and not self.quiet:
-            stderr.print(f"circuit: {', '.join(payload['circuit'])}")
+        elif event == "circuit":
+            self.stages.note(f"circuit: {', '.join(payload['circuit'])}")
         elif event == "component":
             self.where = f"studying {payload['component']} ({payload['index']}/{payload['total']})"
-            self.progress.update(self.task, total=payload["total"], completed=payload["index"] - 1)
+            self.counts = (payload["index"] - 1, payload["total"])
         elif event == "experiment":
             self.experiments += 1
-        self.progress.update(self.task, description=f"{escape(self.where)} · {self.experiments} experiments")
+        self.stages.update(self.where, f"{self.experiments} experiments", *self.counts)
 
 
 def _headline(component: dict[str, Any]) -> str:
@@ -91,14 +91,15 @@ def explain(
         False, "--fit-roles-to-swaps", help="Opt-in: let the agent test and regroup its roles by weight swaps. "
         "The roles are then recorded as fitted_to_swaps and scored against a selection-aware null."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Localise, study, group and explain the circuit of TASK in MODEL, then score it."""
 
-    with progress_bar() as progress:
+    with stages(quiet) as shown:
         outcome = api.explain(task=task, model=model, agent=agent, circuit=circuit, max_steps=max_steps,
                       max_component_steps=max_component_steps, max_tokens=max_tokens, db=db, seed=seed,
                       n=n, evaluate=not no_eval, permute_heads=permute_heads, fit_roles_to_swaps=fit_roles_to_swaps,
-                      progress=_Progress(progress, json_out))
+                      progress=_Progress(shown))
     if json_out:
         print_json(outcome.to_dict())
         return
@@ -109,11 +110,12 @@ def resume(
     run_id: str = typer.Argument(..., help="The run to continue."),
     db: str = DB_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Continue a killed or interrupted run from its last checkpoint."""
 
     with progress_bar() as progress:
-        outcome = api.resume(run_id, db=db, progress=_Progress(progress, json_out))
+        outcome = api.resume(run_id, db=db, progress=_Progress(shown))
     if json_out:
         print_json(outcome.to_dict())
         return

@@ -36,7 +36,19 @@ def runs(
     if json_out:
         print_json({"runs": [run_to_dict(r) for r in rows]})
         return
+    if not rows:
+        stdout.print(no_runs_sentence({"--task": task, "--model": model, "--agent": agent, "--status": status,
+                                        "--since": since}, st.masked_url), highlight=False)
+        return
     stdout.print(runs_table(rows))
+
+
+def no_runs_sentence(filters: dict[str, object], where: str) -> str:
+    """What an empty ``runs`` listing says instead of an empty table."""
+    given = [f"{flag} {value}" for flag, value in filters.items() if value is not None]
+    if given:
+        return f"no runs match {' '.join(given)} in {where}"
+    return f"no runs in {where}"
 
 
 def audit(

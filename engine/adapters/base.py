@@ -147,7 +147,7 @@ def causal_context(config: Any, resid: torch.Tensor) -> BlockContext:
 
     positions = torch.arange(resid.shape[1], device=resid.device).unsqueeze(0)
     mask = create_causal_mask(
-        config=config, inputs_embeds=resid, attention_mask=None, past_key_values=None, position_ids=positions,
+        config=config, inputs_embeds=resid, attention_mask=None, cache=None, position_ids=positions,
     )
     return {"attention_mask": mask, "position_ids": positions}
 
