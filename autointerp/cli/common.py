@@ -109,7 +109,7 @@ class Stages:
             self._line(text)
 
     def _line(self, text: str) -> None:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S")
+        stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%S")
         self.out.write(f"{stamp} {text}\n")
         self.out.flush()
 

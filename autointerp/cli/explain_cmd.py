@@ -114,7 +114,7 @@ def resume(
 ) -> None:
     """Continue a killed or interrupted run from its last checkpoint."""
 
-    with progress_bar() as progress:
+    with stages(quiet) as shown:
         outcome = api.resume(run_id, db=db, progress=_Progress(shown))
     if json_out:
         print_json(outcome.to_dict())
