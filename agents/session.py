@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from agents.checkpoint import open_checkpointer, thread_config
 from agents.context import ProgressFn, RunContext, _quiet
 from agents.graph import compile_graph
+from agents.provenance import code_version
 from agents.providers import make_llm
 from agents.spec import AgentSpec, parse_agent
 from engine.components import parse_component
@@ -174,7 +175,8 @@ def _drive(ctx: RunContext, run_id: str, graph_input: dict[str, Any] | None) -> 
             finish_run(ctx.store, run_id, "failed", f"{type(exc).__name__}: {exc}")
             raise
     run = get_run(ctx.store, run_id)
-    return RunOutcome(run_id=run_id, status=run.status, stop_reason=final.get("stop_reason"),
+    # the store is the record: the outcome reports the stop reason it holds (never a state-only None)
+    return RunOutcome(run_id=run_id, status=run.status, stop_reason=run.stop_reason or final.get("stop_reason"),
                       circuit=list(final.get("circuit") or []), explanation=final.get("explanation") or {},
                       evaluation=final.get("evaluation") or {}, localisation=final.get("localisation") or {},
                       findings=final.get("findings") or {})
@@ -199,7 +201,8 @@ def run_explain(
         # the original-id -> permuted-id map, for `autointerp eval`'s memorisation control
         meta["head_permutation"] = ctx.target.head_permutation
     run_id = start_run(store, task=config.task, model=config.model, agent=config.agent,
-                       config=config.model_dump(mode="json"), seed=config.seed, run_id=run_id, meta=meta)
+                       config=config.model_dump(mode="json"), seed=config.seed, run_id=run_id, meta=meta,
+                       code_version=code_version())
     progress("run", {"run_id": run_id})
     return _drive(ctx, run_id, initial_state(run_id, config))
 

@@ -28,6 +28,7 @@ from store.read import (
     get_experiment,
     get_explanation,
     get_run,
+    get_run_experiment,
     list_evaluations,
     list_runs,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "frozen_roles",
     "is_sqlite_memory",
     "get_experiment",
+    "get_run_experiment",
     "get_explanation",
     "get_run",
     "link_evidence",

@@ -103,6 +103,13 @@ def _experiment_dict(session: Any, exp: Experiment) -> dict[str, Any]:
     return experiment_to_dict(exp, list(hyp_ids))
 
 
+def get_run_experiment(store: Store, run_id: str, seq: int) -> dict[str, Any] | None:
+    """Experiment ``E<seq>`` of a run (its run-local number) as a plain dict, or None."""
+    with read_session(store) as session:
+        exp = session.exec(select(Experiment).where(Experiment.run_id == run_id, Experiment.seq == seq)).first()
+        return None if exp is None else _experiment_dict(session, exp)
+
+
 def get_experiment(store: Store, experiment_id: int) -> dict[str, Any] | None:
     """One experiment as a plain dict (with its hypothesis ids), or None."""
     with read_session(store) as session:

@@ -92,7 +92,8 @@ def runs_table(runs: Sequence[Any]) -> Table:
 
 
 def _experiment_label(exp: Mapping[str, Any]) -> Text:
-    label = Text(f"#{exp['id']} ", style="bold")
+    # E<seq>: the run-local number the explanation's text and evidence lists cite
+    label = Text(f"E{exp.get('seq', exp['id'])} ", style="bold")
     label.append(f"{exp.get('tool', '')}", style="blue")
     if exp.get("component"):
         label.append(f" [{exp['component']}]")
@@ -127,7 +128,8 @@ def _hypothesis_node(
         text.append(" → ")
         text.append_text(_status(change.get("new")))
         if change.get("experiment_id") is not None:
-            text.append(f" (#{change['experiment_id']})")
+            decided = experiments.get(change["experiment_id"]) or {}
+            text.append(f" (E{decided.get('seq', change['experiment_id'])})")
         if change.get("reason"):
             text.append(f": {_short(change['reason'])}")
         node.add(text)
@@ -178,7 +180,7 @@ def _explanation_view(expl: Mapping[str, Any] | None) -> RenderableType:
     table.add_column("Description")
     table.add_column("Evidence")
     for comp in expl.get("components", []):
-        evidence = ", ".join(f"#{e}" for e in comp.get("evidence", []))
+        evidence = ", ".join(f"E{e}" for e in comp.get("evidence", []))
         table.add_row(
             str(comp.get("id")),
             str(comp.get("role") or ""),

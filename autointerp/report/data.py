@@ -274,19 +274,31 @@ def normalise(audit: Mapping[str, Any]) -> dict[str, Any]:
     The templates and extractors can then rely on shapes (a cluster's
     ``members`` is a list of strings, a hypothesis's ``status_history`` is a
     list of dicts ...) whatever was stored.
+
+    Experiments are numbered as the run cites them: ``id`` becomes the
+    run-local number ``seq`` (E1..En, what the explanation's text and evidence
+    lists use) and every reference to the database row id is mapped to it.
     """
     run = dict(mapping(audit.get("run")))
-    hypotheses = []
-    for hyp in _dicts(audit.get("hypotheses")):
-        hyp["status_history"] = _dicts(hyp.get("status_history"))
-        hyp["evidence"] = _ints(hyp.get("evidence"))
-        hyp["evidence_links"] = [link for link in _dicts(hyp.get("evidence_links"))
-                                 if isinstance(link.get("experiment_id"), int)]
-        hypotheses.append(hyp)
+    local: dict[int, int] = {}
     experiments = []
     for exp in _dicts(audit.get("experiments")):
         exp["hypotheses"] = _ints(exp.get("hypotheses"))
+        if isinstance(exp.get("seq"), int) and isinstance(exp.get("id"), int):
+            local[exp["id"]] = exp["seq"]
+            exp["row_id"], exp["id"] = exp["id"], exp["seq"]
         experiments.append(exp)
+    hypotheses = []
+    for hyp in _dicts(audit.get("hypotheses")):
+        hyp["status_history"] = _dicts(hyp.get("status_history"))
+        for change in hyp["status_history"]:
+            if isinstance(change.get("experiment_id"), int):
+                change["experiment_id"] = local.get(change["experiment_id"], change["experiment_id"])
+        hyp["evidence"] = [local.get(e, e) for e in _ints(hyp.get("evidence"))]
+        hyp["evidence_links"] = [{**link, "experiment_id": local.get(link["experiment_id"], link["experiment_id"])}
+                                 for link in _dicts(hyp.get("evidence_links"))
+                                 if isinstance(link.get("experiment_id"), int)]
+        hypotheses.append(hyp)
     messages = []
     for msg in _dicts(audit.get("messages")):
         msg["content"] = "" if msg.get("content") is None else str(msg["content"])

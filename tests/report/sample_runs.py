@@ -91,8 +91,10 @@ def make_run(st: Any, store: Any, *, payload: str = "", agent: str = "scripted",
                       "", {}, error=f"tool failed: bad receiver{p}", component="L1.H2")
     circuit_h = st.add_hypothesis(st_store, run_id, f"The circuit copies the IO name{p}")
     st.update_hypothesis(st_store, circuit_h, "supported", "path patching", path2, 0.7)
+    local = {e: st.get_experiment(st_store, e)["seq"] for e in (atp, exact, path1, path2)}  # cited as E<seq>
     components = [{"id": c, "role": roles[c], "description": f"{roles[c]} behaviour{p}",
-                   "evidence": [atp, exact, path1 if c == "L2.H1" else path2]} for c in CIRCUIT]
+                   "evidence": [local[atp], local[exact], local[path1 if c == "L2.H1" else path2]]}
+                  for c in CIRCUIT]
     clusters = [{"name": "name mover", "description": f"copies the IO name{p}", "members": ["L3.H0", "L3.H3"]},
                 {"name": roles["L2.H1"], "description": "suppresses S", "members": ["L2.H1"]},
                 {"name": "duplicate token", "description": "finds the repeated name", "members": ["L1.H2"]}]
