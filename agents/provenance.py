@@ -1,4 +1,4 @@
-"""Which code produced a run: the git commit of a checkout, else the installed package version.
+"""Provenance: which code produced a run (git commit or package version) and how an evaluation is labelled.
 
 Why: a stored run is only reproducible if it says what ran; "(not recorded)"
 in a git checkout left readers guessing. The commit is read with ``git``
@@ -12,6 +12,7 @@ import subprocess
 from functools import cache
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,3 +37,11 @@ def code_version() -> str:
         return f"autointerp {metadata.version('autointerp')}"
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+def evaluation_label(version: int, source: str, prompts: dict[str, Any], null_draws: int) -> str:
+    """One line naming a stored evaluation: which, made by what, on which prompts, with which settings."""
+    which = prompts.get("prompts") or "the run's prompts"
+    n = prompts.get("n_pairs")
+    return (f"evaluation {version} ({source}): {which} prompts" + (f", {n} pairs" if n else "")
+            + f", {null_draws} null draws")

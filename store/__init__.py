@@ -24,6 +24,8 @@ from store.errors import RolesChanged, RolesNotFrozen, RunNotFound, SchemaTooNew
 from store.frozen import FrozenRoles, freeze_roles, frozen_roles, roles_hash
 from store.read import (
     count_experiments,
+    current_evaluations,
+    evaluation_version,
     find_experiment,
     get_experiment,
     get_explanation,
@@ -31,6 +33,7 @@ from store.read import (
     get_run_experiment,
     list_evaluations,
     list_runs,
+    next_evaluation_version,
 )
 from store.redact import REDACTED, redact
 from store.schema import schema_version
@@ -69,6 +72,8 @@ __all__ = [
     "add_message",
     "add_tokens",
     "count_experiments",
+    "current_evaluations",
+    "evaluation_version",
     "default_url",
     "find_experiment",
     "finish_run",
@@ -82,6 +87,7 @@ __all__ = [
     "link_evidence",
     "list_evaluations",
     "list_runs",
+    "next_evaluation_version",
     "load_array",
     "load_run_for_audit",
     "mask_url",

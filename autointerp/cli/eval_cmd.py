@@ -31,5 +31,8 @@ def evaluate(
     if json_out:
         print_json(out)
         return
+    version = out.get("version", 1)
+    stdout.print(f"evaluation {version} of {run_id}" + (f" (evaluations 1..{version - 1} stay in the store as history; "
+                 "audit and report show the newest)" if version > 1 else ""), highlight=False)
     for line in evaluation_lines(out):
         stdout.print(escape(line), highlight=False)

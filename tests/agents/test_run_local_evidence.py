@@ -4,7 +4,8 @@ Evidence ids are run-local (E1..En, the store's per-run ``seq``): the same
 run stored in a fresh database and in one that already holds another run has
 identical explanation text, and every E number cited resolves to an
 experiment of that run. The API's outcome reports the store's stop reason and
-the run records which code ran.
+the run records which code ran; re-evaluating adds a numbered, labelled
+version rather than an unlabelled duplicate.
 """
 
 from __future__ import annotations
@@ -14,9 +15,17 @@ import re
 import pytest
 
 import autointerp
+from agents.evaluate_run import evaluate_stored_run
 from agents.provenance import code_version
 from engine.models.loading import load_model
-from store import get_run, load_run_for_audit, open_store
+from store import (
+    current_evaluations,
+    evaluation_version,
+    get_run,
+    list_evaluations,
+    load_run_for_audit,
+    open_store,
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +92,22 @@ def test_verdicts_and_the_experiments_they_cite_agree_in_sign(tmp_path, tiny):
             assert f"effect {exp['result']['effect']:+.3f}" in exp["summary"]
             checked += 1
     assert checked >= 3
+
+
+def test_re_evaluating_adds_a_labelled_version_not_a_duplicate(tmp_path, tiny):
+    db = f"sqlite:///{tmp_path / 'e.db'}"
+    out = autointerp.explain(task="ioi", model="tiny-gpt2", n=6, max_steps=24, db=db, null_draws=200, target=tiny)
+    with open_store(db) as st:
+        again = evaluate_stored_run(st, out.run_id)
+        stored = list_evaluations(st, out.run_id)
+    assert again["version"] == 2
+    by_version: dict[int, set[str]] = {}
+    for ev in stored:
+        by_version.setdefault(evaluation_version(ev), set()).add(ev["kind"])
+        label = ev["params"]["label"]
+        assert label.startswith(f"evaluation {evaluation_version(ev)} (")
+        assert ("explain" in label) == (evaluation_version(ev) == 1) and "200 null draws" in label
+        assert ev["params"]["code_version"] == code_version()
+    assert by_version == {1: {"interchangeability", "faithfulness"}, 2: {"interchangeability", "faithfulness"}}
+    current = current_evaluations(stored)
+    assert {evaluation_version(e) for e in current} == {2} and len(current) == 2
