@@ -196,7 +196,10 @@ def run_explain(
     """
     spec = parse_agent(config.agent)
     ctx = _context(config, spec, store, progress, chat_model, http_client, target)
-    meta: dict[str, Any] = {"n_pairs": ctx.data.n_pairs}
+    # the task as a reader first meets it: its description and two example pairs (the report's first screen)
+    meta: dict[str, Any] = {"n_pairs": ctx.data.n_pairs, "task_description": ctx.data.task.description,
+                            "example_pairs": [{"clean": p.clean, "corrupt": p.corrupt, "answer": p.answer,
+                                               "distractor": p.distractor} for p in ctx.data.task.pairs[:2]]}
     if config.permute_heads is not None:
         # the original-id -> permuted-id map, for `autointerp eval`'s memorisation control
         meta["head_permutation"] = ctx.target.head_permutation

@@ -77,15 +77,20 @@ class Stages:
     ``update`` names the current stage (``"studying L9.H6 (3/10)"``) with an
     optional ``detail`` shown beside it in the bar only; ``note`` prints a
     fact worth keeping in a log (the run id, the circuit).
+
+    With ``hold``, lines are kept back until the first ``note`` (the run id)
+    and then printed with their own times: an input error found while the
+    model loads still ends the output in one sentence, alone.
     """
 
-    def __init__(self, progress: Progress | None, out: TextIO, quiet: bool):
+    def __init__(self, progress: Progress | None, out: TextIO, quiet: bool, hold: bool = False):
         self.progress = progress
         self.out = out
         self.quiet = quiet
         self.task = progress.add_task("starting", total=None) if progress is not None else None
         self._last_key = ""
         self._last_time = 0.0
+        self._held: list[str] | None = [] if hold else None
 
     def update(self, stage: str, detail: str = "", completed: int | None = None, total: int | None = None) -> None:
         if self.quiet:
@@ -105,20 +110,26 @@ class Stages:
             return
         if self.progress is not None:
             self.progress.console.print(escape(text), highlight=False)
-        else:
-            self._line(text)
+            return
+        held, self._held = self._held or [], None
+        for line in held:
+            self.out.write(line)
+        self._line(text)
 
     def _line(self, text: str) -> None:
         stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%S")
+        if self._held is not None:
+            self._held.append(f"{stamp} {text}\n")
+            return
         self.out.write(f"{stamp} {text}\n")
         self.out.flush()
 
 
 @contextmanager
-def stages(quiet: bool = False) -> Iterator[Stages]:
+def stages(quiet: bool = False, hold: bool = False) -> Iterator[Stages]:
     """A :class:`Stages` on stderr: a rich bar when stderr is a terminal, one line per stage otherwise."""
     if quiet or not sys.stderr.isatty():
-        yield Stages(None, sys.stderr, quiet)
+        yield Stages(None, sys.stderr, quiet, hold)
         return
     with progress_bar() as progress:
         yield Stages(progress, sys.stderr, quiet)

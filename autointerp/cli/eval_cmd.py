@@ -23,7 +23,6 @@ def evaluate(
 ) -> None:
     """Score a run's frozen roles (interchangeability with its nulls and ceiling) and its circuit (faithfulness)."""
     with stages(quiet) as shown, open_store(db) as st:
-        shown.update(f"evaluating {run_id}")
         out = evaluate_stored_run(
             st, run_id, null_draws=null_draws, original=original,
             progress=lambda _e, p: shown.update(str(p.get("name", ""))),

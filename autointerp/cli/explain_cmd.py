@@ -95,7 +95,7 @@ def explain(
 ) -> None:
     """Localise, study, group and explain the circuit of TASK in MODEL, then score it."""
 
-    with stages(quiet) as shown:
+    with stages(quiet, hold=True) as shown:
         outcome = api.explain(task=task, model=model, agent=agent, circuit=circuit, max_steps=max_steps,
                       max_component_steps=max_component_steps, max_tokens=max_tokens, db=db, seed=seed,
                       n=n, evaluate=not no_eval, permute_heads=permute_heads, fit_roles_to_swaps=fit_roles_to_swaps,
@@ -114,7 +114,7 @@ def resume(
 ) -> None:
     """Continue a killed or interrupted run from its last checkpoint."""
 
-    with stages(quiet) as shown:
+    with stages(quiet, hold=True) as shown:
         outcome = api.resume(run_id, db=db, progress=_Progress(shown))
     if json_out:
         print_json(outcome.to_dict())

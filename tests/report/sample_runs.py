@@ -38,7 +38,11 @@ def make_run(st: Any, store: Any, *, payload: str = "", agent: str = "scripted",
     p = f" {payload}" if payload else ""
     run_id = st.start_run(st_store := store, task=task, model=model, agent=agent, seed=seed,
                           config={"task": task, "model": model, "agent": agent, "n": 16, "max_steps": 60},
-                          code_version="0.1.0+test", parent_run_id=parent, meta={"n_pairs": 16})
+                          code_version="0.1.0+test", parent_run_id=parent,
+                          meta={"n_pairs": 16, "task_description": "indirect object identification",
+                                "example_pairs": [{"clean": "When Mary and John went to the store, John gave a drink to",
+                                                   "corrupt": "When Amy and Bob went to the store, Tom gave a drink to",
+                                                   "answer": " Mary", "distractor": " John"}] * 2})
     atp = st.add_experiment(st_store, run_id, "attribution_patching", {"components": "all"},
                             f"AtP ranks L3.H0, L2.H1 highest{p}",
                             {"method": "attribution", "direction": "noising", "metric": "logit_diff",
