@@ -25,7 +25,6 @@ from typer.core import TyperGroup
 
 from autointerp.cli.common import EXIT_USER_ERROR, error_console
 from engine.errors import AutointerpError
-from store.errors import StoreError
 
 
 @dataclass(frozen=True)
@@ -104,10 +103,23 @@ def _root() -> None:
     """Agentic automated interpretability: localise, study, explain and score circuits."""
 
 
+def user_errors() -> tuple[type[Exception], ...]:
+    """The exception types a user can cause: ours, and the store's once a command has loaded the store.
+
+    Why not import ``store.errors`` here: importing it runs the ``store``
+    package (SQLModel, SQLAlchemy: about a second), which listing models must
+    not pay for; a command that never loaded the store cannot raise its errors.
+    """
+    store_errors = sys.modules.get("store.errors")
+    return (AutointerpError,) + ((store_errors.StoreError,) if store_errors is not None else ())
+
+
 def main() -> None:
     try:
         app()
-    except (AutointerpError, StoreError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, user_errors()):
+            raise
         error_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_USER_ERROR)
 
