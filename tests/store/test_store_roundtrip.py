@@ -270,6 +270,7 @@ def test_renderers(store):
         f"H{ids['h'][0]} supported", f"supports: E{local[e1]} attention_pattern",
         f"refutes: E{local[e2]} ablate", "proposed → supported", "attends to IO",
         "error: boom", "name mover", "copy names", "interchangeability", "[tool calls: ablate]",
+        "silhouette 0.5 · z 3.1", "normalized None",  # scalar scores in full, not cut JSON
         "[/oops]", "[bold]x[/bold]", "[red]literal[/red]",
     ):  # fmt: skip
         assert expected in text, expected
