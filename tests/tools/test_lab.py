@@ -11,6 +11,7 @@ from autointerp import Lab
 from engine.models.loading import load_model
 from engine.tasks import build_task
 from tools.base import ToolError
+from tools.logit_lens import is_word
 from tools.results import ActivationPatchingResult, LogitLensResult, PathPatchingResult
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -60,3 +61,19 @@ def test_readme_example_runs_verbatim_on_the_bundled_model():
     namespace: dict = {}
     exec(compile(readme_example(), "README.md", "exec"), namespace)
     assert isinstance(namespace["lens"], LogitLensResult) and len(namespace["sweep"].effects) == 270
+
+
+def test_logit_lens_lists_whole_words_in_the_raw_order(tiny):
+    lab = Lab(tiny, "ioi", n=6)
+    task_words = {w.strip() for p in lab.data.task.pairs for w in (p.answer, p.distractor)}
+    words = lab.logit_lens(components=["L2.MLP", "L1.H0"], top_k=5).components
+    raw = lab.logit_lens(components=["L2.MLP", "L1.H0"], top_k=50, whole_words=False).components
+    for cid in ("L2.MLP", "L1.H0"):
+        listed = [t for t, _ in words[cid].promoted]
+        assert listed and all(is_word(t, task_words) for t in listed)
+        # the same ranking as the unfiltered list, with the pieces left out
+        expected = [t for t, _ in raw[cid].promoted if is_word(t, task_words)][:5]
+        assert listed[: len(expected)] == expected
+        values = [v for _, v in words[cid].promoted]
+        assert values == sorted(values, reverse=True)
+    assert any(not is_word(t, task_words) for cid in raw for t, _ in raw[cid].promoted or [])
