@@ -31,12 +31,12 @@ class _Progress:
         self.counts: tuple[int | None, int | None] = (None, None)
 
     def __call__(self, event: str, payload: dict[str, Any]) -> None:
-        if event == "run":
-            self.stages.note(f"run id: {payload['run_id']}")
-        elif event == "phase":
+        if event in ("run", "circuit"):  # facts for the log, not a new stage
+            self.stages.note(f"run id: {payload['run_id']}" if event == "run"
+                             else f"circuit: {', '.join(payload['circuit'])}")
+            return
+        if event == "phase":
             self.where = str(payload.get("name"))
-        elif event == "circuit":
-            self.stages.note(f"circuit: {', '.join(payload['circuit'])}")
         elif event == "component":
             self.where = f"studying {payload['component']} ({payload['index']}/{payload['total']})"
             self.counts = (payload["index"] - 1, payload["total"])
