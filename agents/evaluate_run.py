@@ -24,11 +24,12 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.provenance import code_version, evaluation_label
-from agents.session import ExplainConfig, _load, evaluation_data
+from agents.session import ExplainConfig, _load, evaluation_data, with_placement
 from agents.toolbox import get_spec
 from engine.catalog import PLANTED_MODELS
 from engine.errors import AutointerpError
 from engine.evaluation import evaluate_explanation, interpretation_line, permutation_consistency
+from engine.models.placement import dtype_name
 from engine.planted import planted_truth
 from engine.planted.score import PlantedScore, score_planted
 from store import (
@@ -110,6 +111,8 @@ def evaluate_stored_run(
     null_draws: int = 200,
     original: str | None = None,
     progress: Callable[[str, dict[str, Any]], None] | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
 ) -> dict[str, Any]:
     """Score a stored run's explanation and store the scores.
 
@@ -120,6 +123,7 @@ def evaluate_stored_run(
         original: for a head-permuted run, the unpermuted run to compare with
             (default: the newest finished one with the same settings).
         progress: optional ``(event, payload)`` callback.
+        device, dtype: where and in what precision the model runs (None: the run's own settings).
 
     Returns:
         ``{"run_id", "interchangeability", "faithfulness", "interpretation"}``
@@ -137,7 +141,7 @@ def evaluate_stored_run(
     clusters = [{"name": c["name"], "members": list(c["members"])} for c in frozen.clusters]
     if not clusters:
         raise AutointerpError(f"Run '{run_id}' has no roles to evaluate (status: {run.status}).")
-    config = ExplainConfig.model_validate(run.config)
+    config = with_placement(ExplainConfig.model_validate(run.config), device, dtype)
     say = progress or (lambda _event, _payload: None)
     target, data = _load(config, say)
     data, prompts = evaluation_data(config, target, data)
@@ -147,7 +151,8 @@ def evaluate_stored_run(
     version = next_evaluation_version(store, run_id)
     params = {"null_draws": null_draws, "seed": config.seed, "clusters": clusters, "source": "autointerp eval",
               "prompts": prompts, "roles_source": frozen.roles_source, "roles_hash": frozen.roles_hash,
-              "frozen_at": frozen.frozen_at.isoformat(), "version": version, "code_version": code_version(),
+              "frozen_at": frozen.frozen_at.isoformat(), "device": str(target.device), "dtype": dtype_name(target.dtype),
+              "version": version, "code_version": code_version(),
               "label": evaluation_label(version, "autointerp eval", prompts, null_draws)}
     out: dict[str, Any] = {"run_id": run_id, "version": version}
     for kind, scores in result.items():

@@ -18,6 +18,7 @@ from agents.provenance import code_version, evaluation_label
 from agents.recorder import note
 from agents.state import ResearchState
 from engine.evaluation import evaluate_explanation, interpretation_line
+from engine.models.placement import dtype_name
 from store import (
     finish_run,
     frozen_roles,
@@ -53,7 +54,8 @@ def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
               "roles_source": frozen.roles_source, "roles_hash": frozen.roles_hash,
               "frozen_at": frozen.frozen_at.isoformat(), "prompts": prompts, "source": "explain",
               "version": version, "code_version": code_version(),
-              "label": evaluation_label(version, "explain", prompts, ctx.null_draws)}
+              "label": evaluation_label(version, "explain", prompts, ctx.null_draws), "device": str(ctx.target.device),
+              "dtype": dtype_name(ctx.target.dtype)}
     try:
         data = ctx.eval_data if ctx.eval_data is not None else ctx.data
         result = evaluate_explanation(

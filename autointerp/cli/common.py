@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -47,6 +48,20 @@ stderr = _console(sys.stderr, stderr=True)
 error_console = Console(stderr=True, width=10_000, soft_wrap=True)
 
 EXIT_USER_ERROR = 2
+
+MODEL_HELP = "Target model: a built-in name (autointerp models), a Hugging Face hub id, a local directory or a .gguf file."
+DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (default: $AUTOINTERP_DEVICE, else auto: a GPU when there is one)."
+DTYPE_HELP = "float32, bfloat16 or float16 (default: $AUTOINTERP_DTYPE, else float32); metrics stay float32."
+
+
+def device_option(text: str = DEVICE_HELP):
+    """The ``--device`` option of every command that loads a model."""
+    return typer.Option(None, "--device", help=text)
+
+
+def dtype_option(text: str = DTYPE_HELP):
+    """The ``--dtype`` option of every command that loads a model."""
+    return typer.Option(None, "--dtype", help=text)
 
 
 def print_json(obj: object) -> None:

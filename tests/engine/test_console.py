@@ -98,5 +98,5 @@ def test_causal_mask_raises_no_deprecation_warning():
     target = load_model("tiny-llama")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ctx = causal_context(target.model.config, torch.zeros(1, 5, target.model.config.hidden_size))
+        ctx = causal_context(target.adapter, torch.zeros(1, 5, target.model.config.hidden_size))
     assert ctx["position_ids"].tolist() == [[0, 1, 2, 3, 4]]
