@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from agents.provenance import code_version, evaluation_label
 from agents.session import ExplainConfig, _load, evaluation_data, with_placement
 from agents.toolbox import get_spec
 from engine.catalog import PLANTED_MODELS
@@ -38,6 +39,7 @@ from store import (
     get_run,
     list_runs,
     load_run_for_audit,
+    next_evaluation_version,
     save_evaluation,
 )
 from tools.results import ActivationPatchingResult
@@ -151,19 +153,24 @@ def evaluate_stored_run(
     say("phase", {"name": "evaluate"})
     result = evaluate_explanation(target, data, clusters=clusters, roles_source=frozen.roles_source,
                                   effects=_effects(store, run_id), null_draws=null_draws, seed=config.seed)
+    version = next_evaluation_version(store, run_id)
     params = {"null_draws": null_draws, "seed": config.seed, "clusters": clusters, "source": "autointerp eval",
               "prompts": prompts, "roles_source": frozen.roles_source, "roles_hash": frozen.roles_hash,
-              "frozen_at": frozen.frozen_at.isoformat(), "device": str(target.device), "dtype": dtype_name(target.dtype)}
-    out: dict[str, Any] = {"run_id": run_id}
+              "frozen_at": frozen.frozen_at.isoformat(), "device": str(target.device), "dtype": dtype_name(target.dtype),
+              "version": version, "code_version": code_version(),
+              "label": evaluation_label(version, "autointerp eval", prompts, null_draws)}
+    out: dict[str, Any] = {"run_id": run_id, "version": version}
     for kind, scores in result.items():
         save_evaluation(store, run_id, kind, scores, params)
         out[kind] = scores
     if config.permute_heads is not None:
         out["permutation"] = permutation_check(store, run, config, original)
-        save_evaluation(store, run_id, "permutation", out["permutation"], {"original_run": original})
+        save_evaluation(store, run_id, "permutation", out["permutation"],
+                        {"original_run": original, "version": version, "label": params["label"]})
     elif config.model in PLANTED_MODELS:
         planted = planted_check(store, run_id, clusters, config.model).model_dump()
-        save_evaluation(store, run_id, "planted", planted, {"source": "engine.planted.truth"})
+        save_evaluation(store, run_id, "planted", planted,
+                        {"source": "engine.planted.truth", "version": version, "label": params["label"]})
         out["planted"] = planted
     out["interpretation"] = interpretation_line(result)
     return out

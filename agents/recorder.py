@@ -45,6 +45,9 @@ def experiment_key(run_id: str, step: int, tool: str, args: Any) -> str:
 class Experiment:
     """One recorded tool call as the agent sees it, identical whether computed now or replayed.
 
+    ``id`` is the experiment's number within its run (the store's ``seq``,
+    cited as ``E<id>``): evidence ids are local to the run, so the same run
+    reads E1..En in any database, however many runs it already holds.
     ``result`` is the tool's typed result read back from its stored (redacted,
     plain-JSON) form, None when the call failed.
     """
@@ -98,7 +101,7 @@ def call_tool(
     key = experiment_key(run_id, step, tool, raw)
     existing = find_experiment(ctx.store, run_id, key)
     if existing is not None:
-        return Experiment(int(existing["id"]), existing["tool"], existing.get("args") or {},
+        return Experiment(int(existing["seq"]), existing["tool"], existing.get("args") or {},
                           _typed(tool, existing.get("result")), existing.get("summary") or "",
                           existing.get("error"), replayed=True)
     spec = get_spec(tool)
@@ -120,13 +123,16 @@ def call_tool(
             outcome = ToolResult(tool, raw, None, "", 0.0,
                                  error=f"{tool} failed with {type(exc).__name__}: {exc}")
     result = clean(outcome.result_json())
-    exp_id = add_experiment(
+    add_experiment(
         ctx.store, run_id, tool, outcome.args, outcome.summary, result,
         wall_time_s=outcome.wall_time_s, error=outcome.error, idempotency_key=key,
         component=component, hypothesis_ids=list(hypothesis_ids),
     )
+    stored = find_experiment(ctx.store, run_id, key)
+    if stored is None:  # pragma: no cover - written just above in the same store
+        raise RuntimeError(f"experiment {key} was not stored")
     ctx.progress("experiment", {"tool": tool, "component": component, "error": outcome.error})
-    return Experiment(exp_id, tool, clean(outcome.args), _typed(tool, result), outcome.summary, outcome.error)
+    return Experiment(int(stored["seq"]), tool, clean(outcome.args), _typed(tool, result), outcome.summary, outcome.error)
 
 
 def propose(ctx: RunContext, run_id: str, component: str | None, key: str, text: str) -> int:
@@ -139,8 +145,8 @@ def resolve(
     ctx: RunContext, hypothesis_id: int, status: str, reason: str,
     experiment_id: int | None = None, confidence: float | None = None,
 ) -> None:
-    """Move a hypothesis to supported / refuted / inconclusive, citing the deciding experiment."""
-    update_hypothesis(ctx.store, hypothesis_id, status, reason, experiment_id, confidence)
+    """Move a hypothesis to supported / refuted / inconclusive, citing the deciding experiment (``E<id>``)."""
+    update_hypothesis(ctx.store, hypothesis_id, status, reason, confidence=confidence, experiment_seq=experiment_id)
 
 
 def note(

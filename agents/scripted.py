@@ -52,7 +52,14 @@ class Hypothesis:
 
 
 def _share_rule(measure: MeasureName, label: str) -> Callable[[ComponentEvidence], Verdict]:
-    """Judge 'pathway ``measure`` carries the component's effect' relative to its exact effect."""
+    """Judge 'pathway ``measure`` carries the component's effect' relative to its exact effect.
+
+    Sign convention of every verdict: values are *contributions*, the negated
+    noising effect (``-(metric(patched) - metric(clean))``): positive means the
+    component's clean activation pushes towards the answer. Tool summaries
+    report the raw ``effect``; the verdict text therefore never calls a
+    contribution an effect.
+    """
 
     def judge(ev: ComponentEvidence) -> Verdict:
         if ev.value(measure) is None:
@@ -147,13 +154,13 @@ def propose(cid: str, ev: ComponentEvidence, downstream: list[str], tokens: dict
     hyps = [Hypothesis(
         "direct", f"{cid} moves the logit difference {direction} directly through the logits "
                   f"(at least {STRONG:.0%} of its effect survives path patching into the logits only)",
-        "path_logits", _share_rule("path_logits", "direct path effect"),
+        "path_logits", _share_rule("path_logits", "direct path contribution"),
         followups=(("dla", _share_rule("dla", "direct logit attribution")),))]
     if downstream:
         shown = ", ".join(downstream[:4]) + (" ..." if len(downstream) > 4 else "")
         hyps.append(Hypothesis(
             "indirect", f"{cid} acts by changing the inputs of downstream circuit components ({shown})",
-            "path_downstream", _share_rule("path_downstream", "effect through downstream components"),
+            "path_downstream", _share_rule("path_downstream", "contribution through downstream components"),
             shortcut=_rest_is_small))
     if is_head:
         role, frac = top_role(ev)

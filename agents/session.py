@@ -19,6 +19,7 @@ from agents.checkpoint import open_checkpointer, thread_config
 from agents.context import ProgressFn, RunContext, _quiet
 from agents.graph import compile_graph
 from agents.limits import MAX_STEPS, run_limits
+from agents.provenance import code_version
 from agents.providers import make_llm
 from agents.spec import AgentSpec, parse_agent
 from engine.bounds import MAX_NULL_DRAWS, MAX_PAIRS, MAX_SEED, MIN_NULL_DRAWS
@@ -235,7 +236,8 @@ def _drive(ctx: RunContext, run_id: str, graph_input: dict[str, Any] | None, max
             finish_run(ctx.store, run_id, "failed", f"{type(exc).__name__}: {exc}")
             raise
     run = get_run(ctx.store, run_id)
-    return _outcome(run_id, run.status, final.get("stop_reason"), final)
+    # the store is the record: the outcome reports the stop reason it holds (never a state-only None)
+    return _outcome(run_id, run.status, run.stop_reason or final.get("stop_reason"), final)
 
 
 def run_explain(
@@ -252,13 +254,17 @@ def run_explain(
     """
     spec = parse_agent(config.agent)
     ctx = _context(config, spec, store, progress, chat_model, http_client, target)
+    # the task as a reader first meets it: its description and two example pairs (the report's first screen)
     meta: dict[str, Any] = {"n_pairs": ctx.data.n_pairs, "device": str(ctx.target.device),
-                            "dtype": dtype_name(ctx.target.dtype)}
+                            "dtype": dtype_name(ctx.target.dtype), "task_description": ctx.data.task.description,
+                            "example_pairs": [{"clean": p.clean, "corrupt": p.corrupt, "answer": p.answer,
+                                               "distractor": p.distractor} for p in ctx.data.task.pairs[:2]]}
     if config.permute_heads is not None:
         # the original-id -> permuted-id map, for `autointerp eval`'s memorisation control
         meta["head_permutation"] = ctx.target.head_permutation
     run_id = start_run(store, task=config.task, model=config.model, agent=config.agent,
-                       config=config.model_dump(mode="json"), seed=config.seed, run_id=run_id, meta=meta)
+                       config=config.model_dump(mode="json"), seed=config.seed, run_id=run_id, meta=meta,
+                       code_version=code_version())
     progress("run", {"run_id": run_id})
     with hold_lease(store, run_id):
         return _drive(ctx, run_id, initial_state(run_id, config), config.max_wall_s)

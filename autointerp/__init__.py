@@ -5,8 +5,8 @@ the ``autointerp`` command line, batch analysis and the report and viewer.
 The model engine is ``engine``, the experiment tools ``tools``, the research
 agent ``agents`` and the SQL store ``store``.
 
-``explain`` and ``resume`` are attributes of this package, loaded from
-``autointerp.api`` on first use (PEP 562): importing the package itself -- as
+``explain``, ``resume`` (from ``autointerp.api``) and ``Lab`` (the tools as
+plain methods, from ``autointerp.lab``) are attributes of this package, loaded on first use (PEP 562): importing the package itself -- as
 the console script does before every command -- stays cheap, so listing
 models does not wait for torch.
 """
@@ -16,10 +16,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["explain", "resume"]
+from autointerp.threads import apply_settings
+
+# before anything below the package can load torch (see autointerp.threads)
+apply_settings()
+
+__all__ = ["Lab", "explain", "resume"]
+
+#: public name -> module it lives in (imported on first use, see above)
+_LAZY = {"explain": "autointerp.api", "resume": "autointerp.api", "Lab": "autointerp.lab"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("autointerp.api"), name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'autointerp' has no attribute {name!r}")

@@ -32,12 +32,16 @@ from store.frozen import FrozenRoles, freeze_roles, frozen_roles, roles_hash
 from store.lease import RunActivity, RunBusy, acquire_lease, hold_lease, release_lease, run_activity
 from store.read import (
     count_experiments,
+    current_evaluations,
+    evaluation_version,
     find_experiment,
     get_experiment,
     get_explanation,
     get_run,
+    get_run_experiment,
     list_evaluations,
     list_runs,
+    next_evaluation_version,
 )
 from store.redact import REDACTED, redact
 from store.schema import schema_version
@@ -80,6 +84,8 @@ __all__ = [
     "add_message",
     "add_tokens",
     "count_experiments",
+    "current_evaluations",
+    "evaluation_version",
     "default_url",
     "find_experiment",
     "finish_run",
@@ -87,12 +93,14 @@ __all__ = [
     "frozen_roles",
     "is_sqlite_memory",
     "get_experiment",
+    "get_run_experiment",
     "get_explanation",
     "get_run",
     "hold_lease",
     "link_evidence",
     "list_evaluations",
     "list_runs",
+    "next_evaluation_version",
     "load_array",
     "load_run_for_audit",
     "mask_url",

@@ -69,6 +69,14 @@ def require_experiment(
     return exp
 
 
+def require_experiment_seq(session: Session, store: Store, run_id: str, seq: int) -> Experiment:
+    """The experiment numbered ``seq`` within ``run_id`` (what agents cite as ``E<seq>``), or raise StoreError."""
+    exp = session.exec(select(Experiment).where(Experiment.run_id == run_id, Experiment.seq == seq)).first()
+    if exp is None:
+        raise StoreError(f"Run '{run_id}' has no experiment E{seq} in {store.masked_url}.")
+    return exp
+
+
 def next_seq(session: Session, table: Any, run_id: str) -> int:
     """The next free ``seq`` of ``table`` within a run (inside the caller's lock)."""
     from sqlalchemy import func

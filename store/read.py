@@ -103,6 +103,13 @@ def _experiment_dict(session: Any, exp: Experiment) -> dict[str, Any]:
     return experiment_to_dict(exp, list(hyp_ids))
 
 
+def get_run_experiment(store: Store, run_id: str, seq: int) -> dict[str, Any] | None:
+    """Experiment ``E<seq>`` of a run (its run-local number) as a plain dict, or None."""
+    with read_session(store) as session:
+        exp = session.exec(select(Experiment).where(Experiment.run_id == run_id, Experiment.seq == seq)).first()
+        return None if exp is None else _experiment_dict(session, exp)
+
+
 def get_experiment(store: Store, experiment_id: int) -> dict[str, Any] | None:
     """One experiment as a plain dict (with its hypothesis ids), or None."""
     with read_session(store) as session:
@@ -135,6 +142,31 @@ def get_explanation(store: Store, run_id: str) -> dict[str, Any] | None:
     with read_session(store) as session:
         require_run(session, store, run_id)
         return explanation_to_dict(session.get(Explanation, run_id))
+
+
+def evaluation_version(evaluation: dict[str, Any]) -> int:
+    """The version of a stored evaluation (``params["version"]``; rows from before versioning are version 1)."""
+    version = (evaluation.get("params") or {}).get("version")
+    return int(version) if isinstance(version, int) and not isinstance(version, bool) else 1
+
+
+def next_evaluation_version(store: Store, run_id: str) -> int:
+    """The version the next scoring of a run gets: 1 + the highest stored one (1 when none).
+
+    Why: re-running ``autointerp eval`` adds a new, numbered evaluation instead
+    of an unlabelled duplicate; readers show the newest version and keep the
+    earlier ones as history.
+    """
+    existing = list_evaluations(store, run_id)
+    return 1 + max((evaluation_version(e) for e in existing), default=0)
+
+
+def current_evaluations(evaluations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The evaluations of the newest version among ``evaluations`` (a run's list, any order kept)."""
+    if not evaluations:
+        return []
+    newest = max(evaluation_version(e) for e in evaluations)
+    return [e for e in evaluations if evaluation_version(e) == newest]
 
 
 def list_evaluations(store: Store, run_id: str, kind: str | None = None) -> list[dict[str, Any]]:

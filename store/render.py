@@ -11,7 +11,6 @@ CLI only prints them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -95,7 +94,8 @@ def runs_table(runs: Sequence[Any]) -> Table:
 
 
 def _experiment_label(exp: Mapping[str, Any]) -> Text:
-    label = Text(f"#{exp['id']} ", style="bold")
+    # E<seq>: the run-local number the explanation's text and evidence lists cite
+    label = Text(f"E{exp.get('seq', exp['id'])} ", style="bold")
     label.append(f"{exp.get('tool', '')}", style="blue")
     if exp.get("component"):
         label.append(f" [{exp['component']}]")
@@ -130,7 +130,8 @@ def _hypothesis_node(
         text.append(" → ")
         text.append_text(_status(change.get("new")))
         if change.get("experiment_id") is not None:
-            text.append(f" (#{change['experiment_id']})")
+            decided = experiments.get(change["experiment_id"]) or {}
+            text.append(f" (E{decided.get('seq', change['experiment_id'])})")
         if change.get("reason"):
             text.append(f": {_short(change['reason'])}")
         node.add(text)
@@ -181,7 +182,7 @@ def _explanation_view(expl: Mapping[str, Any] | None) -> RenderableType:
     table.add_column("Description")
     table.add_column("Evidence")
     for comp in expl.get("components", []):
-        evidence = ", ".join(f"#{e}" for e in comp.get("evidence", []))
+        evidence = ", ".join(f"E{e}" for e in comp.get("evidence", []))
         table.add_row(
             str(comp.get("id")),
             str(comp.get("role") or ""),
@@ -198,14 +199,29 @@ def _explanation_view(expl: Mapping[str, Any] | None) -> RenderableType:
     return Group(table, clusters, circuit)
 
 
+def _scalar_text(value: Any) -> str:
+    return format(value, ".4g") if isinstance(value, float) else str(value)
+
+
 def _evaluations_table(evaluations: Sequence[Mapping[str, Any]]) -> Table:
+    """Each evaluation's label (version, source, prompts, settings), time and scalar scores, in full.
+
+    Matrices, draws and nested tables stay in ``audit --json``: raw JSON cut to
+    a column width hid the very numbers (z, p, f) a reader looks for.
+    """
     table = Table(title="Evaluations")
     table.add_column("#", justify="right")
     table.add_column("Kind")
+    table.add_column("Evaluation")
     table.add_column("Scores")
     for ev in evaluations:
-        scores = json.dumps(ev.get("scores", {}), sort_keys=True)
-        table.add_row(Text(str(ev.get("id"))), Text(str(ev.get("kind"))), Text(_short(scores, 200)))
+        params = ev.get("params") or {}
+        label = Text(str(params.get("label") or ""))
+        label.append(f"\n{_when(ev.get('created_at'))}", style="dim")
+        scores = ev.get("scores") or {}
+        scalars = " · ".join(f"{k} {_scalar_text(v)}" for k, v in scores.items()
+                             if v is None or isinstance(v, str | int | float | bool))
+        table.add_row(Text(str(ev.get("id"))), Text(str(ev.get("kind"))), label, Text(scalars))
     return table
 
 

@@ -41,14 +41,19 @@ def mask_url(url: str | URL) -> str:
     """Return ``url`` as a string with any password replaced by ``***``.
 
     Works on malformed URLs too (by pattern), so error messages never leak a
-    password whatever the user typed.
+    password whatever the user typed. A SQLite URI (``sqlite:///file:PATH?mode=ro&uri=true``,
+    how the viewer opens a file read-only) is shown as the ``sqlite:///PATH``
+    the user gave, not the percent-encoded internal rewrite.
     """
-    if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = url if isinstance(url, URL) else make_url(url)
     except Exception:  # noqa: BLE001 - malformed: fall back to a pattern
-        return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", url)
+        return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", str(url))
+    if parsed.get_backend_name() == "sqlite" and (parsed.database or "").startswith("file:"):
+        path = sqlite_file(parsed)
+        if path is not None:
+            return f"sqlite:///{path}"
+    return parsed.render_as_string(hide_password=True)
 
 
 def parse_url(url: str) -> URL:

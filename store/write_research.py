@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from store.engine import Store, write_session
 from store.errors import StoreError
 from store.idempotent import insert_once
-from store.lookup import next_seq, require_experiment, require_hypothesis
+from store.lookup import next_seq, require_experiment, require_experiment_seq, require_hypothesis
 from store.plain import clean, clean_text, utcnow
 from store.redact import secret_values
 from store.tables import (
@@ -122,6 +122,7 @@ def update_hypothesis(
     confidence: float | None = None,
     *,
     relation: str | None = None,
+    experiment_seq: int | None = None,
 ) -> None:
     """Change a hypothesis's status and record the change, in one transaction.
 
@@ -141,6 +142,8 @@ def update_hypothesis(
         confidence: New confidence; unchanged when None.
         relation: Relation of the evidence link; by default ``supports`` for
             supported, ``refutes`` for refuted, else ``tests``.
+        experiment_seq: Instead of ``experiment_id``: the experiment's
+            run-local number (``seq``, what agents cite as ``E<seq>``).
 
     Raises:
         StoreError: Unknown hypothesis, or an experiment of another run.
@@ -150,6 +153,8 @@ def update_hypothesis(
     reason_text = clean_text(reason) or ""
     with write_session(store) as session:
         hyp = require_hypothesis(session, store, hypothesis_id, lock=True)
+        if experiment_seq is not None:
+            experiment_id = require_experiment_seq(session, store, hyp.run_id, experiment_seq).id
         if experiment_id is not None:
             require_experiment(session, store, experiment_id, hyp.run_id)
         last = session.exec(

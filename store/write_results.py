@@ -91,7 +91,9 @@ def save_explanation(
         run_id: The run.
         summary: Prose explanation (stored redacted).
         components: ``[{"id", "role", "description", "evidence": [experiment
-            ids]}]`` (dicts or pydantic models).
+            numbers]}]`` (dicts or pydantic models). Evidence cites experiments by
+            their run-local number ``seq`` (``E<seq>`` in the text), so a run's
+            explanation reads the same in every database.
         clusters: ``[{"name", "description", "members": [component ids]}]``.
         circuit: The circuit, usually a list of component ids.
 
@@ -111,16 +113,16 @@ def save_explanation(
         if cited:
             known = set(
                 session.exec(
-                    select(Experiment.id).where(
+                    select(Experiment.seq).where(
                         Experiment.run_id == run_id,
-                        Experiment.id.in_(sorted(cited)),  # type: ignore[union-attr]
+                        Experiment.seq.in_(sorted(cited)),  # type: ignore[attr-defined]
                     )
                 ).all()
             )
             missing = sorted(cited - known)
             if missing:
                 raise ValueError(
-                    f"The explanation cites experiments {missing} that are not "
+                    f"The explanation cites experiments {', '.join(f'E{m}' for m in missing)} that are not "
                     f"experiments of run '{run_id}'."
                 )
         row = session.get(Explanation, run_id) or Explanation(run_id=run_id)

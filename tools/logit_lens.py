@@ -54,10 +54,39 @@ class LogitLensArgs(ToolArgs):
     position: Position = Field("END", description="Token position (integer, negative from the end) or role name; the metric is read at 'END'.")
     prompts: Prompts = Field("clean", description="Run the clean or the corrupt prompts.")
     top_k: int = Field(10, ge=0, le=50, description="How many promoted and suppressed tokens to list per component (for at most 6 components, those of largest direct effect).")
+    whole_words: bool = Field(True, description="List only whole-word tokens (letters, at least two) and the task's answer/distractor tokens, not sub-word pieces.")
+
+
+#: candidates scanned per listed token when only whole words are listed
+WORD_SCAN = 50
 
 
 def _decode(tokenizer, ids: list[int]) -> list[str]:
     return [tokenizer.decode([i]) for i in ids]
+
+
+def is_word(token: str, task_words: set[str]) -> bool:
+    """Whether a decoded token reads as a word: letters only (two or more), or one of the task's own tokens."""
+    text = token.strip()
+    return text in task_words or (len(text) >= 2 and text.isalpha())
+
+
+def top_tokens(tokenizer, scores: torch.Tensor, k: int, task_words: set[str] | None) -> list[tuple[str, float]]:
+    """The ``k`` highest-scoring tokens of ``scores`` ([vocab]), whole words only when ``task_words`` is given.
+
+    Why the filter: the raw top of a small model's vocabulary projection is
+    mostly sub-word pieces ("ing", "##", byte tokens) that say nothing about
+    what a component writes; names and words do.
+    """
+    scan = min(scores.numel(), k * WORD_SCAN if task_words is not None else k)
+    top = torch.topk(scores, scan)
+    out = []
+    for token, value in zip(_decode(tokenizer, top.indices.tolist()), top.values.tolist(), strict=True):
+        if task_words is None or is_word(token, task_words):
+            out.append((token, rounded(value, 3)))
+        if len(out) == k:
+            break
+    return out
 
 
 def logit_lens(ctx: ToolContext, args: LogitLensArgs) -> tuple[LogitLensResult, str]:
@@ -92,6 +121,7 @@ def logit_lens(ctx: ToolContext, args: LogitLensArgs) -> tuple[LogitLensResult, 
     n = ctx.data.n_pairs
     means = {cid: float(torch.cat(v).mean()) for cid, v in effects.items()}
     with_tokens = {cid for cid, _ in top_items(means, MAX_TOKEN_TABLES)} if args.top_k else set()
+    task_words = {w.strip() for p in ctx.data.task.pairs for w in (p.answer, p.distractor)}
     entries: dict[str, LensEntry] = {}
     for c in comps:
         ds = torch.cat(effects[c.id])
@@ -102,10 +132,9 @@ def logit_lens(ctx: ToolContext, args: LogitLensArgs) -> tuple[LogitLensResult, 
         if c.id in with_tokens:
             with torch.no_grad():
                 logits = (mean_vec[c.id] / n) @ w_u.T  # [vocab]
-            up = torch.topk(logits, args.top_k)
-            down = torch.topk(-logits, args.top_k)
-            entry.promoted = [(t, rounded(v, 3)) for t, v in zip(_decode(target.tokenizer, up.indices.tolist()), up.values.tolist(), strict=True)]
-            entry.suppressed = [(t, rounded(-v, 3)) for t, v in zip(_decode(target.tokenizer, down.indices.tolist()), down.values.tolist(), strict=True)]
+            words = task_words if args.whole_words else None
+            entry.promoted = top_tokens(target.tokenizer, logits, args.top_k, words)
+            entry.suppressed = [(t, -v) for t, v in top_tokens(target.tokenizer, -logits, args.top_k, words)]
         entries[c.id] = entry
     result = LogitLensResult(
         prompts=args.prompts, position=args.position, actual_logit_diff=rounded(torch.cat(actual).mean()),

@@ -14,11 +14,18 @@ from langgraph.runtime import Runtime
 
 from agents.context import RunContext
 from agents.evidence import localisation_of
+from agents.provenance import code_version, evaluation_label
 from agents.recorder import note
 from agents.state import ResearchState, wall_time_spent
 from engine.evaluation import evaluate_explanation, interpretation_line
 from engine.models.placement import dtype_name
-from store import finish_run, frozen_roles, list_evaluations, save_evaluation
+from store import (
+    finish_run,
+    frozen_roles,
+    list_evaluations,
+    next_evaluation_version,
+    save_evaluation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +51,14 @@ def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
     frozen = frozen_roles(ctx.store, run_id)  # the evaluator scores only what was frozen
     ctx.progress("phase", {"name": "evaluate"})
     clusters = [{"name": c["name"], "members": list(c["members"])} for c in frozen.clusters]
+    prompts = ctx.eval_prompts or {"prompts": "research", "n_pairs": ctx.data.n_pairs}
+    version = next_evaluation_version(ctx.store, run_id)
     params = {"null_draws": ctx.null_draws, "seed": ctx.seed, "clusters": clusters,
               "roles_source": frozen.roles_source, "roles_hash": frozen.roles_hash,
-              "frozen_at": frozen.frozen_at.isoformat(),
-              "prompts": ctx.eval_prompts or {"prompts": "research", "n_pairs": ctx.data.n_pairs},
-              "device": str(ctx.target.device), "dtype": dtype_name(ctx.target.dtype)}
+              "frozen_at": frozen.frozen_at.isoformat(), "prompts": prompts, "source": "explain",
+              "version": version, "code_version": code_version(),
+              "label": evaluation_label(version, "explain", prompts, ctx.null_draws), "device": str(ctx.target.device),
+              "dtype": dtype_name(ctx.target.dtype)}
     try:
         data = ctx.eval_data if ctx.eval_data is not None else ctx.data
         result = evaluate_explanation(

@@ -27,7 +27,7 @@ from agents.providers import complete, message_text
 from agents.recorder import note
 from agents.state import ResearchState, llm_refused
 from engine.errors import AutointerpError
-from store import add_tokens, freeze_roles, get_experiment, save_explanation
+from store import add_tokens, freeze_roles, get_run_experiment, save_explanation
 
 
 class OneShotError(AutointerpError):
@@ -79,9 +79,9 @@ def oneshot_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
         for name in PER_COMPONENT:
             measure(lab, name, cid, ev, downstream_of(cid, circuit))
     survey_ids = sorted({i for ev in evidence_of(state).values() for i in ev.evidence_ids()})
-    for out in [get_experiment(ctx.store, i) for i in survey_ids]:
+    for out in [get_run_experiment(ctx.store, run_id, i) for i in survey_ids]:
         if out:
-            records.append({"id": f"E{out['id']}", "tool": out["tool"], "args": out["args"],
+            records.append({"id": f"E{out['seq']}", "tool": out["tool"], "args": out["args"],
                             "summary": out["summary"], "error": out["error"]})
     for exp in lab.experiments:
         records.append({"id": f"E{exp.id}", "tool": exp.tool, "args": exp.args, "summary": exp.summary,

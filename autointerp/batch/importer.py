@@ -5,7 +5,8 @@ worker records its job in a private temporary SQLite store and hands back
 ``store.load_run_for_audit`` output (plain JSON) plus its array artifacts;
 the driver replays that record here. Ids are re-assigned by the target store,
 so every cross reference (hypothesis parents, evidence links, status-change
-experiments, explanation evidence) is remapped. The store's writers stamp
+experiments) is remapped; the explanation cites experiments by their
+run-local number (``seq``, E1..En), which the replay keeps. The store's writers stamp
 rows with the time of import, so the source run's own timestamps are kept in
 ``meta["imported"]`` (the report shows them).
 """
@@ -116,6 +117,7 @@ def _copy_records(
     run = audit["run"]
     hyp_ids: dict[int, int] = {}
     exp_ids: dict[int, int] = {}
+    exp_seqs: dict[int, int] = {}
     for _, _, kind, item in _events(audit):
         if kind == "hypothesis":
             parent = item.get("parent_id")
@@ -132,6 +134,8 @@ def _copy_records(
                 error=item.get("error"), idempotency_key=item.get("idempotency_key"),
                 component=item.get("component"),
             )  # fmt: skip
+            copied = st.get_experiment(store, exp_ids[int(item["id"])]) or {}
+            exp_seqs[int(item.get("seq") or 0)] = int(copied.get("seq") or 0)
         elif kind == "change":
             hyp, change = item
             old_exp = change.get("experiment_id")
@@ -157,7 +161,7 @@ def _copy_records(
     expl = audit.get("explanation")
     if expl:
         components = [
-            {**c, "evidence": [exp_ids[int(e)] for e in c.get("evidence") or [] if int(e) in exp_ids]}
+            {**c, "evidence": [exp_seqs[int(e)] for e in c.get("evidence") or [] if int(e) in exp_seqs]}
             for c in expl.get("components") or []
         ]
         st.save_explanation(store, run_id, expl.get("summary") or "", components,

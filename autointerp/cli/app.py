@@ -16,7 +16,6 @@ sentence and exit code 2, and scrubs secrets from everything printed.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from dataclasses import dataclass
 from typing import NoReturn
@@ -115,8 +114,6 @@ def _fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
 
 
 def main() -> None:
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     redact_console()
     try:
         code = app(standalone_mode=False)

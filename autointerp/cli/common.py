@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: one-sentence errors, JSON output, progress bars, redacted output.
+"""Shared CLI plumbing: one-sentence errors, JSON output, progress, redacted output.
 
 Why here: every command must turn a user-caused error into one clear sentence
 and a non-zero exit (never a traceback), print exactly one JSON object with
@@ -11,18 +11,28 @@ byte any command, library or log handler prints is scrubbed
 (:mod:`store.redact`); values are also redacted before they are laid out
 (:func:`print_json`, ``RunOutcome``), because a table may wrap a long key
 across two lines.
+
+Why two progress forms: a rich bar redraws one line, which is right in a
+terminal and useless in a log file or a pipe (it was silent there for whole
+runs). When stderr is not a terminal each new stage is one timestamped line
+instead. Tables printed to a pipe are sized to their content, not cut to the
+80 columns rich assumes without a terminal.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -62,8 +72,18 @@ def redact_console() -> None:
             setattr(sys, name, RedactingStream(stream))
 
 
-stdout = Console()
-stderr = Console(stderr=True)
+
+
+#: width of output that is not a terminal: wide enough that tables take the width of their content
+PIPED_WIDTH = 10_000
+
+
+def _console(stream: TextIO, *, stderr: bool = False) -> Console:
+    return Console(stderr=stderr, width=None if stream.isatty() else PIPED_WIDTH)
+
+
+stdout = _console(sys.stdout)
+stderr = _console(sys.stderr, stderr=True)
 # errors are one sentence on one line, whatever the terminal width
 error_console = Console(stderr=True, width=10_000, soft_wrap=True)
 
@@ -100,3 +120,71 @@ def progress_bar(enabled: bool = True) -> Iterator[Progress]:
     )
     with progress:
         yield progress
+
+
+#: a stage line that only repeats a counter ("nulls 10/200") is printed at most this often when not a terminal
+LINE_INTERVAL_S = 10.0
+
+
+class Stages:
+    """Progress of a long command: a rich bar in a terminal, timestamped lines otherwise, nothing when quiet.
+
+    ``update`` names the current stage (``"studying L9.H6 (3/10)"``) with an
+    optional ``detail`` shown beside it in the bar only; ``note`` prints a
+    fact worth keeping in a log (the run id, the circuit).
+
+    With ``hold``, lines are kept back until the first ``note`` (the run id)
+    and then printed with their own times: an input error found while the
+    model loads still ends the output in one sentence, alone.
+    """
+
+    def __init__(self, progress: Progress | None, out: TextIO, quiet: bool, hold: bool = False):
+        self.progress = progress
+        self.out = out
+        self.quiet = quiet
+        self.task = progress.add_task("starting", total=None) if progress is not None else None
+        self._last_key = ""
+        self._last_time = 0.0
+        self._held: list[str] | None = [] if hold else None
+
+    def update(self, stage: str, detail: str = "", completed: int | None = None, total: int | None = None) -> None:
+        if self.quiet:
+            return
+        if self.progress is not None and self.task is not None:
+            text = escape(stage + (f" · {detail}" if detail else ""))
+            self.progress.update(self.task, description=text, completed=completed, total=total)
+            return
+        key = re.sub(r"\d+/\d+", "#/#", stage)
+        now = time.monotonic()
+        if key != self._last_key or now - self._last_time >= LINE_INTERVAL_S:
+            self._line(stage)
+            self._last_key, self._last_time = key, now
+
+    def note(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self.progress is not None:
+            self.progress.console.print(escape(text), highlight=False)
+            return
+        held, self._held = self._held or [], None
+        for line in held:
+            self.out.write(line)
+        self._line(text)
+
+    def _line(self, text: str) -> None:
+        stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%S")
+        if self._held is not None:
+            self._held.append(f"{stamp} {text}\n")
+            return
+        self.out.write(f"{stamp} {text}\n")
+        self.out.flush()
+
+
+@contextmanager
+def stages(quiet: bool = False, hold: bool = False) -> Iterator[Stages]:
+    """A :class:`Stages` on stderr: a rich bar when stderr is a terminal, one line per stage otherwise."""
+    if quiet or not sys.stderr.isatty():
+        yield Stages(None, sys.stderr, quiet, hold)
+        return
+    with progress_bar() as progress:
+        yield Stages(progress, sys.stderr, quiet)

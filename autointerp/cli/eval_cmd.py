@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 
 from agents.evaluate_run import evaluate_stored_run
-from autointerp.cli.common import device_option, dtype_option, print_json, progress_bar, stdout
+from autointerp.cli.common import device_option, dtype_option, print_json, stages, stdout
 from autointerp.cli.scores import evaluation_lines
 from engine.bounds import MAX_NULL_DRAWS, MIN_NULL_DRAWS
 from store import open_store
@@ -23,17 +23,20 @@ def evaluate(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     device: str = device_option("Where the model runs: auto, cpu, cuda, cuda:N or mps (default: the run's)."),
     dtype: str = dtype_option("float32, bfloat16 or float16 (default: the run's)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr (errors still print)."),
 ) -> None:
     """Score a run's frozen roles (interchangeability with its nulls and ceiling) and its circuit (faithfulness)."""
-    with progress_bar() as progress, open_store(db, create=False) as st:
-        step = progress.add_task(f"evaluating {run_id}", total=None)
+    with stages(quiet) as shown, open_store(db, create=False) as st:
         out = evaluate_stored_run(
             st, run_id, null_draws=null_draws, original=original,
-            progress=lambda _e, p: progress.update(step, description=str(p.get("name", ""))),
+            progress=lambda _e, p: shown.update(str(p.get("name", ""))),
             device=device, dtype=dtype,
         )
     if json_out:
         print_json(out)
         return
+    version = out.get("version", 1)
+    stdout.print(f"evaluation {version} of {run_id}" + (f" (evaluations 1..{version - 1} stay in the store as history; "
+                 "audit and report show the newest)" if version > 1 else ""), highlight=False)
     for line in evaluation_lines(out):
         stdout.print(escape(line), highlight=False)

@@ -1,7 +1,7 @@
 """``autointerp explain`` and ``autointerp resume``: thin layers over ``autointerp.api``.
 
-Progress (phase, component, experiments) goes to stderr through a rich bar;
-the result goes to stdout as tables, or as one JSON object with ``--json``:
+Progress (phase, component, experiments) goes to stderr: a rich bar in a terminal, one timestamped
+line per stage in a log or pipe (``--quiet`` silences it); the result goes to stdout as tables, or as one JSON object with ``--json``:
 ``{"run_id", "circuit", "explanation", "evaluation"}``.
 """
 
@@ -17,42 +17,42 @@ from agents.limits import MAX_STEPS
 from autointerp import api
 from autointerp.cli.common import (
     MODEL_HELP,
+    Stages,
     device_option,
     dtype_option,
     print_json,
-    progress_bar,
-    stderr,
+    stages,
     stdout,
 )
 from autointerp.cli.scores import evaluation_lines
 from engine.bounds import MAX_PAIRS, MAX_SEED
 
 DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $AUTOINTERP_DB or a SQLite file in the user data dir).")
+QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="No progress on stderr (errors still print).")
 
 
 class _Progress:
-    """Turns the agent's progress events into a rich progress display."""
+    """Turns the agent's progress events into stage updates (a bar in a terminal, lines in a log)."""
 
-    def __init__(self, progress, quiet: bool):
-        self.progress = progress
-        self.quiet = quiet
-        self.task = progress.add_task("starting", total=None)
+    def __init__(self, stages: Stages):
+        self.stages = stages
         self.experiments = 0
-        self.where = ""
+        self.where = "starting"
+        self.counts: tuple[int | None, int | None] = (None, None)
 
     def __call__(self, event: str, payload: dict[str, Any]) -> None:
-        if event == "run" and not self.quiet:
-            stderr.print(f"run id: [bold]{payload['run_id']}[/]")
-        elif event == "phase":
+        if event in ("run", "circuit"):  # facts for the log, not a new stage
+            self.stages.note(f"run id: {payload['run_id']}" if event == "run"
+                             else f"circuit: {', '.join(payload['circuit'])}")
+            return
+        if event == "phase":
             self.where = str(payload.get("name"))
-        elif event == "circuit" and not self.quiet:
-            stderr.print(f"circuit: {', '.join(payload['circuit'])}")
         elif event == "component":
             self.where = f"studying {payload['component']} ({payload['index']}/{payload['total']})"
-            self.progress.update(self.task, total=payload["total"], completed=payload["index"] - 1)
+            self.counts = (payload["index"] - 1, payload["total"])
         elif event == "experiment":
             self.experiments += 1
-        self.progress.update(self.task, description=f"{escape(self.where)} · {self.experiments} experiments")
+        self.stages.update(self.where, f"{self.experiments} experiments", *self.counts)
 
 
 def _headline(component: dict[str, Any]) -> str:
@@ -121,16 +121,17 @@ def explain(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     device: str = device_option(),
     dtype: str = dtype_option(),
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Localise, study, group and explain the circuit of TASK in MODEL, then score it."""
 
-    with progress_bar() as progress:
+    with stages(quiet, hold=True) as shown:
         outcome = api.explain(task=task, model=model, agent=agent, circuit=circuit, max_steps=max_steps,
                               max_component_steps=max_component_steps, max_tokens=max_tokens, db=db, seed=seed,
                               n=n, evaluate=not no_eval, permute_heads=permute_heads,
                               fit_roles_to_swaps=fit_roles_to_swaps,
                               max_llm_requests=max_llm_requests, max_wall_s=max_wall, api_key_env=api_key_env,
-                              device=device, dtype=dtype, progress=_Progress(progress, json_out))
+                              device=device, dtype=dtype, progress=_Progress(shown))
     if json_out:
         print_json(outcome.to_dict())
         return
@@ -143,11 +144,12 @@ def resume(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     device: str = device_option("Where the reloaded model runs: auto, cpu, cuda, cuda:N or mps (default: the run's)."),
     dtype: str = dtype_option("float32, bfloat16 or float16 for the reloaded model (default: the run's)."),
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Continue a killed or interrupted run from its last checkpoint."""
 
-    with progress_bar() as progress:
-        outcome = api.resume(run_id, db=db, progress=_Progress(progress, json_out), device=device, dtype=dtype)
+    with stages(quiet, hold=True) as shown:
+        outcome = api.resume(run_id, db=db, progress=_Progress(shown), device=device, dtype=dtype)
     if json_out:
         print_json(outcome.to_dict())
         return

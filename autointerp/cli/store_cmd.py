@@ -58,7 +58,19 @@ def runs(
     if json_out:
         print_json({"runs": shown})
         return
+    if not shown:
+        stdout.print(no_runs_sentence({"--task": task, "--model": model, "--agent": agent, "--status": status,
+                                        "--since": since}, st.masked_url), highlight=False)
+        return
     stdout.print(runs_table(shown))
+
+
+def no_runs_sentence(filters: dict[str, object], where: str) -> str:
+    """What an empty ``runs`` listing says instead of an empty table."""
+    given = [f"{flag} {value}" for flag, value in filters.items() if value is not None]
+    if given:
+        return f"no runs match {' '.join(given)} in {where}"
+    return f"no runs in {where}"
 
 
 def audit(

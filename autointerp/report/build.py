@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from autointerp.report import data, svg
+from store import current_evaluations, evaluation_version
 
 
 def _components(audit: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -59,10 +60,19 @@ def _timeline(audit: Mapping[str, Any]) -> list[dict[str, Any]]:
     return events
 
 
+#: the score fields shown on the report's first screen (everything else is in the folded evaluation details)
+FIRST_SCREEN_SCORES = ("silhouette", "z", "p_value", "ceiling", "n_components", "verdict",
+                       "normalized", "circuit_size", "cpr", "cmd")
+
+
 def _evaluations(audit: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every stored evaluation, newest version first, each labelled (which, by what, on which prompts)."""
+    stored = list(audit.get("evaluations") or [])
+    newest = {id(e) for e in current_evaluations(stored)}
     out = []
-    for ev in audit.get("evaluations") or []:
+    for ev in sorted(stored, key=lambda e: -evaluation_version(e)):
         scores = data.mapping(ev.get("scores"))
+        params = data.mapping(ev.get("params"))
         charts = []
         observed = data.num(scores.get("silhouette", scores.get("score")))
         draws = data.null_draws(scores)
@@ -70,12 +80,14 @@ def _evaluations(audit: Mapping[str, Any]) -> list[dict[str, Any]]:
         if draws or (mean is not None and std is not None):
             chart = svg.null_histogram(observed, draws, mean, std, label=f"{ev.get('kind')} null distribution")
             if chart is not None:
-                charts.append({"title": "score against its null distribution", "svg": chart})
+                charts.append({"title": "silhouette of the roles against random relabellings of the same heads",
+                               "svg": chart})
         if isinstance(scores.get("curve"), list):
-            chart = svg.line_chart(scores["curve"], label="faithfulness curve", x_label="components kept (k)",
-                                   y_label="f")
+            chart = svg.line_chart(scores["curve"], label="faithfulness curve",
+                                   x_label="circuit size k (top-k components by |effect|)",
+                                   y_label="faithfulness f")
             if chart is not None:
-                charts.append({"title": "faithfulness of the top-k components", "svg": chart})
+                charts.append({"title": "faithfulness against circuit size", "svg": chart})
         matrix, comps = scores.get("distance_matrix"), scores.get("components")
         if isinstance(matrix, list) and isinstance(comps, list) and len(comps) == len(matrix) <= 40:
             values = [[data.num(v) for v in row] if isinstance(row, list) else [] for row in matrix]
@@ -83,10 +95,28 @@ def _evaluations(audit: Mapping[str, Any]) -> list[dict[str, Any]]:
             charts.append({"title": "swap distances D between circuit heads",
                            "svg": svg.grid_heatmap(labels, labels, values, label="swap distance matrix",
                                                    diverge=False, cell=18)})
-        out.append({"id": ev.get("id"), "kind": ev.get("kind"), "scalars": data.scalar_scores(scores),
-                    "params": data.pretty(ev.get("params") or {}, 2000), "charts": charts,
+        version = evaluation_version(ev)
+        headline_keys = [k for k in FIRST_SCREEN_SCORES if k in scores and data.scalar_scores({k: scores[k]})]
+        out.append({"id": ev.get("id"), "kind": ev.get("kind"), "version": version, "current": id(ev) in newest,
+                    "headline": [(data.score_label(k), scores[k]) for k in headline_keys],
+                    "label": str(params.get("label") or f"evaluation {version}"),
+                    "scalars": [(data.score_label(k), v) for k, v in data.scalar_scores(scores)],
+                    "params": data.pretty(params, 2000), "charts": charts,
                     "created_at": ev.get("created_at")})
     return out
+
+
+def _roles(audit: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per role: its members, what it does, and the experiments its members' descriptions cite."""
+    expl = audit.get("explanation") or {}
+    evidence = {str(c.get("id")): c.get("evidence") or [] for c in expl.get("components") or []}
+    rows = []
+    for cluster in expl.get("clusters") or []:
+        members = [str(m) for m in cluster.get("members") or []]
+        cited = sorted({int(e) for m in members for e in evidence.get(m, [])})
+        rows.append({"name": str(cluster.get("name") or ""), "members": members,
+                     "description": str(cluster.get("description") or ""), "evidence": cited})
+    return rows
 
 
 def _meta(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,9 +176,10 @@ def build_view(audit: Mapping[str, Any]) -> dict[str, Any]:
             tokens = ex["tokens"] or [str(i) for i in range(len(ex["matrix"][0]))]
             rows = tokens[-len(ex["matrix"]):] if len(tokens) >= len(ex["matrix"]) else \
                 [str(i) for i in range(len(ex["matrix"]))]
-            ex["svg"] = svg.grid_heatmap(rows, tokens, ex["matrix"], diverge=False, cell=20,
+            ex["svg"] = svg.grid_heatmap(rows, tokens, ex["matrix"], diverge=False, cell=20, top=1.0,
                                          label=f"attention of {view['component']}")
-        view["bars"] = svg.bars(view["by_role"], label="attention by token role") if view["by_role"] else None
+        view["bars"] = svg.bars(view["by_role"], label="attention by token role", scale=1.0) \
+            if view["by_role"] else None
         attention.append(view)
     attention.sort(key=lambda v: (not v["in_circuit"], str(v["component"])))
     messages = [{**m, "calls_text": data.pretty(m["tool_calls"], 3000) if m.get("tool_calls") else ""}
@@ -156,14 +187,21 @@ def build_view(audit: Mapping[str, Any]) -> dict[str, Any]:
     for exp in experiments:
         exp["result_text"] = data.pretty(exp.get("result"))
         exp["args_text"] = data.pretty(exp.get("args"), 1500)
+    evaluations = _evaluations(audit)
+    first = [e for e in evaluations if e["current"]]
+    llm = any(m.get("provider") or m.get("model") for m in messages)
     return {
         "run": run, "explanation": audit.get("explanation"),
+        "task_description": str(data.mapping(run.get("meta")).get("task_description") or ""),
+        "example_pairs": data.example_pairs(run), "roles": _roles(audit),
+        "first_scores": first, "colour_legend": svg.COLOUR_LEGEND,
+        "messages_title": "LLM conversation" if llm else "Agent notes",
         "circuit_svg": svg.circuit_diagram(nodes, edges, n_layers) if nodes else None,
         "circuit_edges": edges, "heatmaps": heat, "attention": attention,
         "components": _components(audit),
         "other_hypotheses": [h for h in audit.get("hypotheses") or [] if not h.get("component")],
         "experiments": experiments, "messages": messages,
-        "evaluations": _evaluations(audit), "timeline": _timeline(audit), "meta": _meta(run),
+        "evaluations": evaluations, "timeline": _timeline(audit), "meta": _meta(run),
         "headline": headline(audit),
     }  # fmt: skip
 
@@ -172,7 +210,7 @@ def headline(audit: Mapping[str, Any]) -> dict[str, Any]:
     """The few numbers that compare runs: circuit, roles, scores, cost."""
     audit = data.normalise(audit)
     expl = audit.get("explanation") or {}
-    scores = {str(e.get("kind")): e.get("scores") or {} for e in audit.get("evaluations") or []}
+    scores = {str(e.get("kind")): e.get("scores") or {} for e in current_evaluations(audit.get("evaluations") or [])}
     inter, faith = scores.get("interchangeability", {}), scores.get("faithfulness", {})
     run = audit.get("run") or {}
     return {

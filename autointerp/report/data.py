@@ -69,6 +69,16 @@ def effects_of(result: Any) -> dict[str, float]:
     return {}
 
 
+def contribution_sign(exp: Mapping[str, Any]) -> float:
+    """The factor turning an experiment's raw effect into a contribution (the report's one sign).
+
+    Noising (clean run, corrupt activation patched in): contribution = -effect.
+    Denoising (corrupt run, clean activation patched in): contribution = effect.
+    """
+    result, args = mapping(exp.get("result")), mapping(exp.get("args"))
+    return 1.0 if (result.get("direction") or args.get("direction")) == "denoising" else -1.0
+
+
 def heatmaps(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Layer x head grids of the patching/attribution sweeps (one per tool, the widest sweep).
 
@@ -90,6 +100,8 @@ def heatmaps(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         head_ids = {k: c for k, c in parsed.items() if c is not None and c.kind == "head"}
         n_layers = max(c.layer for c in head_ids.values()) + 1
         n_heads = max(int(c.head or 0) for c in head_ids.values()) + 1
+        sign = contribution_sign(exp)
+        effects = {k: sign * v for k, v in effects.items()}
         grid: list[list[float | None]] = [[None] * n_heads for _ in range(n_layers)]
         for k, c in head_ids.items():
             grid[c.layer][int(c.head or 0)] = effects[k]
@@ -98,7 +110,7 @@ def heatmaps(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         detail = ", ".join(str(v) for v in (result.get("method") or args.get("method"),
                                             result.get("direction") or args.get("direction")) if v)
         out.append({
-            "title": tool.replace("_", " ") + (f" ({detail})" if detail else ""),
+            "title": tool.replace("_", " ") + (f" ({detail})" if detail else "") + ": contributions",
             "experiment": exp.get("id"),
             "rows": [f"L{i}" for i in range(n_layers)], "cols": [f"H{j}" for j in range(n_heads)],
             "values": grid,
@@ -155,7 +167,8 @@ def attention_views(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         if examples or by_role:
             out.append({"component": exp.get("component") or (exp.get("args") or {}).get("component"),
                         "experiment": exp.get("id"), "summary": exp.get("summary") or "",
-                        "examples": examples, "by_role": by_role})
+                        "examples": examples, "by_role": by_role,
+                        "prompts": str(mapping(exp.get("args")).get("prompts") or "clean")})
     return out
 
 
@@ -165,6 +178,9 @@ def _per_head_views(exp: Mapping[str, Any], heads: Mapping[str, Any]) -> list[di
     The example is the query position's attention row, drawn as a one-row matrix.
     """
     views = []
+    # one experiment over many heads has one summary: shown once by the caller, not under every head
+    summary = exp.get("summary") or "" if len(heads) == 1 else ""
+    prompts = str(mapping(exp.get("args")).get("prompts") or "clean")
     for head, entry in heads.items():
         entry = mapping(entry)
         table = mapping(entry.get("to_role"))
@@ -177,13 +193,18 @@ def _per_head_views(exp: Mapping[str, Any], heads: Mapping[str, Any]) -> list[di
             tokens = _tokens(example.get("tokens"))
             examples.append({"prompt": "".join(tokens or []), "tokens": tokens, "matrix": matrix})
         if by_role or examples:
-            views.append({"component": str(head), "experiment": exp.get("id"), "summary": exp.get("summary") or "",
-                          "examples": examples, "by_role": by_role})
+            views.append({"component": str(head), "experiment": exp.get("id"), "summary": summary,
+                          "examples": examples, "by_role": by_role, "prompts": prompts})
     return views
 
 
 def path_edges(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Edges ``sender -> receiver`` (or ``-> logits``) with weights from path patching."""
+    """Edges ``sender -> receiver`` (or ``-> logits``) weighted by path-patching contributions.
+
+    A path patched into several receivers at once has one joint value: it is
+    drawn to each receiver with ``joint`` naming them all (a dashed edge),
+    never split into per-receiver numbers that were not measured.
+    """
     edges: dict[tuple[str, str], dict[str, Any]] = {}
     for exp in experiments:
         if exp.get("error") or str(exp.get("tool")) not in PATH_TOOLS:
@@ -193,20 +214,21 @@ def path_edges(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
         sender = result.get("sender") or args.get("sender") or exp.get("component")
         if not sender:
             continue
-        per = result.get("per_receiver") or result.get("receivers")
+        sign = contribution_sign(exp)
+        per = result.get("per_receiver")
         found = effects_of({"effects": per}) if isinstance(per, Mapping | list) else {}
-        receivers = args.get("receivers")
+        receivers = result.get("receivers") if isinstance(result.get("receivers"), list) else args.get("receivers")
         if found:
             for receiver, weight in found.items():
                 edges[(str(sender), receiver)] = {"source": str(sender), "target": receiver,
-                                                  "weight": weight, "experiment": exp.get("id")}
+                                                  "weight": sign * weight, "experiment": exp.get("id")}
         elif (total := num(result.get("effect", result.get("total_effect")))) is not None:
-            target = "logits" if receivers in (None, "logits") else None
-            if target is None and isinstance(receivers, list) and len(receivers) == 1:
-                target = str(receivers[0])
-            if target:
-                edges[(str(sender), target)] = {"source": str(sender), "target": target,
-                                                "weight": total, "experiment": exp.get("id")}
+            targets = ["logits"] if receivers in (None, "logits") else \
+                [str(r) for r in receivers] if isinstance(receivers, list) else []
+            joint = ", ".join(targets) if len(targets) > 1 else None
+            for target in targets:
+                edges[(str(sender), target)] = {"source": str(sender), "target": target, "weight": sign * total,
+                                                "experiment": exp.get("id"), "joint": joint}
     return list(edges.values())
 
 
@@ -246,6 +268,33 @@ def scalar_scores(scores: Any) -> list[tuple[str, Any]]:
     return [(str(k), v) for k, v in scores.items() if isinstance(v, str | int | float | bool) or v is None]
 
 
+#: readable names of stored score keys (the report never shows a raw key such as ``random_mean``)
+SCORE_LABELS = {
+    "silhouette": "silhouette of the roles", "random_mean": "null mean (random relabelling)",
+    "random_std": "null std", "z": "z vs random relabelling", "p_value": "p (empirical, one-sided)",
+    "ceiling": "ceiling (best partition)", "ceiling_method": "ceiling found by", "n_components": "heads scored",
+    "n_clusters": "roles", "n_singletons": "single-head roles", "roles_source": "roles chosen from",
+    "distance": "swap distance", "null_draws": "null draws", "verdict": "verdict", "note": "note",
+    "normalized": "faithfulness f(C)", "circuit_size": "circuit size", "ablation": "ablation",
+    "ablated": "components ablated", "cpr": "CPR (area under f)", "cmd": "CMD (area to f = 1)",
+    "m_full": "metric, full model", "m_empty": "metric, all ablated", "m_circuit": "metric, circuit only",
+    "log_base": "log base",
+}
+
+
+def score_label(key: str) -> str:
+    """The readable name of a stored score key."""
+    return SCORE_LABELS.get(key, key.replace("_", " "))
+
+
+def example_pairs(run: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The two example prompt pairs a run recorded in its meta (empty for runs from before they were)."""
+    pairs = mapping(run.get("meta")).get("example_pairs")
+    keys = ("clean", "corrupt", "answer", "distractor")
+    return [{k: str(p.get(k) or "") for k in keys} for p in pairs[:2] if isinstance(p, Mapping)] \
+        if isinstance(pairs, list) else []
+
+
 def null_draws(scores: Mapping[str, Any]) -> list[float] | None:
     """Stored null draws of an interchangeability evaluation, if any were kept."""
     for key in ("null", "null_scores", "null_samples", "random_scores", "null_distribution"):
@@ -274,19 +323,31 @@ def normalise(audit: Mapping[str, Any]) -> dict[str, Any]:
     The templates and extractors can then rely on shapes (a cluster's
     ``members`` is a list of strings, a hypothesis's ``status_history`` is a
     list of dicts ...) whatever was stored.
+
+    Experiments are numbered as the run cites them: ``id`` becomes the
+    run-local number ``seq`` (E1..En, what the explanation's text and evidence
+    lists use) and every reference to the database row id is mapped to it.
     """
     run = dict(mapping(audit.get("run")))
-    hypotheses = []
-    for hyp in _dicts(audit.get("hypotheses")):
-        hyp["status_history"] = _dicts(hyp.get("status_history"))
-        hyp["evidence"] = _ints(hyp.get("evidence"))
-        hyp["evidence_links"] = [link for link in _dicts(hyp.get("evidence_links"))
-                                 if isinstance(link.get("experiment_id"), int)]
-        hypotheses.append(hyp)
+    local: dict[int, int] = {}
     experiments = []
     for exp in _dicts(audit.get("experiments")):
         exp["hypotheses"] = _ints(exp.get("hypotheses"))
+        if isinstance(exp.get("seq"), int) and isinstance(exp.get("id"), int):
+            local[exp["id"]] = exp["seq"]
+            exp["row_id"], exp["id"] = exp["id"], exp["seq"]
         experiments.append(exp)
+    hypotheses = []
+    for hyp in _dicts(audit.get("hypotheses")):
+        hyp["status_history"] = _dicts(hyp.get("status_history"))
+        for change in hyp["status_history"]:
+            if isinstance(change.get("experiment_id"), int):
+                change["experiment_id"] = local.get(change["experiment_id"], change["experiment_id"])
+        hyp["evidence"] = [local.get(e, e) for e in _ints(hyp.get("evidence"))]
+        hyp["evidence_links"] = [{**link, "experiment_id": local.get(link["experiment_id"], link["experiment_id"])}
+                                 for link in _dicts(hyp.get("evidence_links"))
+                                 if isinstance(link.get("experiment_id"), int)]
+        hypotheses.append(hyp)
     messages = []
     for msg in _dicts(audit.get("messages")):
         msg["content"] = "" if msg.get("content") is None else str(msg["content"])

@@ -19,6 +19,13 @@ from typing import Any
 from markupsafe import Markup
 
 FONT = "11"
+#: fill of a cell whose value was not measured
+NOT_MEASURED = "#d9d9d9"
+#: the one colour convention of every effect chart (heat-maps, edges), stated once in the report's legend
+COLOUR_LEGEND = ("Values are contributions: how much a component's clean activation moves the logit difference "
+                 "(answer minus distractor), i.e. minus the noising patching effect. Blue: towards the answer; "
+                 "red: towards the distractor; grey: not measured. Tool summaries print the raw effect "
+                 "(patched minus unpatched run), which has the opposite sign for noising.")
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948",
            "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")  # fmt: skip
 
@@ -51,21 +58,26 @@ def _done(root: ET.Element) -> Markup:
 
 
 def diverging(value: float | None, scale: float) -> str:
-    """Blue (negative) - white - red (positive) colour of ``value`` on ``[-scale, scale]``."""
+    """Red (negative) - white - blue (positive) colour of ``value`` on ``[-scale, scale]``.
+
+    The report's one colour convention: values are contributions, so blue
+    pushes towards the answer and red towards the distractor; grey is "not
+    measured" (see :data:`COLOUR_LEGEND`).
+    """
     if value is None or not math.isfinite(value) or scale <= 0:
-        return "#eeeeee"
+        return NOT_MEASURED
     t = max(-1.0, min(1.0, value / scale))
     if t >= 0:
-        r, g, b = 255, int(255 - 180 * t), int(255 - 200 * t)
+        r, g, b = int(255 - 200 * t), int(255 - 150 * t), 255
     else:
-        r, g, b = int(255 + 200 * t), int(255 + 150 * t), 255
+        r, g, b = 255, int(255 + 180 * t), int(255 + 200 * t)
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def sequential(value: float | None, top: float) -> str:
     """White - dark blue colour of a non-negative ``value`` on ``[0, top]``."""
     if value is None or not math.isfinite(value) or top <= 0:
-        return "#eeeeee"
+        return NOT_MEASURED
     t = max(0.0, min(1.0, value / top))
     return f"#{int(255 - 225 * t):02x}{int(255 - 175 * t):02x}{int(255 - 80 * t):02x}"
 
@@ -73,6 +85,7 @@ def sequential(value: float | None, top: float) -> str:
 def grid_heatmap(
     rows: Sequence[str], cols: Sequence[str], values: Sequence[Sequence[float | None]],
     *, label: str, diverge: bool = True, cell: int = 22, names: Sequence[Sequence[str]] | None = None,
+    top: float | None = None,
 ) -> Markup:
     """A heat-map of ``values[row][col]`` with row/column labels and a tooltip per cell.
 
@@ -84,10 +97,13 @@ def grid_heatmap(
         diverge: Diverging colours around 0 (effects) or sequential (weights).
         cell: Cell size in pixels.
         names: Optional tooltip prefix per cell (e.g. component ids).
+        top: The value of the strongest colour (default: the largest |value|);
+            a fixed ``top`` puts several charts on one scale (attention: 1.0).
     """
     finite = [abs(v) for row in values for v in row if v is not None and math.isfinite(v)]
-    scale = max(finite, default=0.0)
-    legend = f"max |value| {scale:.3g}" + (" (blue < 0 < red)" if diverge else "")
+    scale = max(finite, default=0.0) if top is None else top
+    legend = (f"colour scale ±{scale:.3g}: red < 0 < blue; grey: not measured" if diverge
+              else f"colour scale 0–{scale:.3g}; grey: not measured")
     left = 8 + 6.5 * max((len(_short(r)) for r in rows), default=1)
     top = min(120, 8 + 6 * max((len(_short(c)) for c in cols), default=1))
     width = max(left + cell * len(cols) + 10, left + 6 * len(legend))
@@ -156,8 +172,10 @@ def circuit_diagram(
             "x1": f"{a[0] + 26:.1f}", "y1": f"{a[1]:.1f}", "x2": f"{b[0] - 28:.1f}", "y2": f"{b[1]:.1f}",
             "stroke": "#c0392b" if w < 0 else "#2c7bb6", "stroke-width": f"{1 + 3 * abs(w) / top_w:.2f}",
             "marker-end": "url(#arrow)", "opacity": "0.75",
+            **({"stroke-dasharray": "5 3"} if edge.get("joint") else {}),
         })  # fmt: skip
-        _title(line, f"{edge.get('source')} → {edge.get('target')}: {w:+.4g}")
+        joint = f" (joint path into {edge['joint']})" if edge.get("joint") else ""
+        _title(line, f"{edge.get('source')} → {edge.get('target')}: contribution {w:+.4g}{joint}")
     for node in nodes:
         if str(node["id"]) not in pos:
             continue
@@ -265,7 +283,7 @@ def line_chart(points: Sequence[Sequence[float]], *, label: str, x_label: str, y
            if len(p) >= 2 and all(isinstance(v, int | float) and math.isfinite(v) for v in p[:2])]
     if len(pts) < 2:
         return None
-    width, height, left, bottom, top = 420, 190, 44, 32, 12
+    width, height, left, bottom, top = 420, 200, 44, 36, 12
     x_lo, x_hi = min(p[0] for p in pts), max(p[0] for p in pts)
     y_lo, y_hi = min(0.0, *(p[1] for p in pts)), max(1.0, *(p[1] for p in pts))
     plot_w, plot_h = width - left - 10, height - top - bottom
@@ -284,19 +302,38 @@ def line_chart(points: Sequence[Sequence[float]], *, label: str, x_label: str, y
         dot = ET.SubElement(root, "circle", {"cx": f"{sx(x):.1f}", "cy": f"{sy(y):.1f}", "r": "2.5",
                                              "fill": "#3182bd"})
         _title(dot, f"{x_label} {x:g}: {y:.3g}")
-    for v in (y_lo, y_hi):
+    for v in (y_lo, (y_lo + y_hi) / 2, y_hi):
         _text(root, left - 4, sy(v) + 4, f"{v:.2g}", **{"text-anchor": "end"})
-    _text(root, left + plot_w / 2, height - 4, x_label, **{"text-anchor": "middle"})
-    _text(root, 4, top + 8, y_label, fill="#555")
+    for v in _ticks(x_lo, x_hi):
+        ET.SubElement(root, "line", {"x1": f"{sx(v):.1f}", "y1": str(top + plot_h), "x2": f"{sx(v):.1f}",
+                                     "y2": str(top + plot_h + 4), "stroke": "#333"})
+        _text(root, sx(v), top + plot_h + 15, f"{v:g}", **{"text-anchor": "middle"})
+    _text(root, left + plot_w / 2, height - 2, x_label, **{"text-anchor": "middle"})
+    _text(root, left + 4, top + 8, y_label, fill="#555")
     return _done(root)
 
 
-def bars(items: Sequence[tuple[str, float]], *, label: str) -> Markup | None:
-    """Horizontal bars for a small ``(name, value in [0, 1]-ish)`` table (attention by role)."""
+def _ticks(lo: float, hi: float, most: int = 8) -> list[float]:
+    """Round tick values covering ``[lo, hi]`` (at most ``most`` + 1 of them)."""
+    if hi <= lo:
+        return [lo]
+    raw = (hi - lo) / most
+    step = 10 ** math.floor(math.log10(raw))
+    step = next((m * step for m in (1, 2, 5, 10) if m * step >= raw), 10 * step)
+    first = math.ceil(lo / step) * step
+    return [round(first + k * step, 10) for k in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def bars(items: Sequence[tuple[str, float]], *, label: str, scale: float | None = None) -> Markup | None:
+    """Horizontal bars for a small ``(name, value in [0, 1]-ish)`` table (attention by role).
+
+    ``scale`` is the value of a full bar; attention uses 1.0 so that every
+    head's bars share one scale (a head with max 0.008 looks almost empty).
+    """
     rows = [(str(k), float(v)) for k, v in items if isinstance(v, int | float) and math.isfinite(v)]
     if not rows:
         return None
-    top_v = max(abs(v) for _, v in rows) or 1.0
+    top_v = scale or max(abs(v) for _, v in rows) or 1.0
     left = 10 + 7 * max(len(_short(k, 24)) for k, _ in rows)
     width, height = left + 230, 18 * len(rows) + 8
     root = _svg(width, height, label)

@@ -36,7 +36,7 @@ def check_evidence_based(db: str, run) -> dict:
     """Assertions every explanation must pass; returns the audit."""
     with open_store(db) as st:
         audit = load_run_for_audit(st, run.run_id)
-    exp_ids = {e["id"] for e in audit["experiments"]}
+    exp_ids = {e["seq"] for e in audit["experiments"]}  # evidence cites run-local numbers (E<seq>)
     assert run.status == "finished" and run.circuit
     comps = run.explanation["components"]
     assert {c["id"] for c in comps} == set(run.circuit)

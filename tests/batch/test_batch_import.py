@@ -40,7 +40,7 @@ def test_import_copies_every_record_with_remapped_links(tmp_path: Path, record: 
     assert [(c["old"], c["new"], c["experiment_id"]) for c in hyp["status_history"]] == [
         ("proposed", "supported", exp["id"])]
     assert hyp["evidence_links"] == [{"experiment_id": exp["id"], "relation": "supports"}]
-    assert all(c["evidence"] == [exp["id"]] for c in got["explanation"]["components"])
+    assert all(c["evidence"] == [exp["seq"]] for c in got["explanation"]["components"])
     assert got["explanation"]["clusters"] == src["explanation"]["clusters"]
     assert [e["kind"] for e in got["evaluations"]] == ["interchangeability", "faithfulness"]
     assert [m["content"] for m in got["messages"]] == [m["content"] for m in src["messages"]]

@@ -38,7 +38,11 @@ def make_run(st: Any, store: Any, *, payload: str = "", agent: str = "scripted",
     p = f" {payload}" if payload else ""
     run_id = st.start_run(st_store := store, task=task, model=model, agent=agent, seed=seed,
                           config={"task": task, "model": model, "agent": agent, "n": 16, "max_steps": 60},
-                          code_version="0.1.0+test", parent_run_id=parent, meta={"n_pairs": 16})
+                          code_version="0.1.0+test", parent_run_id=parent,
+                          meta={"n_pairs": 16, "task_description": "indirect object identification",
+                                "example_pairs": [{"clean": "When Mary and John went to the store, John gave a drink to",
+                                                   "corrupt": "When Amy and Bob went to the store, Tom gave a drink to",
+                                                   "answer": " Mary", "distractor": " John"}] * 2})
     atp = st.add_experiment(st_store, run_id, "attribution_patching", {"components": "all"},
                             f"AtP ranks L3.H0, L2.H1 highest{p}",
                             {"method": "attribution", "direction": "noising", "metric": "logit_diff",
@@ -91,8 +95,10 @@ def make_run(st: Any, store: Any, *, payload: str = "", agent: str = "scripted",
                       "", {}, error=f"tool failed: bad receiver{p}", component="L1.H2")
     circuit_h = st.add_hypothesis(st_store, run_id, f"The circuit copies the IO name{p}")
     st.update_hypothesis(st_store, circuit_h, "supported", "path patching", path2, 0.7)
+    local = {e: st.get_experiment(st_store, e)["seq"] for e in (atp, exact, path1, path2)}  # cited as E<seq>
     components = [{"id": c, "role": roles[c], "description": f"{roles[c]} behaviour{p}",
-                   "evidence": [atp, exact, path1 if c == "L2.H1" else path2]} for c in CIRCUIT]
+                   "evidence": [local[atp], local[exact], local[path1 if c == "L2.H1" else path2]]}
+                  for c in CIRCUIT]
     clusters = [{"name": "name mover", "description": f"copies the IO name{p}", "members": ["L3.H0", "L3.H3"]},
                 {"name": roles["L2.H1"], "description": "suppresses S", "members": ["L2.H1"]},
                 {"name": "duplicate token", "description": "finds the repeated name", "members": ["L1.H2"]}]

@@ -32,14 +32,17 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_report_has_every_section_and_the_numbers(db: dict) -> None:
     html = render_report(db["audit"])
-    for anchor in ("explanation", "circuit", "patching", "attention", "components", "evaluation",
-                   "timeline", "experiments", "conversation", "metadata"):
+    for anchor in ("summary", "task", "roles", "circuit", "scores", "sec-explanation", "patching", "attention",
+                   "components", "evaluation", "timeline", "experiments", "conversation", "metadata"):
         assert f'id="{anchor}"' in html
     for cid in CIRCUIT:
         assert f'id="comp-{cid}"' in html
-    # heat-map cells carry their values; the circuit diagram has nodes, path edges and the logits node
-    assert "<title>L2.H1: -1.6" in html and "<title>L3.H0: 2.07</title>" in html
-    assert "<title>L2.H1 → L3.H0: -1.1</title>" in html and "L3.H0 → logits" in html
+    # heat-map cells carry contributions (minus the stored noising effects: one sign convention);
+    # the circuit diagram has nodes, path edges (contributions too) and the logits node
+    assert "<title>L2.H1: 1.6" in html and "<title>L3.H0: -2.07</title>" in html
+    assert "<title>L2.H1 → L3.H0: contribution +1.1</title>" in html and "L3.H0 → logits: contribution +1.9" in html
+    assert "Blue: towards the answer" in html  # the legend states the convention
+    assert "When Mary and John went to the store" in html and "indirect object identification" in html
     assert 'aria-label="circuit diagram"' in html and 'aria-label="attention of L3.H0"' in html
     assert "normal approximation of the null" in html and "observed 0.41" in html
     assert 'aria-label="faithfulness curve"' in html and "swap distances D" in html

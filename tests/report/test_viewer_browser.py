@@ -127,8 +127,10 @@ def test_static_report_file_renders_and_payloads_stay_text(driver, sample: Sampl
     path.write_text(html, encoding="utf-8")
     text = _open(driver, path.as_uri(), "report-file")
     _assert_inert(driver, text)
-    assert "Name movers copy the indirect object." in text
+    driver.find_element(By.CSS_SELECTOR, "#sec-explanation > summary").click()  # folded below the first screen
+    assert "Name movers copy the indirect object." in driver.find_element(By.TAG_NAME, "body").text
     assert len(driver.find_elements(By.CSS_SELECTOR, 'svg[aria-label$="heat-map"]')) == 2
+    driver.find_element(By.CSS_SELECTOR, "#sec-experiments > summary").click()
     summary = driver.find_element(By.CSS_SELECTOR, "#exp-1 summary")
     summary.click()  # <details> open without script
     assert "clean_metric" in driver.find_element(By.ID, "exp-1").text
@@ -146,3 +148,32 @@ def test_the_policy_itself_blocks_inline_script(driver, tmp_path: Path) -> None:
     assert driver.execute_script("return window.__csp_probe") == 1
     driver.get(guarded.as_uri())
     assert driver.execute_script("return window.__csp_probe") is None
+
+
+def test_report_first_screen_holds_the_summary_at_1400px(driver, sample: SampleDb, tmp_path: Path) -> None:  # noqa: ANN001
+    """Issue 18: task with example pairs, circuit, roles and scores above the fold; the rest folded, once."""
+    from selenium.webdriver.common.by import By
+
+    import store as st
+    from autointerp.report import open_readonly, render_report
+
+    with open_readonly(sample.url) as store:
+        html = render_report(st.load_run_for_audit(store, sample.agent_run))
+    path = tmp_path / "first.html"
+    path.write_text(html, encoding="utf-8")
+    driver.set_window_size(1400, 1000)
+    text = _open(driver, path.as_uri(), "report-first-screen")
+    screen = 900  # the first screen of a 1400 x 900 browser
+    first = driver.find_element(By.ID, "summary")
+    for heading in first.find_elements(By.TAG_NAME, "h2"):
+        assert heading.rect["y"] < screen, heading.text
+    assert "When Mary and John went to the store, John gave a drink to" in text  # an example pair, visible
+    diagram = first.find_element(By.CSS_SELECTOR, 'svg[aria-label="circuit diagram"]')
+    assert diagram.rect["y"] + diagram.rect["height"] < screen
+    assert first.find_element(By.CSS_SELECTOR, 'svg[aria-label$="null distribution"]').rect["y"] < screen
+    folds = driver.find_elements(By.CSS_SELECTOR, "details.fold")
+    assert len(folds) >= 8 and not any(f.get_attribute("open") for f in folds)
+    # folded: the whole page is short, and each section title appears once
+    assert driver.find_element(By.TAG_NAME, "body").rect["height"] < 2500
+    titles = [f.find_element(By.TAG_NAME, "summary").text for f in folds]
+    assert len(titles) == len(set(titles))

@@ -261,14 +261,17 @@ def test_renderers(store):
     add_hypothesis(store, ids["run"], "[red]literal[/red] brackets")
     console = Console(width=200, record=True, color_system=None)
     console.print(runs_table(list_runs(store)))
-    console.print(audit_timeline(load_run_for_audit(store, ids["run"])))
+    audit = load_run_for_audit(store, ids["run"])
+    console.print(audit_timeline(audit))
     text = console.export_text()
+    local = {e["id"]: e["seq"] for e in audit["experiments"]}  # experiments are shown as E<seq>, run-local
     e1, e2, _ = ids["e"]
     for expected in (
         ids["run"], "smollm2-135m", "finished", "180",  # tokens 150 + 30
-        f"H{ids['h'][0]} supported", f"supports: #{e1} attention_pattern",
-        f"refutes: #{e2} ablate", "proposed → supported", "attends to IO",
+        f"H{ids['h'][0]} supported", f"supports: E{local[e1]} attention_pattern",
+        f"refutes: E{local[e2]} ablate", "proposed → supported", "attends to IO",
         "error: boom", "name mover", "copy names", "interchangeability", "[tool calls: ablate]",
+        "silhouette 0.5 · z 3.1", "normalized None",  # scalar scores in full, not cut JSON
         "[/oops]", "[bold]x[/bold]", "[red]literal[/red]",
     ):  # fmt: skip
         assert expected in text, expected
