@@ -58,6 +58,8 @@ class RunContext:
         eval_data: the prompts the evaluation scores on (None = ``data``;
             see ``agents.session.evaluation_data``).
         eval_prompts: how ``eval_data`` was drawn (stored with the scores).
+        swaps_allowed: the opt-in fitted-roles mode: the agent may run
+            ``weight_swap`` (the run's roles are then ``fitted_to_swaps``).
     """
 
     target: TargetModel
@@ -71,6 +73,7 @@ class RunContext:
     null_draws: int = 200
     eval_data: TaskData | None = None
     eval_prompts: dict[str, Any] = field(default_factory=dict)
+    swaps_allowed: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

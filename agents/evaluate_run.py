@@ -23,7 +23,15 @@ from agents.session import ExplainConfig, _load, evaluation_data
 from agents.toolbox import get_spec
 from engine.errors import AutointerpError
 from engine.evaluation import evaluate_explanation, interpretation_line, permutation_consistency
-from store import Store, get_explanation, get_run, list_runs, load_run_for_audit, save_evaluation
+from store import (
+    Store,
+    frozen_roles,
+    get_explanation,
+    get_run,
+    list_runs,
+    load_run_for_audit,
+    save_evaluation,
+)
 from tools.results import ActivationPatchingResult
 
 
@@ -101,23 +109,25 @@ def evaluate_stored_run(
         plus ``"permutation"`` for a head-permuted run.
 
     Raises:
-        RunNotFound: no such run. AutointerpError: the run has no explanation.
+        RunNotFound: no such run. RolesNotFrozen: the run never froze roles.
+        RolesChanged: the stored roles differ from the frozen ones.
+        AutointerpError: the frozen explanation has no roles.
     """
-
     run = get_run(store, run_id)
-    explanation = get_explanation(store, run_id)
-    clusters = [{"name": c["name"], "members": list(c["members"])} for c in (explanation or {}).get("clusters") or []]
+    frozen = frozen_roles(store, run_id)
+    clusters = [{"name": c["name"], "members": list(c["members"])} for c in frozen.clusters]
     if not clusters:
-        raise AutointerpError(f"Run '{run_id}' has no explanation with roles to evaluate (status: {run.status}).")
+        raise AutointerpError(f"Run '{run_id}' has no roles to evaluate (status: {run.status}).")
     config = ExplainConfig.model_validate(run.config)
     say = progress or (lambda _event, _payload: None)
     target, data = _load(config, say)
     data, prompts = evaluation_data(config, target, data)
     say("phase", {"name": "evaluate"})
-    result = evaluate_explanation(target, data, clusters=clusters, effects=_effects(store, run_id),
-                                  null_draws=null_draws, seed=config.seed)
+    result = evaluate_explanation(target, data, clusters=clusters, roles_source=frozen.roles_source,
+                                  effects=_effects(store, run_id), null_draws=null_draws, seed=config.seed)
     params = {"null_draws": null_draws, "seed": config.seed, "clusters": clusters, "source": "autointerp eval",
-              "prompts": prompts}
+              "prompts": prompts, "roles_source": frozen.roles_source, "roles_hash": frozen.roles_hash,
+              "frozen_at": frozen.frozen_at.isoformat()}
     out: dict[str, Any] = {"run_id": run_id}
     for kind, scores in result.items():
         save_evaluation(store, run_id, kind, scores, params)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.context import RunContext
-from agents.toolbox import get_spec, tool_names
+from agents.toolbox import EVALUATOR_TOOLS, get_spec, tool_names
 from store import add_experiment, add_hypothesis, add_message, find_experiment, update_hypothesis
 from store.plain import canonical_json, clean
 from tools.base import ToolResult, run_tool
@@ -105,6 +105,10 @@ def call_tool(
     if spec is None:
         outcome = ToolResult(tool, raw, None, "", 0.0,
                              error=f"Unknown tool '{tool}'; available tools: {', '.join(tool_names())}.")
+    elif tool in EVALUATOR_TOOLS and not ctx.swaps_allowed:
+        outcome = ToolResult(tool, raw, None, "", 0.0, error=(
+            f"{tool} is the evaluator's measurement and is not available to the agent (roles are scored by "
+            "weight swaps after they are frozen); run with --fit-roles-to-swaps to opt in."))
     elif not isinstance(args, dict):
         outcome = ToolResult(tool, raw, None, "", 0.0,
                              error=f"Arguments of {tool} must be a JSON object, got {type(args).__name__}.")

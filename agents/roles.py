@@ -1,26 +1,22 @@
-"""Role hypotheses put to a causal test: are a role's heads interchangeable?
+"""Opt-in: roles tested and regrouped by weight swaps (``explain --fit-roles-to-swaps``).
 
-Why: a role is a claim that its heads do the same job, and DESIGN.md §7 makes
-that claim testable -- computing one head's output with another's weights
-should barely change the model's next-token distribution when both do the
-same job. The scripted agent's first grouping comes from evidence signatures
-(where each head attends, how its effect flows, which way it pushes), which
-describe heads well but are only correlational evidence of a shared job. So
-every role with two or more heads becomes a hypothesis, and one batched
-weight-swap sweep over the circuit's heads decides them all:
+Why opt-in: the interchangeability score is made of weight swaps, so roles
+chosen by looking at swap distances are graded by the measurement they were
+fitted to. By default no agent sees a swap (DESIGN §7; the ``weight_swap``
+tool is refused and hidden from LLMs). A user who wants the agent to use
+swaps anyway gets this mode, and the run is recorded as
+``roles_source: "fitted_to_swaps"``: its score is compared with a
+selection-aware null (the same fitting procedure rerun on structureless
+matrices) and never printed as the headline of an evidence-based
+explanation.
 
-- *supported* when the role's heads are, on average, closer to each other
-  than to the nearest other role (mean silhouette of its members > 0),
-- *refuted* otherwise.
-
-When a role is refuted the heads are regrouped by what the swaps measured
-(average linkage on the swap distances, the number of roles chosen by z
-against random size-preserving relabellings) and each new role is again
-described from its members' signatures; the signature grouping is kept when
-it already scores at least as well. The sweep runs on the first
-``SWAP_PAIRS`` research prompt pairs; the run's evaluation re-measures the
-swaps on held-out prompts (``agents.session.evaluation_data``), so the final
-score is not the agent grading its own measurement.
+The mode: every signature role with two or more heads becomes a hypothesis
+("these heads are interchangeable"), one batched weight-swap sweep over the
+circuit's heads decides them all (*supported* when the role's members are
+closer to each other than to the nearest other role, mean silhouette > 0),
+and when a role is refuted the heads are regrouped by the evaluator's own
+fitting procedure (``engine.evaluation.fitting``), each new role described
+from its members' signatures.
 """
 
 from __future__ import annotations
@@ -28,27 +24,19 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
 
 from agents.describe import describe_cluster
 from agents.evidence import ComponentEvidence, Role
 from agents.nodes.common import Lab
 from agents.recorder import propose, resolve
 from engine.components import parse_component
-from engine.evaluation.silhouette import (
-    null_summary,
-    relabel_null,
-    silhouette,
-    silhouette_samples,
-)
+from engine.evaluation.fitting import fit_roles_to_distances, grouping_z
+from engine.evaluation.silhouette import silhouette_samples
 from tools.results import WeightSwapResult
 from tools.weight_swap import MAX_AMONG
 
 SWAP_PAIRS = 32
 """Research prompt pairs the swap sweep uses (its cost is m (m - 1) swaps over these)."""
-MAX_ROLES = 6
-NULL_DRAWS = 200
 
 
 def _mean_to(d: np.ndarray, i: int, members: list[int]) -> float:
@@ -74,36 +62,6 @@ def role_fit(d: np.ndarray, labels: list[Any], role: Any) -> dict[str, float]:
     sil = silhouette_samples(d, [str(x) for x in labels])[idx]
     return {"within": float(np.mean(within)), "nearest_other": float(np.mean(nearest)),
             "silhouette": float(np.mean(sil))}
-
-
-def grouping_z(d: np.ndarray, labels: list[Any], seed: int = 0) -> float | None:
-    """z of a grouping's silhouette against size-preserving random relabellings (None if undefined)."""
-    score = silhouette(d, [str(x) for x in labels])
-    if score is None:
-        return None
-    return null_summary(score, relabel_null(d, [str(x) for x in labels], NULL_DRAWS, seed))["z"]
-
-
-def swap_grouping(d: np.ndarray, seed: int = 0) -> tuple[list[int], float | None]:
-    """Group heads by measured interchangeability: average linkage, k with the largest z.
-
-    Returns:
-        (labels 0..k-1 in order of first appearance, their z); one group and
-        None when there are fewer than three heads.
-    """
-    m = len(d)
-    if m < 3:
-        return [0] * m, None
-    tree = linkage(squareform(np.asarray(d, dtype=float), checks=False), method="average")
-    best: tuple[list[int], float | None] = ([0] * m, None)
-    for k in range(2, min(MAX_ROLES, m - 1) + 1):
-        raw = fcluster(tree, t=k, criterion="maxclust")
-        first: dict[int, int] = {}
-        labels = [first.setdefault(int(x), len(first)) for x in raw]
-        z = grouping_z(d, labels, seed)
-        if z is not None and (best[1] is None or z > best[1] + 1e-9):
-            best = (labels, z)
-    return best
 
 
 def _fit_text(fit: dict[str, float], exp: int | None) -> str:
@@ -134,7 +92,7 @@ def _hypothesis(lab: Lab, name: str, members: list[str], revised: bool = False) 
     return propose(lab.ctx, lab.run_id, None, key, text)
 
 
-POST_HOC = "; post hoc: this grouping was chosen on these swaps, and the evaluation re-measures it on held-out prompts"
+POST_HOC = "; post hoc: this grouping was fitted to these swaps (roles_source: fitted_to_swaps)"
 
 
 def swap_test_roles(lab: Lab, clusters: list[Role], evidence: dict[str, ComponentEvidence]) -> list[Role]:
@@ -169,8 +127,8 @@ def swap_test_roles(lab: Lab, clusters: list[Role], evidence: dict[str, Componen
     d = np.asarray(result.distances, dtype=float)
     labels = [role_of[h] for h in heads]
     verdicts = {name: _judge(lab, hid, role_fit(d, labels, name), exp) for name, hid in hyp_ids.items()}
-    z_signature = grouping_z(d, labels, lab.ctx.tools.seed)
-    new_labels, z_swap = swap_grouping(d, lab.ctx.tools.seed)
+    z_signature = grouping_z(d, labels, seed=lab.ctx.tools.seed)
+    new_labels, z_swap = fit_roles_to_distances(d, lab.ctx.tools.seed)
     refuted = [name for name, v in verdicts.items() if v != "supported"]
     adopt = (bool(refuted) or z_signature is None) and z_swap is not None and \
         (z_signature is None or z_swap > z_signature)

@@ -45,6 +45,8 @@ class ExplainConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     #: run on a function-preserving head permutation of the model (memorisation control)
     permute_heads: int | None = None
+    #: opt-in: let the agent test and regroup its roles by weight swaps (roles_source "fitted_to_swaps")
+    fit_roles_to_swaps: bool = False
 
 
 DEFAULT_N = 32
@@ -103,11 +105,11 @@ MIN_HELD_OUT = 8
 def evaluation_data(config: ExplainConfig, target: Any, data: Any) -> tuple[Any, dict[str, Any]]:
     """The prompts a run's explanation is scored on, and a description of them.
 
-    Why held out: the scripted agent tests its roles with weight swaps on its
-    research prompts, and the interchangeability score is made of weight
-    swaps; scoring on pairs of a built-in task that the research never saw
-    (drawn with seed + ``HELD_OUT_SEED``, research prompts left out) makes the
-    score a re-measurement rather than the agent's own numbers read back. A
+    Why held out: the evaluation must not grade the agent on the prompts its
+    evidence came from. A built-in task is scored on pairs the research never
+    saw (drawn with seed + ``HELD_OUT_SEED``, research prompts left out), so
+    the score is a measurement on new inputs, not the agent's own numbers read
+    back (in the opt-in fitted-roles mode, its swap sweep is not re-used). A
     small task (capitals has 40 distinct prompts) may not have
     ``MIN_HELD_OUT`` unseen pairs left; then the fresh draw is used as it is,
     labelled ``resampled``, with the number of distinct prompts it shares
@@ -142,7 +144,7 @@ def _context(
     return RunContext(target=target, data=data, eval_data=eval_data, eval_prompts=eval_prompts, store=store,
                       tools=ToolContext(target, data, seed=config.seed, artifact_dir=str(store.artifact_dir)),
                       agent_kind=spec.kind, llm=llm, progress=progress, evaluate=config.evaluate,
-                      null_draws=config.null_draws)
+                      null_draws=config.null_draws, swaps_allowed=config.fit_roles_to_swaps)
 
 
 def initial_state(run_id: str, config: ExplainConfig) -> dict[str, Any]:

@@ -54,6 +54,8 @@ class ResearchState(TypedDict, total=False):
         conclusion: the LLM's ``conclude`` call for the current component, once made.
         findings: component id -> ``{description, evidence, signature, hypotheses}``.
         clusters: functional roles ``[{name, description, members}]``.
+        roles_source: how the roles were chosen (``evidence``, ``llm``, ``oneshot`` or
+            ``fitted_to_swaps``); frozen with them before the evaluation.
         explanation: ``{summary, components, clusters, circuit}`` as stored.
         evaluation: the evaluation module's scores (or a note why skipped).
         stop_reason: set when a budget ran out (which one) or the run ended.
@@ -79,6 +81,7 @@ class ResearchState(TypedDict, total=False):
     conclusion: dict[str, Any] | None
     findings: Annotated[dict[str, Any], merge_dicts]
     clusters: list[dict[str, Any]]
+    roles_source: str
     explanation: dict[str, Any]
     evaluation: dict[str, Any]
     stop_reason: str | None

@@ -12,6 +12,9 @@ from typing import Any
 from tools.base import ToolSpec
 from tools.registry import TOOLS
 
+EVALUATOR_TOOLS = ("weight_swap",)
+"""Tools that measure what the evaluation scores: hidden from agents unless a run opts in."""
+
 
 def _registry() -> dict[str, ToolSpec]:
     return dict(TOOLS)

@@ -49,6 +49,7 @@ def explain(
     run_id: str | None = None,
     target: Any = None,
     permute_heads: int | None = None,
+    fit_roles_to_swaps: bool = False,
 ):
     """Explain how ``model`` performs ``task``: localise, study, group, explain, evaluate.
 
@@ -76,6 +77,9 @@ def explain(
         permute_heads: run on a function-preserving head permutation of the model
             with this seed (memorisation control; ``autointerp eval`` checks the
             explanation maps through the permutation onto the original run's).
+        fit_roles_to_swaps: opt-in: the agent may run weight swaps and regroup its
+            roles by them; the run's roles are recorded as ``fitted_to_swaps`` and
+            scored against a selection-aware null, never as evidence-based roles.
 
     Returns:
         ``agents.session.RunOutcome`` with ``run_id``, ``status``, ``stop_reason``,
@@ -90,7 +94,7 @@ def explain(
     config = ExplainConfig(task=task, model=model, agent=agent, circuit=_circuit(circuit), max_steps=max_steps,
                            max_component_steps=max_component_steps, max_tokens=max_tokens, seed=seed, n=n,
                            evaluate=evaluate, null_draws=null_draws, params=dict(params or {}),
-                           permute_heads=permute_heads)
+                           permute_heads=permute_heads, fit_roles_to_swaps=fit_roles_to_swaps)
     with open_store(db) as store:
         kwargs: dict[str, Any] = {"chat_model": chat_model, "http_client": http_client, "target": target}
         return run_explain(config, store, progress or _silent, run_id=run_id, **kwargs)

@@ -1,20 +1,20 @@
-"""Benchmark: the 10×10 weight-swap matrix on smollm2-135m / IOI, fast path vs naive.
+"""Benchmark: the 10×10 weight-swap matrix on smollm2-135m / IOI, fast path vs a weight-rewrite reference.
 
-Why: the interchangeability score needs m(m-1) swapped forwards per
-explanation. The fast path resumes each swap from the cached clean residual
-stream at the target head's layer and batches several swaps per forward;
-the naive path runs one full Hugging Face forward per swap and bucket. This
-script times the fast matrix in full, times a few naive swaps and
-extrapolates their mean to the whole matrix (the naive cost does not depend
-on which pair is swapped: every swap is one full forward per bucket), and
-prints both and their ratio. No assertions: figures only.
+Why: the interchangeability score needs m(m-1) swapped forwards (plus m
+head ablations) per explanation. The fast path resumes each swap from the
+cached clean residual stream at the target head's layer and batches several
+swaps per forward; the reference writes the source head's weights into a
+model copy and runs one full Hugging Face forward per swap and bucket
+(``tests/evaluation/swap_reference.py``). This script times the fast matrix
+in full, times a few reference swaps and extrapolates their mean to the
+whole matrix, and prints both and their ratio. No assertions: figures only.
 
 The 10 heads are chosen in the script: a first-order (attribution) ranking of
 all heads shortlists 24, whose exact single-head mean-ablation effects pick
 the top 10. They are then clustered by where the final position attends
 (``evaluation.baselines``), and the clustering's interchangeability is printed,
-next to that of an average-linkage clustering of D itself (a reference for how
-high the score can go on this matrix, not an explanation).
+with its nulls and the ceiling (the best silhouette any grouping of these heads
+reaches on this matrix).
 
     .venv/bin/python bench/interchangeability.py [--pairs 16] [--naive-swaps 3] [--threads N]
 """
@@ -26,21 +26,20 @@ import time
 
 import numpy as np
 import torch
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
 
 from engine.evaluation.baselines import attention_role_clusters
 from engine.evaluation.faithfulness import single_ablation_effects
 from engine.evaluation.interchangeability import (
+    DEFAULT_DISTANCE,
     clustering_labels,
-    directed_distances,
-    interchangeability_from_distances,
-    symmetrise,
+    measure_distances,
+    score_roles,
 )
 from engine.evaluation.ranking import ablation_attribution
-from engine.evaluation.swap import naive_swap_effects, swap_effects
+from engine.evaluation.swap import swap_effects
 from engine.models import load_model
 from engine.tasks import load_task
+from tests.evaluation.swap_reference import reference_swap_effects
 
 
 def pick_heads(target, data, k: int, shortlist: int) -> dict[str, float]:
@@ -78,50 +77,47 @@ def main() -> None:
     n_swaps = m * (m - 1)
     swap_effects(target, data, [(heads[0], heads[1])])  # warm-up
     start = time.perf_counter()
-    directed = directed_distances(target, data, heads, swaps_per_batch=args.swaps_per_batch)
+    measured = measure_distances(target, data, heads, swaps_per_batch=args.swaps_per_batch)
+    directed = measured["directed"]
     fast = time.perf_counter() - start
 
     sample = [(heads[a], heads[(a + 1) % m]) for a in range(args.naive_swaps)]
     start = time.perf_counter()
-    naive = naive_swap_effects(target, data, sample)
+    naive = reference_swap_effects(target, data, sample)
     naive_per_swap = (time.perf_counter() - start) / len(sample)
     naive_total = naive_per_swap * n_swaps
     index = {h: i for i, h in enumerate(heads)}
-    agreement = max(abs(o.js_distance - directed[index[o.target], index[o.source]]) for o in naive)
+    agreement = max(abs(js - directed[index[t], index[s]]) for (t, s), (js, _) in zip(sample, naive, strict=True))
 
     print(f"\n{m}×{m} swap matrix = {n_swaps} swaps × {data.n_pairs} prompts")
-    print(f"  fast (suffix from the target's layer, {args.swaps_per_batch} swaps/forward): "
-          f"{fast:.2f} s ({fast / n_swaps * 1000:.0f} ms/swap)")
-    print(f"  naive (one full HF forward per swap and bucket): {naive_per_swap * 1000:.0f} ms/swap "
-          f"measured on {len(sample)} swaps -> {naive_total:.2f} s extrapolated to {n_swaps} swaps")
-    print(f"  speed-up: {naive_total / fast:.1f}×   (max |d_fast - d_naive| on the timed swaps: {agreement:.1e})")
+    print(f"  fast (suffix from the target's layer, {args.swaps_per_batch} swaps/forward, plus {m} ablations): "
+          f"{fast:.2f} s ({fast / (n_swaps + m) * 1000:.0f} ms per swap or ablation)")
+    print(f"  reference (weights rewritten, one full HF forward per swap and bucket): {naive_per_swap * 1000:.0f} "
+          f"ms/swap measured on {len(sample)} swaps -> {naive_total:.2f} s extrapolated to {n_swaps} swaps")
+    print(f"  speed-up: {naive_total / fast:.1f}×   (max |d_fast - d_reference| on the timed swaps: {agreement:.1e})")
 
     clusters = attention_role_clusters(target, data, heads)
     ids, labels, notes = clustering_labels(clusters, target.n_layers, target.n_heads)
     order = [index[h] for h in ids]
-    distances = symmetrise(directed)[np.ix_(order, order)]
-    result = interchangeability_from_distances(distances, ids, labels, null_draws=1000, notes=notes)
-    print("\nclustering by the role the final position attends to:")
+    print("\nclustering by the role the final position attends to (a mechanical baseline):")
     for cluster in clusters:
         print(f"  {cluster['name']}: {', '.join(cluster['members'])}")
-    print(f"  silhouette {result['silhouette']}, null mean {result['random_mean']}, std {result['random_std']}, "
-          f"z {result['z']}, p {result['p_value']} (1000 relabellings)")
-    if result["note"]:
-        print(f"  note: {result['note']}")
-    oracle = fcluster(linkage(squareform(distances, checks=False), "average"), len(clusters), "maxclust")
-    best = interchangeability_from_distances(distances, ids, [str(c) for c in oracle], null_draws=1000)
-    print(f"reference: average-linkage clustering of D itself into {len(clusters)} clusters "
-          f"(an upper-end score, not an explanation): silhouette {best['silhouette']}, z {best['z']}, "
-          f"p {best['p_value']}")
-    print("  groups: " + " | ".join(
-        ", ".join(h for h, c in zip(ids, oracle, strict=True) if c == g) for g in sorted(set(oracle))
-    ))
-    print("\nD (rows/cols in clustering order):")
+    for name in (DEFAULT_DISTANCE, "js"):
+        distances = measured[name][np.ix_(order, order)]
+        result = score_roles(distances, ids, labels, "attention baseline", null_draws=1000)
+        layer = result["layer_matched"] or {}
+        print(f"  {name}: silhouette {result['silhouette']}, ceiling {(result['ceiling'] or {}).get('silhouette')}; "
+              f"relabelling z {result['z']}, p {result['p_value']}; layer-matched z {layer.get('z')}, "
+              f"p {layer.get('p_value')} -> {result['verdict']}")
+    if notes:
+        print(f"  note: {'; '.join(notes)}")
+    distances = measured[DEFAULT_DISTANCE][np.ix_(order, order)]
+    print(f"\nD ({DEFAULT_DISTANCE}; rows/cols in clustering order):")
     print("        " + " ".join(f"{h:>7}" for h in ids))
     for h, row in zip(ids, distances, strict=True):
         print(f"{h:>7} " + " ".join(f"{v:7.3f}" for v in row))
-    print(f"  D: min off-diagonal {distances[~np.eye(m, dtype=bool)].min():.3f}, max {distances.max():.3f} "
-          f"(JS distance, natural log, bound {np.sqrt(np.log(2)):.3f})")
+    print("  head ablation distances d(i <- mean): " + ", ".join(
+        f"{h} {measured['ablation'][index[h]]:.3f}" for h in ids))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from store.artifacts import load_array, save_array
 from store.audit import load_run_for_audit, run_to_dict
 from store.connect import open_store
 from store.engine import Store
-from store.errors import RunNotFound, SchemaTooNew, StoreError
+from store.errors import RolesChanged, RolesNotFrozen, RunNotFound, SchemaTooNew, StoreError
+from store.frozen import FrozenRoles, freeze_roles, frozen_roles, roles_hash
 from store.read import (
     count_experiments,
     find_experiment,
@@ -53,6 +54,9 @@ from store.write_runs import (
 
 __all__ = [
     "REDACTED",
+    "FrozenRoles",
+    "RolesChanged",
+    "RolesNotFrozen",
     "SCHEMA_VERSION",
     "Run",
     "RunNotFound",
@@ -67,6 +71,8 @@ __all__ = [
     "default_url",
     "find_experiment",
     "finish_run",
+    "freeze_roles",
+    "frozen_roles",
     "is_sqlite_memory",
     "get_experiment",
     "get_explanation",
@@ -82,6 +88,7 @@ __all__ = [
     "parse_url",
     "redact",
     "resume_run",
+    "roles_hash",
     "run_to_dict",
     "save_array",
     "save_evaluation",

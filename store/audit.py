@@ -62,6 +62,9 @@ def explanation_to_dict(row: Explanation | None) -> dict[str, Any] | None:
         "clusters": row.clusters,
         "circuit": row.circuit,
         "created_at": iso(row.created_at),
+        "roles_source": row.roles_source,
+        "roles_hash": row.roles_hash,
+        "frozen_at": iso(row.frozen_at),
     }
 
 

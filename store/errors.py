@@ -20,3 +20,11 @@ class RunNotFound(StoreError):
 
 class SchemaTooNew(StoreError):
     """The database was written by a newer autointerp than this one."""
+
+
+class RolesNotFrozen(StoreError):
+    """A run's roles were never frozen, so there is nothing the evaluation may score."""
+
+
+class RolesChanged(StoreError):
+    """A run's roles differ from the ones frozen before the evaluation: they cannot be scored."""

@@ -2,7 +2,10 @@
 
 Why: the store creates its tables on first use, so a fresh SQLite file or an
 empty PostgreSQL database just works, and it refuses a database written by a
-newer version of the code instead of misreading it. Several processes may
+newer version of the code instead of misreading it. A database written by an
+older version is upgraded in place: the store's schema only ever grows by
+nullable columns and new tables, so the migration adds what is missing
+(``_add_missing_columns``) and every earlier row keeps its data. Several processes may
 open a fresh database at the same moment (a batch of runs), so creation runs
 under a lock: SQLite's write lock (``BEGIN IMMEDIATE``) or a PostgreSQL
 transaction-level advisory lock; both back ends have transactional DDL.
@@ -38,9 +41,27 @@ def _check(store: Store, version: int | None) -> None:
 
 
 def _complete(conn: Connection) -> bool:
-    """Whether every store table exists."""
-    existing = set(inspect(conn).get_table_names())
-    return all(name in existing for name in METADATA.tables)
+    """Whether every store table and column exists."""
+    inspector = inspect(conn)
+    existing = set(inspector.get_table_names())
+    if not all(name in existing for name in METADATA.tables):
+        return False
+    return all({c.name for c in table.columns} <= {c["name"] for c in inspector.get_columns(name)}
+               for name, table in METADATA.tables.items())
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Add columns that the code's tables have and the database's lack (all nullable by design)."""
+    inspector = inspect(conn)
+    for name, table in METADATA.tables.items():
+        present = {c["name"] for c in inspector.get_columns(name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise SchemaTooNew(f"Cannot add the required column {name}.{column.name} to an existing database.")
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f'ALTER TABLE "{name}" ADD COLUMN "{column.name}" {kind}'))
 
 
 def schema_version(store: Store) -> int | None:
@@ -67,10 +88,10 @@ def ensure_schema(store: Store) -> None:
         version = _stored_version(conn)
         _check(store, version)
         METADATA.create_all(conn)
+        _add_missing_columns(conn)
         if version is None:
             conn.execute(_TABLE.insert().values(id=1, version=SCHEMA_VERSION, updated_at=utcnow()))
         elif version < SCHEMA_VERSION:
-            # Migrations from older versions go here, version by version.
             conn.execute(
                 _TABLE.update()
                 .where(_TABLE.c.id == 1)

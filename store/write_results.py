@@ -16,6 +16,8 @@ from typing import Any
 from sqlmodel import select
 
 from store.engine import Store, write_session
+from store.errors import RolesChanged
+from store.frozen import roles_hash
 from store.lookup import require_run
 from store.plain import clean, clean_text, utcnow
 from store.redact import secret_values
@@ -97,6 +99,7 @@ def save_explanation(
         RunNotFound: If the run does not exist.
         ValueError: Malformed components or clusters, or evidence naming
             experiments that are not experiments of this run.
+        RolesChanged: The run's roles are frozen and ``clusters`` differ from them.
     """
     secret = secret_values()
     comps = normalize_components(components)
@@ -121,6 +124,9 @@ def save_explanation(
                     f"experiments of run '{run_id}'."
                 )
         row = session.get(Explanation, run_id) or Explanation(run_id=run_id)
+        if row.roles_hash is not None and roles_hash(clus) != row.roles_hash:
+            raise RolesChanged(f"The roles of run '{run_id}' were frozen at {row.frozen_at}; they cannot be "
+                               "changed any more (the evaluation scores the frozen ones).")
         row.summary = clean_text(summary, secret) or ""
         row.components = comps
         row.clusters = clus

@@ -17,7 +17,7 @@ from agents.evidence import localisation_of
 from agents.recorder import note
 from agents.state import ResearchState
 from engine.evaluation import evaluate_explanation, interpretation_line
-from store import finish_run, list_evaluations, save_evaluation
+from store import finish_run, frozen_roles, list_evaluations, save_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def _effects(state: ResearchState) -> dict[str, float] | None:
 
 
 def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Call the evaluation module on the explanation's roles and store its scores."""
+    """Score the run's frozen roles (read back from the store and checked against their hash)."""
     ctx = runtime.context
     run_id = state["run_id"]
     if not ctx.evaluate:
@@ -37,16 +37,18 @@ def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
     if existing:  # a replayed node: the scores are already stored
         scores = {e["kind"]: e["scores"] for e in existing}
         return {"evaluation": scores}
+    frozen = frozen_roles(ctx.store, run_id)  # the evaluator scores only what was frozen
     ctx.progress("phase", {"name": "evaluate"})
-    clusters = [{"name": c["name"], "members": list(c["members"])}
-                for c in (state.get("explanation") or {}).get("clusters") or []]
+    clusters = [{"name": c["name"], "members": list(c["members"])} for c in frozen.clusters]
     params = {"null_draws": ctx.null_draws, "seed": ctx.seed, "clusters": clusters,
+              "roles_source": frozen.roles_source, "roles_hash": frozen.roles_hash,
+              "frozen_at": frozen.frozen_at.isoformat(),
               "prompts": ctx.eval_prompts or {"prompts": "research", "n_pairs": ctx.data.n_pairs}}
     try:
         data = ctx.eval_data if ctx.eval_data is not None else ctx.data
         result = evaluate_explanation(
-            ctx.target, data, clusters=clusters, effects=_effects(state), null_draws=ctx.null_draws,
-            seed=ctx.seed,
+            ctx.target, data, clusters=clusters, roles_source=frozen.roles_source, effects=_effects(state),
+            null_draws=ctx.null_draws, seed=ctx.seed,
             progress=lambda stage, done, total: ctx.progress("phase", {"name": f"evaluate: {stage} {done}/{total}"}))
     except Exception as exc:  # noqa: BLE001 - a failed evaluation must not lose the run
         log.warning("evaluation failed", exc_info=True)

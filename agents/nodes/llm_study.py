@@ -25,7 +25,7 @@ from agents.prompts import COMPONENT_BRIEF, RESEARCHER_SYSTEM, dumps
 from agents.providers import invoke, message_text, usage_tokens
 from agents.recorder import note, resolve
 from agents.state import ResearchState, budget_exhausted, component_budget_left
-from agents.toolbox import experiment_tool_schemas
+from agents.toolbox import EVALUATOR_TOOLS, experiment_tool_schemas
 from store import add_tokens
 
 
@@ -62,7 +62,8 @@ def research_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
         new = [SystemMessage(system), HumanMessage(_brief(state, ctx, cid))]
         note(ctx, run_id, f"{cid}:system", "system", system)
         note(ctx, run_id, f"{cid}:brief", "user", new[1].content)
-    reply = invoke(ctx.llm, messages + new, experiment_tool_schemas() + notebook_schemas())
+    hidden = () if ctx.swaps_allowed else EVALUATOR_TOOLS
+    reply = invoke(ctx.llm, messages + new, experiment_tool_schemas(exclude=hidden) + notebook_schemas())
     prompt, completion = usage_tokens(reply)
     note(ctx, run_id, _key(cid, len(messages), reply), "assistant", reply.content,
          tool_calls=[*reply.tool_calls, *[{**c, "invalid": True} for c in reply.invalid_tool_calls]],

@@ -27,7 +27,7 @@ from agents.providers import invoke, message_text, usage_tokens
 from agents.recorder import note
 from agents.state import ResearchState
 from engine.errors import AutointerpError
-from store import add_tokens, get_experiment, save_explanation
+from store import add_tokens, freeze_roles, get_experiment, save_explanation
 
 
 class OneShotError(AutointerpError):
@@ -116,8 +116,10 @@ def oneshot_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
     else:
         raise OneShotError(f"The one-shot LLM answer was not a valid explanation: {error}.")
     save_explanation(ctx.store, run_id, result["summary"], result["components"], result["clusters"], circuit)
-    explanation = {**result, "circuit": circuit}
+    frozen = freeze_roles(ctx.store, run_id, "oneshot")
+    explanation = {**result, "circuit": circuit, "roles_source": frozen.roles_source,
+                   "roles_hash": frozen.roles_hash, "frozen_at": frozen.frozen_at.isoformat()}
     findings = {c["id"]: Finding(description=c["description"], evidence_ids=c["evidence"]).model_dump()
                 for c in result["components"]}
     return {**lab.updates(), "tokens": tokens, "clusters": result["clusters"], "explanation": explanation,
-            "findings": findings}
+            "findings": findings, "roles_source": "oneshot"}

@@ -1,12 +1,15 @@
 """``group`` and ``explain``: from per-component findings to roles and an explanation.
 
-The scripted agent clusters the evidence signatures (``agents.signatures``),
-names each role from what its members share and puts the roles to a causal
-test by weight swaps (``agents.roles``); LLM agents are asked to
-cluster and explain (``agents.llm_synthesis``) and fall back to the evidence
-clustering, with a recorded note, when their answer does not validate. Every
-component claim and role description cites experiment ids, and the stored
-explanation is checked by the store to cite only experiments of this run.
+The scripted agent clusters the evidence signatures (``agents.signatures``)
+and names each role from what its members share; only in the opt-in
+fitted-roles mode does it test and regroup them by weight swaps
+(``agents.roles``). LLM agents are asked to cluster and explain
+(``agents.llm_synthesis``) and fall back to the evidence clustering, with a
+recorded note, when their answer does not validate. Every component claim and
+role description cites experiment ids, and the stored explanation is checked
+by the store to cite only experiments of this run. The explain node freezes
+the roles in the store (hash, time, ``roles_source``) before the evaluation
+runs: the evaluator scores only what was frozen.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from agents.recorder import note
 from agents.roles import swap_test_roles, unique_names
 from agents.signatures import cluster_signatures, features
 from agents.state import ResearchState, budget_exhausted
-from store import save_explanation
+from engine.evaluation import FITTED
+from store import freeze_roles, save_explanation
 
 
 def evidence_clusters(findings: dict[str, Finding], roles: list[str]) -> list[Role]:
@@ -66,18 +70,22 @@ def group_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, 
     roles = [*ctx.data.role_names, "first token"]
     clusters: list[Role] | None = None
     tokens = 0
+    source = "evidence"
     if _llm_allowed(state, ctx):
         clusters, tokens = llm_clusters(state, ctx)
+        source = "llm"
     lab = Lab(state, runtime)
     if clusters is None:
-        clusters = evidence_clusters(findings, roles)
+        clusters, source = evidence_clusters(findings, roles), "evidence"
         spent = budget_exhausted(state)
-        if not (spent and spent.kind == "steps"):  # signature roles are hypotheses: test them
+        if ctx.swaps_allowed and not (spent and spent.kind == "steps"):  # opt-in: roles fitted to swaps
             evidence = {c: f.evidence for c, f in findings.items() if f.evidence is not None}
             clusters = swap_test_roles(lab, clusters, evidence)
+    if ctx.swaps_allowed:
+        source = FITTED  # the agent could see swap distances before its roles were final
     note(ctx, state["run_id"], "group", "assistant",
-         "Functional roles: " + "; ".join(f"{c.name}: {', '.join(c.members)}" for c in clusters))
-    return {**lab.updates(), "clusters": [c.model_dump() for c in clusters],
+         f"Functional roles ({source}): " + "; ".join(f"{c.name}: {', '.join(c.members)}" for c in clusters))
+    return {**lab.updates(), "clusters": [c.model_dump() for c in clusters], "roles_source": source,
             "tokens": int(state.get("tokens") or 0) + tokens}
 
 
@@ -104,5 +112,11 @@ def explain_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
             summary = text
     stored_clusters = [c.stored() for c in clusters]
     save_explanation(ctx.store, state["run_id"], summary, components, stored_clusters, circuit)
-    explanation = {"summary": summary, "components": components, "clusters": stored_clusters, "circuit": circuit}
+    frozen = freeze_roles(ctx.store, state["run_id"], state.get("roles_source") or "evidence")
+    note(ctx, state["run_id"], "freeze", "assistant",
+         f"Roles frozen at {frozen.frozen_at.isoformat()} (sha256 {frozen.roles_hash[:12]}, source "
+         f"{frozen.roles_source}); the evaluation scores these.")
+    explanation = {"summary": summary, "components": components, "clusters": stored_clusters, "circuit": circuit,
+                   "roles_source": frozen.roles_source, "roles_hash": frozen.roles_hash,
+                   "frozen_at": frozen.frozen_at.isoformat()}
     return {"explanation": explanation, "tokens": int(state.get("tokens") or 0) + tokens}

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 from rich.markup import escape
 
 from agents.evaluate_run import evaluate_stored_run
 from autointerp.cli.common import print_json, progress_bar, stdout
+from autointerp.cli.scores import evaluation_lines
 from store import open_store
 
 DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $AUTOINTERP_DB or a SQLite file in the user data dir).")
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def evaluate(
@@ -25,8 +20,7 @@ def evaluate(
     db: str = DB_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Interchangeability (swap distances, silhouette vs a random null) and faithfulness of a run."""
-
+    """Score a run's frozen roles (interchangeability with its nulls and ceiling) and its circuit (faithfulness)."""
     with progress_bar() as progress, open_store(db) as st:
         step = progress.add_task(f"evaluating {run_id}", total=None)
         out = evaluate_stored_run(
@@ -36,18 +30,5 @@ def evaluate(
     if json_out:
         print_json(out)
         return
-    inter, faith = out["interchangeability"], out["faithfulness"]
-    stdout.print(f"[bold]interchangeability[/] silhouette={_fmt(inter.get('silhouette'))} "
-                 f"null={_fmt(inter.get('random_mean'))}±{_fmt(inter.get('random_std'))} "
-                 f"z={_fmt(inter.get('z'))} p={_fmt(inter.get('p_value'))} "
-                 f"({inter.get('n_components')} heads, {inter.get('n_clusters')} roles)")
-    stdout.print(f"[bold]faithfulness[/] f={_fmt(faith.get('normalized'))} ({faith.get('circuit_size')} "
-                 f"components, {faith.get('ablation')} ablation) CPR={_fmt(faith.get('cpr'))} "
-                 f"CMD={_fmt(faith.get('cmd'))}")
-    if "permutation" in out:
-        perm = out["permutation"]
-        stdout.print(f"[bold]memorisation control[/] vs {perm['original_run']}: "
-                     f"{_fmt(perm['mapped_matches'])} of the original components found at their permuted ids, "
-                     f"literal (unmapped) ids reused: {_fmt(perm['literal_matches'])} -> "
-                     + ("passed" if perm["passed"] else "FAILED"))
-    stdout.print(escape(out["interpretation"]))
+    for line in evaluation_lines(out):
+        stdout.print(escape(line), highlight=False)

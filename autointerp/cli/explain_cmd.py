@@ -15,6 +15,7 @@ from rich.table import Table
 
 from autointerp import api
 from autointerp.cli.common import print_json, progress_bar, stderr, stdout
+from autointerp.cli.scores import evaluation_lines
 
 DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $AUTOINTERP_DB or a SQLite file in the user data dir).")
 
@@ -48,13 +49,6 @@ def _headline(component: dict[str, Any]) -> str:
     return component.get("headline") or (component.get("description") or "").split(". ")[0]
 
 
-def _scores(kind: str, scores: dict[str, Any]) -> str:
-    keys = {"interchangeability": ("silhouette", "random_mean", "z", "p_value", "n_components", "n_clusters"),
-            "faithfulness": ("normalized", "circuit_size", "ablation", "cpr", "cmd")}.get(kind)
-    shown = [(k, scores[k]) for k in (keys or scores) if isinstance(scores.get(k), int | float | str)]
-    return ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in shown)
-
-
 def _print_outcome(outcome) -> None:
     exp = outcome.explanation or {}
     stdout.print(f"[bold]run[/] {outcome.run_id} ({outcome.status}"
@@ -74,11 +68,8 @@ def _print_outcome(outcome) -> None:
     if "skipped" in ev:
         stdout.print(f"[bold]evaluation[/] skipped: {escape(str(ev['skipped']))}")
         return
-    for kind, scores in ev.items():
-        if isinstance(scores, dict):
-            stdout.print(f"[bold]{escape(kind)}[/] {escape(_scores(kind, scores))}")
-        elif isinstance(scores, str):
-            stdout.print(f"[bold]scores[/] {escape(scores)}")
+    for line in evaluation_lines(ev):
+        stdout.print(escape(line), highlight=False)
 
 
 def explain(
@@ -96,6 +87,9 @@ def explain(
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the evaluation."),
     permute_heads: int = typer.Option(None, "--permute-heads", help="Run on a function-preserving head "
                                       "permutation of the model (this seed): the memorisation control."),
+    fit_roles_to_swaps: bool = typer.Option(
+        False, "--fit-roles-to-swaps", help="Opt-in: let the agent test and regroup its roles by weight swaps. "
+        "The roles are then recorded as fitted_to_swaps and scored against a selection-aware null."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Localise, study, group and explain the circuit of TASK in MODEL, then score it."""
@@ -103,7 +97,7 @@ def explain(
     with progress_bar() as progress:
         outcome = api.explain(task=task, model=model, agent=agent, circuit=circuit, max_steps=max_steps,
                       max_component_steps=max_component_steps, max_tokens=max_tokens, db=db, seed=seed,
-                      n=n, evaluate=not no_eval, permute_heads=permute_heads,
+                      n=n, evaluate=not no_eval, permute_heads=permute_heads, fit_roles_to_swaps=fit_roles_to_swaps,
                       progress=_Progress(progress, json_out))
     if json_out:
         print_json(outcome.to_dict())

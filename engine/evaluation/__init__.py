@@ -3,8 +3,10 @@
 Why two scores: an explanation makes two claims. Its role clustering claims
 that heads in one role are functionally alike -- scored by swapping weights
 between heads and taking the silhouette of the clustering on the swap
-distances, against a random-relabelling null (``interchangeability``,
-DESIGN.md §7). Its component list claims to carry the behaviour -- scored by
+distances, against nulls that know how the roles were chosen and beside the
+best silhouette any grouping reaches (``interchangeability``, ``nulls``,
+``ceiling``; DESIGN.md §7). The roles must be frozen before this runs: the
+evaluator's measurement is never the agent's input. Its component list claims to carry the behaviour -- scored by
 MIB's normalised faithfulness with mean ablation (``faithfulness``). Neither
 compares against a published circuit, so neither rewards memorisation;
 ``permutation`` gives the control that detects it.
@@ -21,13 +23,14 @@ from typing import Any
 from engine.evaluation.divergence import JS_DISTANCE_MAX, js_distance
 from engine.evaluation.faithfulness import faithfulness, single_ablation_effects
 from engine.evaluation.interchangeability import (
+    FITTED,
     cluster_fields,
     interchangeability,
-    interchangeability_from_distances,
+    score_roles,
 )
 from engine.evaluation.permutation import permutation_consistency, permute_heads
 from engine.evaluation.silhouette import silhouette, silhouette_samples
-from engine.evaluation.swap import naive_swap_effects, swap_effects
+from engine.evaluation.swap import swap_effects
 from engine.models import TargetModel
 from engine.tasks import TaskData
 
@@ -36,6 +39,7 @@ def evaluate_explanation(
     target: TargetModel,
     data: TaskData,
     clusters: Iterable[Mapping[str, Any] | Any],
+    roles_source: str,
     effects: Mapping[str, float] | None = None,
     null_draws: int = 200,
     seed: int = 0,
@@ -49,6 +53,8 @@ def evaluate_explanation(
         data: tokenised task.
         clusters: ``[{"name": str, "members": [component ids]}, ...]`` (dicts or
             objects with ``name``/``members``); the circuit is the union of members.
+        roles_source: how the roles were chosen (``interchangeability.FITTED``
+            when fitted to swap distances: adds the selection-aware null).
         effects: component id -> effect, ranking the faithfulness curve (optional).
         null_draws: random relabellings of the interchangeability null (≥ 200).
         seed: relabelling seed.
@@ -58,7 +64,7 @@ def evaluate_explanation(
 
     Returns:
         ``{"interchangeability": {...}, "faithfulness": {...}}`` -- see
-        ``interchangeability.interchangeability_from_distances`` and
+        ``interchangeability.interchangeability`` and
         ``faithfulness.faithfulness`` for the fields.
     """
     clusters = list(clusters)
@@ -69,7 +75,8 @@ def evaluate_explanation(
 
     return {
         "interchangeability": interchangeability(
-            target, data, clusters, null_draws=null_draws, seed=seed, progress=stage("interchangeability")
+            target, data, clusters, roles_source, null_draws=null_draws, seed=seed,
+            progress=stage("interchangeability"),
         ),
         "faithfulness": faithfulness(
             target, data, circuit, effects, ablate_mlps=ablate_mlps, progress=stage("faithfulness")
@@ -77,23 +84,46 @@ def evaluate_explanation(
     }
 
 
+def _fmt_null(name: str, null: Mapping[str, Any] | None) -> str:
+    if not null:
+        return ""
+    if null.get("degenerate"):
+        return f"{name}: no layer holds two roles, so this null cannot move"
+    z = null.get("z")
+    ztxt = "no spread" if z is None else f"z={z:+.1f}"
+    return f"{name} {ztxt}, p={null['p_value']:.3g}"
+
+
+def interchangeability_line(inter: Mapping[str, Any]) -> str:
+    """One sentence on the interchangeability score, with its nulls, ceiling and where the roles came from."""
+    source = inter.get("roles_source") or "unknown"
+    if inter.get("silhouette") is None:
+        return f"interchangeability undefined ({inter.get('note') or 'no roles'}; roles from {source})"
+    ceiling = (inter.get("ceiling") or {}).get("silhouette")
+    cap = "" if ceiling is None else f" of a best possible {ceiling:.2f}"
+    relabel = _fmt_null("vs random relabelling", {"z": inter["z"], "p_value": inter["p_value"]})
+    parts = [relabel, _fmt_null("vs layer-matched", inter.get("layer_matched"))]
+    if inter.get("selection_aware"):
+        parts.append(_fmt_null("vs the same fitting on shuffled matrices", inter["selection_aware"]))
+    head = ("roles FITTED TO SWAPS (not evidence about an explanation)" if source == FITTED
+            else f"roles ({source})")
+    return (f"{head}: silhouette {inter['silhouette']:.2f}{cap} on {inter.get('distance')} distances; "
+            + "; ".join(p for p in parts if p) + f" -> {inter.get('verdict')}")
+
+
 def interpretation_line(result: Mapping[str, Any]) -> str:
     """One sentence summarising ``evaluate_explanation``'s result.
 
-    E.g. ``"roles are 4.2 σ more interchangeable than random (p=0.005); circuit
-    faithfulness f=0.87 (12 components, mean ablation)"``.
+    E.g. ``"roles (evidence): silhouette 0.21 of a best possible 0.43 on
+    ablation-normalised distances; vs random relabelling z=+2.3, p=0.02; vs
+    layer-matched z=+1.1, p=0.14 -> beats random groupings but not
+    layer-matched ones (depth explains it); circuit faithfulness f=0.87 (12
+    components, mean ablation)"``.
     """
     parts = []
     inter = result.get("interchangeability")
     if inter is not None:
-        z, p = inter.get("z"), inter.get("p_value")
-        if z is not None:
-            direction = "more" if z >= 0 else "less"
-            parts.append(f"roles are {abs(z):.1f} σ {direction} interchangeable than random (p={p:.3g})")
-        elif inter.get("silhouette") is not None:
-            parts.append(f"role silhouette {inter['silhouette']:.2f}, but the random null has no spread")
-        else:
-            parts.append(f"interchangeability undefined ({inter.get('note') or 'no clustering'})")
+        parts.append(interchangeability_line(inter))
     faith = result.get("faithfulness")
     if faith is not None:
         f = faith.get("normalized")
@@ -107,8 +137,8 @@ def interpretation_line(result: Mapping[str, Any]) -> str:
 
 
 __all__ = [
-    "JS_DISTANCE_MAX", "evaluate_explanation", "faithfulness", "interchangeability",
-    "interchangeability_from_distances", "interpretation_line", "js_distance", "naive_swap_effects",
-    "permutation_consistency", "permute_heads", "silhouette", "silhouette_samples",
-    "single_ablation_effects", "swap_effects",
+    "FITTED", "JS_DISTANCE_MAX", "evaluate_explanation", "faithfulness", "interchangeability",
+    "interchangeability_line", "interpretation_line", "js_distance", "permutation_consistency",
+    "permute_heads", "score_roles", "silhouette", "silhouette_samples", "single_ablation_effects",
+    "swap_effects",
 ]

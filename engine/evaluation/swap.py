@@ -26,8 +26,16 @@ Several swaps share one forward: the bucket is repeated along the batch
 dimension and copy k carries swap k. Swaps are grouped by layer
 (``batch_plan``) so a batch resumes as late as possible, and only the last
 position is unembedded.
-``naive_swap_effects`` (one full HF forward per swap) is the reference the
-tests and the benchmark compare against.
+The tests and the benchmark compare it with an independent reference that
+writes the source head's weights into a copy of the model
+(``tests/evaluation/swap_reference.py``).
+
+A pair whose source is ``None`` *mean-ablates* the target head instead: its
+output at its place is replaced by its mean over the task's corrupt prompts
+(per position, as faithfulness does). ``d(i ← ablated)`` is how much the
+next-token distribution depends on head i's place at all; the calibrated
+interchangeability distance divides every swap into i by it
+(``interchangeability``).
 """
 
 from __future__ import annotations
@@ -47,10 +55,12 @@ from engine.evaluation.batching import Progress, batch_plan
 from engine.evaluation.divergence import js_distance, last_token_logprobs
 from engine.hooks import AttentionInput, trace
 from engine.models import TargetModel
-from engine.tasks import TaskData, logit_diff
+from engine.tasks import Bucket, TaskData, logit_diff
 
-#: (target i, source j): compute head i's output with head j's parameters.
-HeadPair = tuple[str, str]
+#: (target i, source j): compute head i's output with head j's parameters; source None = mean-ablate i.
+HeadPair = tuple[str, str | None]
+ABLATED = "mean-ablated"
+"""The ``source`` of a swap outcome that mean-ablates its target instead of swapping."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,8 @@ class PlannedSwap:
 
     layer: int
     target: HeadParams
-    source: HeadParams
+    source: HeadParams | None  # None: mean-ablate the target head
+    target_id: str = ""
 
 
 @dataclass
@@ -93,27 +104,38 @@ def head_component(adapter: ArchitectureAdapter, text: str | Component) -> Compo
     return comp
 
 
-def plan_swap(adapter: ArchitectureAdapter, target: str | Component, source: str | Component) -> PlannedSwap:
-    """Resolve "swap ``source`` into ``target``" to parameter views (GQA-aware via head_params)."""
-    i, j = head_component(adapter, target), head_component(adapter, source)
-    assert i.head is not None and j.head is not None
-    return PlannedSwap(i.layer, adapter.head_params(i.layer, i.head), adapter.head_params(j.layer, j.head))
+def plan_swap(adapter: ArchitectureAdapter, target: str | Component, source: str | Component | None) -> PlannedSwap:
+    """Resolve "swap ``source`` into ``target``" (or "mean-ablate ``target``") to parameter views."""
+    i = head_component(adapter, target)
+    assert i.head is not None
+    if source is None:
+        return PlannedSwap(i.layer, adapter.head_params(i.layer, i.head), None, i.id)
+    j = head_component(adapter, source)
+    assert j.head is not None
+    return PlannedSwap(i.layer, adapter.head_params(i.layer, i.head), adapter.head_params(j.layer, j.head), i.id)
 
 
 def swap_delta(
-    adapter: ArchitectureAdapter, swap: PlannedSwap, x: torch.Tensor, ctx: BlockContext
+    adapter: ArchitectureAdapter, swap: PlannedSwap, x: torch.Tensor, ctx: BlockContext,
+    mean_z: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Change of the attention output when the swap is applied.
+    """Change of the attention output when the swap (or ablation) is applied.
 
     Args:
         x: [batch, pos, d_model] normalised attention input at ``swap.layer``.
         ctx: block context (rotary) for this sequence length.
+        mean_z: [1, pos, d_head] the target head's mean output over the corrupt
+            prompts; needed when ``swap.source`` is None (mean ablation).
 
     Returns:
-        [batch, pos, d_model] ``z_j' @ wo_j.T - z_i @ wo_i.T``.
+        [batch, pos, d_model] ``z_j' @ wo_j.T - z_i @ wo_i.T`` (``mean_z`` in place of ``z_j'``
+        with ``wo_i`` for an ablation).
     """
-    z_source, _ = compute_head(adapter, swap.layer, swap.source, x, ctx)
     z_target, _ = compute_head(adapter, swap.layer, swap.target, x, ctx)
+    if swap.source is None:
+        assert mean_z is not None, "a mean ablation needs the head's mean output"
+        return (mean_z - z_target) @ swap.target.wo.T
+    z_source, _ = compute_head(adapter, swap.layer, swap.source, x, ctx)
     return z_source @ swap.source.wo.T - z_target @ swap.target.wo.T
 
 
@@ -123,6 +145,7 @@ def swap_hooks(
     swaps: Sequence[PlannedSwap | None],
     n: int,
     ctx: BlockContext,
+    means: dict[str, torch.Tensor] | None = None,
 ) -> Iterator[None]:
     """Apply ``swaps[k]`` to batch rows ``k*n:(k+1)*n`` during forwards inside the block.
 
@@ -131,6 +154,8 @@ def swap_hooks(
         swaps: one swap (or None, unswapped) per copy of the prompts in the batch.
         n: prompts per copy.
         ctx: block context of the batch (rotary cos/sin broadcast over the batch).
+        means: head id -> [1, pos, d_head] mean output over the corrupt prompts,
+            for the swaps that mean-ablate their target (``head_means``).
 
     Hooks are ``trace``'s: the attention input of each swapped layer is read,
     and the layer's attention output gets ``swap_delta`` added; they are
@@ -149,7 +174,8 @@ def swap_hooks(
             out = output.clone()
             for k, swap in by_layer[layer]:
                 rows = slice(k * n, (k + 1) * n)
-                out[rows] = out[rows] + swap_delta(adapter, swap, x[rows], ctx)
+                mean_z = None if swap.source is not None else (means or {})[swap.target_id]
+                out[rows] = out[rows] + swap_delta(adapter, swap, x[rows], ctx, mean_z)
             return out
 
         return edit
@@ -176,9 +202,18 @@ class _Accumulator:
 
 def _outcomes(pairs: Sequence[HeadPair], accs: list[_Accumulator], base_ld: float, n: int) -> list[SwapOutcome]:
     return [
-        SwapOutcome(str(t), str(s), acc.js / acc.n, base_ld / n, acc.ld / acc.n, acc.n)
+        SwapOutcome(str(t), ABLATED if s is None else str(s), acc.js / acc.n, base_ld / n, acc.ld / acc.n, acc.n)
         for (t, s), acc in zip(pairs, accs, strict=True)
     ]
+
+
+def head_means(target: TargetModel, bucket: Bucket, heads: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Each head's output ``z`` averaged over the bucket's corrupt prompts: id -> [1, pos, d_head]."""
+    if not heads:
+        return {}
+    with torch.no_grad(), trace(target.adapter, read=list(heads)) as cache:
+        runner.forward(target.adapter, bucket.corrupt)
+    return {h: cache[h].mean(dim=0, keepdim=True) for h in heads}
 
 
 def swap_effects(
@@ -193,7 +228,8 @@ def swap_effects(
     Args:
         target: loaded model.
         data: tokenised task; every bucket's clean prompts are used.
-        pairs: ``(target_head, source_head)`` ids; swap source into target.
+        pairs: ``(target_head, source_head)`` ids; swap source into target
+            (source None: mean-ablate the target head at its place).
         swaps_per_batch: swaps sharing one forward (batch = this × bucket size).
         progress: ``progress(done, total)`` in (swap, bucket) evaluations.
 
@@ -213,11 +249,12 @@ def swap_effects(
             base = last_token_logprobs(logits)
             base_ld += float(logit_diff(logits, bucket.answer, bucket.distractor).sum())
             n_total += bucket.n
+            means = head_means(target, bucket, sorted({s.target_id for s in planned if s.source is None}))
             for chunk in chunks:
                 start = min(planned[p].layer for p in chunk)
                 resid = resids[start].repeat(len(chunk), 1, 1)
                 ctx = adapter.block_context(resid)
-                with swap_hooks(adapter, [planned[p] for p in chunk], bucket.n, ctx):
+                with swap_hooks(adapter, [planned[p] for p in chunk], bucket.n, ctx, means):
                     final = runner.run_layers(adapter, resid, start, ctx=ctx)
                 last = adapter.logits(final[:, -1:, :])[:, 0, :]
                 for k, p in enumerate(chunk):
@@ -229,29 +266,4 @@ def swap_effects(
                 done += len(chunk)
                 if progress is not None:
                     progress(done, len(planned) * len(data.buckets))
-    return _outcomes(pairs, accs, base_ld, n_total)
-
-
-def naive_swap_effects(target: TargetModel, data: TaskData, pairs: Sequence[HeadPair]) -> list[SwapOutcome]:
-    """Reference implementation: one full Hugging Face forward per swap and bucket.
-
-    Same result as ``swap_effects`` up to float rounding; used by tests and the benchmark.
-    """
-    adapter = target.adapter
-    accs = [_Accumulator() for _ in pairs]
-    base_ld, n_total = 0.0, 0
-    with torch.no_grad():
-        for bucket in data.buckets:
-            logits = target.model(bucket.clean).logits
-            base = last_token_logprobs(logits)
-            base_ld += float(logit_diff(logits, bucket.answer, bucket.distractor).sum())
-            n_total += bucket.n
-            ctx = adapter.block_context(adapter.embed(bucket.clean))
-            for p, (t, s) in enumerate(pairs):
-                with swap_hooks(adapter, [plan_swap(adapter, t, s)], bucket.n, ctx):
-                    swapped = target.model(bucket.clean).logits
-                accs[p].add(
-                    js_distance(base, last_token_logprobs(swapped)),
-                    logit_diff(swapped, bucket.answer, bucket.distractor),
-                )
     return _outcomes(pairs, accs, base_ld, n_total)

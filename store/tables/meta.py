@@ -15,8 +15,8 @@ from sqlmodel import Field
 from store.plain import utcnow
 from store.tables.base import StoreModel, UTCDateTime
 
-SCHEMA_VERSION = 1
-"""The schema version this code writes and understands."""
+SCHEMA_VERSION = 2
+"""The schema version this code writes and understands (2: frozen roles on the explanation)."""
 
 
 class SchemaVersion(StoreModel, table=True):

@@ -77,9 +77,10 @@ def test_ioi_on_smollm2_finds_the_top_heads_and_separates_roles(db, smollm):
     # 270 heads on these prompts: L23.H3 -2.4, L20.H0 -1.5, L17.H4 -1.5, L16.H0 -1.4)
     assert {"L23.H3", "L20.H0", "L17.H4", "L16.H0"} <= set(run.circuit)
     role = {c["id"]: c["role"] for c in run.explanation["components"]}
-    # L23.H3 writes to the logits directly and swaps badly with the other heads; L20.H0 does neither
+    # L23.H3 writes to the logits directly; L20.H0 does not
     assert role["L23.H3"] != role["L20.H0"]
-    assert any(e["tool"] == "weight_swap" for e in audit["experiments"])  # the roles were put to a test
+    # the roles come from the agent's own experiments: the evaluator's weight swaps are not its input
+    assert not any(e["tool"] == "weight_swap" for e in audit["experiments"])
     head_roles = {role[c] for c in run.circuit if ".H" in c}
     assert len(head_roles) >= 2
     assert len(audit["experiments"]) >= 5 + 2 * len(run.circuit) - 4

@@ -14,7 +14,7 @@ import pytest
 
 import autointerp
 from agents.evaluate_run import evaluate_stored_run
-from store import list_evaluations, open_store
+from store import frozen_roles, list_evaluations, open_store
 
 MODEL, TASK = "tiny-llama", "ioi"
 
@@ -31,11 +31,13 @@ def test_eval_scores_and_stores(runs):
     url, original, _ = runs
     with open_store(url) as st:
         out = evaluate_stored_run(st, original.run_id)
-        kinds = {e["kind"] for e in list_evaluations(st, original.run_id)}
-    assert kinds >= {"interchangeability", "faithfulness"}
+        stored = list_evaluations(st, original.run_id)
+        frozen = frozen_roles(st, original.run_id)
+    assert {e["kind"] for e in stored} >= {"interchangeability", "faithfulness"}
+    assert all(e["params"]["roles_hash"] == frozen.roles_hash for e in stored)
     inter = out["interchangeability"]
-    assert set(inter) >= {"silhouette", "random_mean", "random_std", "z", "p_value", "n_components", "n_clusters"}
-    assert inter["null_draws"] >= 200 and 0 < inter["p_value"] <= 1
+    assert inter["roles_source"] == frozen.roles_source == "evidence"
+    assert inter["components"] == [m for c in frozen.clusters for m in c["members"] if ".H" in m]
     assert set(out["faithfulness"]) >= {"normalized", "circuit_size", "ablation"}
     assert "permutation" not in out
 

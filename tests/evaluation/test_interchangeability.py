@@ -6,14 +6,16 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from engine.evaluation import evaluate_explanation, interpretation_line
 from engine.evaluation.baselines import attention_role_clusters, role_attention
-from engine.evaluation.interchangeability import directed_distances, interchangeability
+from engine.evaluation.interchangeability import interchangeability, measure_distances
 from engine.evaluation.prompts import first_pairs
 from engine.evaluation.ranking import ablation_attribution
-from engine.evaluation.swap import swap_effects
+from engine.models import load_model
 from engine.tasks import load_task
+from tests.evaluation.swap_reference import reference_ablation_effect, reference_swap_effects
 from tools.base import ToolContext, run_tool
 from tools.weight_swap import SPEC
 
@@ -33,48 +35,78 @@ def data(llama):
     return load_task("ioi", llama, n=6)
 
 
-def test_directed_matrix_matches_individual_swaps(llama, data):
+def test_measured_distances_equal_the_independent_references(llama, data):
     heads = ["L2.H0", "L0.H3", "L1.H5"]
-    d = directed_distances(llama, data, heads, swaps_per_batch=4)
-    assert np.all(np.diag(d) == 0)
-    (one,) = swap_effects(llama, data, [("L0.H3", "L1.H5")])
-    assert d[1, 2] == pytest.approx(one.js_distance, abs=1e-6)
-    assert np.all(d[~np.eye(3, dtype=bool)] > 0) and np.all(d <= math.sqrt(math.log(2)))
+    measured = measure_distances(llama, data, heads, swaps_per_batch=4)
+    directed, ablation = measured["directed"], measured["ablation"]
+    assert np.all(np.diag(directed) == 0)
+    for a, b in [(1, 2), (0, 1), (2, 0)]:
+        ((js, _),) = reference_swap_effects(llama, data, [(heads[a], heads[b])])
+        assert directed[a, b] == pytest.approx(js, abs=1e-5)
+    for a, head in enumerate(heads):
+        assert ablation[a] == pytest.approx(reference_ablation_effect(llama, data, head)[0], abs=1e-5)
+    # the calibrated distance, by hand from the two: swaps into i relative to ablating i, then symmetrised
+    a, b = 0, 2
+    by_hand = 0.5 * (directed[a, b] / ablation[a] + directed[b, a] / ablation[b])
+    assert measured["ablation-normalised"][a, b] == pytest.approx(by_hand, rel=1e-12)
+    assert measured["js"][a, b] == pytest.approx(0.5 * (directed[a, b] + directed[b, a]), rel=1e-12)
+    assert np.all(directed[~np.eye(3, dtype=bool)] > 0) and np.all(directed <= math.sqrt(math.log(2)))
 
 
-def test_interchangeability_output_shape(llama, data):
-    out = interchangeability(llama, data, CLUSTERS, null_draws=200, seed=1)
+def test_heads_made_identical_are_recovered_with_both_distances():
+    """Planted truth: in a private tiny Llama, copy one head into the others of its KV group, two layers."""
+    target = load_model("tiny-llama")
+    groups = [(layer, hs) for layer in (1, 2) for hs in ([0, 1, 2], [3, 4, 5])]
+    with torch.no_grad():
+        for layer, hs in groups:
+            src = target.adapter.head_params(layer, hs[0])
+            for h in hs[1:]:
+                dst = target.adapter.head_params(layer, h)
+                for f in ("wq", "wo", "bq"):
+                    if getattr(dst, f) is not None:
+                        getattr(dst, f).copy_(getattr(src, f))
+    data = load_task("ioi", target, n=6)
+    clusters = [{"name": f"g{layer}{hs[0]}", "members": [f"L{layer}.H{h}" for h in hs]} for layer, hs in groups]
+    out = interchangeability(target, data, clusters, "evidence", null_draws=300, seed=1)
+    for scored in (out, out["by_distance"]["js"]):
+        assert scored["silhouette"] == pytest.approx(1.0)  # copies swap for each other exactly
+        assert scored["z"] > 3 and scored["layer_matched"]["z"] > 3
+        assert scored["verdict"] == "beats random and layer-matched groupings"
+    assert out["ceiling"]["silhouette"] == pytest.approx(1.0)
+
+
+def test_interchangeability_output_fields(llama, data):
+    out = interchangeability(llama, data, CLUSTERS, "evidence", null_draws=200, seed=1)
     assert out["components"] == ["L2.H0", "L2.H1", "L0.H2", "L0.H3", "L1.H0"]
     assert out["labels"] == ["movers", "movers", "early", "early", "early"]
     assert "L1.MLP" in out["note"] and "excluded" in out["note"]
     d = np.array(out["distance_matrix"])
     assert d.shape == (5, 5) and np.allclose(d, d.T) and np.all(np.diag(d) == 0)
-    assert -1 <= out["silhouette"] <= 1 and 0 < out["p_value"] <= 1
-    assert out["n_components"] == 5 and out["n_clusters"] == 2 and out["null_draws"] == 200
-    assert "natural log" in out["distance"]
+    assert out["distance"] == "ablation-normalised" and "natural log" in out["log_base"]
+    assert out["n_components"] == 5 and out["n_clusters"] == 2 and out["n_singletons"] == 0
+    assert out["roles_source"] == "evidence" and set(out["by_distance"]) == {"ablation-normalised", "js"}
 
 
 def test_evaluate_explanation_and_interpretation_line(llama, data):
     calls: list[tuple[str, int, int]] = []
     result = evaluate_explanation(
-        llama, data, CLUSTERS, effects={"L2.H0": 1.0, "L0.H2": -0.5}, progress=lambda *a: calls.append(a)
+        llama, data, CLUSTERS, "evidence", effects={"L2.H0": 1.0, "L0.H2": -0.5},
+        progress=lambda *a: calls.append(a),
     )
     for stage in ("interchangeability", "faithfulness"):
         done, total = [c[1:] for c in calls if c[0] == stage][-1]
         assert done == total > 0
-    assert calls[-1][0] == "faithfulness"
-    inter, faith = result["interchangeability"], result["faithfulness"]
-    for key in ("silhouette", "random_mean", "random_std", "z", "p_value", "n_components", "n_clusters"):
-        assert key in inter
-    for key in ("normalized", "circuit_size", "ablation", "m_full", "m_empty", "m_circuit", "curve", "cpr", "cmd"):
-        assert key in faith
-    assert faith["circuit_size"] == 5  # the MLP is kept in every run (heads-only ablation)
+    assert result["faithfulness"]["circuit_size"] == 5  # the MLP is kept in every run (heads-only ablation)
+    inter = result["interchangeability"]
     line = interpretation_line(result)
-    assert "σ" in line and "interchangeable than random" in line and "faithfulness" in line
-    assert interpretation_line({"interchangeability": {"silhouette": None, "z": None, "note": "one cluster"}}) == (
-        "interchangeability undefined (one cluster)"
+    assert f"silhouette {inter['silhouette']:.2f}" in line and "vs layer-matched" in line and inter["verdict"] in line
+    assert "faithfulness" in line and "roles (evidence)" in line
+    fitted = interpretation_line({"interchangeability": {**inter, "roles_source": "fitted_to_swaps",
+                                                          "selection_aware": inter["layer_matched"]}})
+    assert fitted.startswith("roles FITTED TO SWAPS")
+    assert interpretation_line({"interchangeability": {"silhouette": None, "note": "one role"}}) == (
+        "interchangeability undefined (one role; roles from unknown)"
     )
-    assert "less interchangeable" in interpretation_line({"interchangeability": {"z": -1.5, "p_value": 0.9}})
 
 
 def test_weight_swap_tool(llama, data):

@@ -3,26 +3,25 @@ equal an independent reference that runs the HF attention with rewritten weights
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 
-from engine.adapters import adapter_for
 from engine.errors import ComponentError
 from engine.evaluation.batching import batch_plan
 from engine.evaluation.divergence import JS_DISTANCE_MAX, js_distance, last_token_logprobs
-from engine.evaluation.swap import (
-    naive_swap_effects,
-    plan_swap,
-    swap_effects,
-    swap_hooks,
-)
-from engine.hooks import count_hooks, trace
+from engine.evaluation.swap import ABLATED, plan_swap, swap_effects, swap_hooks
+from engine.hooks import count_hooks
 from engine.models import load_model
 from engine.tasks import load_task
+from tests.evaluation.swap_reference import (
+    reference_ablation_effect,
+    reference_swap_effects,
+    reference_swapped_logits,
+    split_head,
+)
 
 FIELDS = ("wq", "wk", "wv", "wo", "bq", "bk", "bv")
+_split = split_head
 # (target, source): same layer, cross-layer both ways, and (tiny-llama) across KV groups
 PAIRS = [("L1.H1", "L1.H0"), ("L0.H1", "L2.H3"), ("L2.H0", "L0.H3"), ("L1.H3", "L1.H3")]
 
@@ -76,15 +75,24 @@ def test_swapping_identical_heads_is_zero(name, target_head, source_head):
     assert all(o.js_distance < 1e-6 for o in after)
 
 
-def test_fast_swap_equals_naive(tiny_model, data):
+def test_fast_swap_equals_the_weight_rewrite_reference(tiny_model, data):
     fast = swap_effects(tiny_model, data, PAIRS, swaps_per_batch=3)
-    naive = naive_swap_effects(tiny_model, data, PAIRS)
-    for f, n in zip(fast, naive, strict=True):
-        assert (f.target, f.source) == (n.target, n.source)
-        assert f.js_distance == pytest.approx(n.js_distance, abs=1e-5)
-        assert f.logit_diff_swapped == pytest.approx(n.logit_diff_swapped, abs=1e-4)
+    reference = reference_swap_effects(tiny_model, data, PAIRS)
+    for f, (js, ld) in zip(fast, reference, strict=True):
+        assert f.js_distance == pytest.approx(js, abs=1e-5)
+        assert f.logit_diff_swapped == pytest.approx(ld, abs=1e-4)
         assert f.n_prompts == data.n_pairs
     assert fast[0].js_distance > 1e-3 and fast[-1].js_distance < 1e-6
+
+
+def test_mean_ablation_at_a_head_equals_a_plain_hook(tiny_model, data):
+    heads = ["L0.H1", "L2.H0"]
+    fast = swap_effects(tiny_model, data, [(h, None) for h in heads])
+    for outcome, head in zip(fast, heads, strict=True):
+        assert outcome.source == ABLATED
+        js, ld = reference_ablation_effect(tiny_model, data, head)
+        assert outcome.js_distance == pytest.approx(js, abs=1e-5) and js > 1e-4
+        assert outcome.logit_diff_swapped == pytest.approx(ld, abs=1e-4)
 
 
 def test_batching_does_not_change_results(load):
@@ -94,30 +102,6 @@ def test_batching_does_not_change_results(load):
     many = swap_effects(llama, data, PAIRS, swaps_per_batch=len(PAIRS))
     for a, b in zip(one, many, strict=True):
         assert a.js_distance == pytest.approx(b.js_distance, abs=1e-6)
-
-
-@torch.no_grad()
-def reference_swapped_logits(target, ids: torch.Tensor, target_head: str, source_head: str) -> torch.Tensor:
-    """Independent of ``compute_head``: the source head's weights are written into the target's
-    slot of a model copy (its whole KV group under GQA; only the target head's z is read), the
-    HF attention computes z_j' there, and the original model's attention output is corrected."""
-    (lt, ht), (ls, hs) = _split(target_head), _split(source_head)
-    original = target.adapter
-    clone = copy.deepcopy(target.model)
-    clone_adapter = adapter_for(clone)
-    dst, src = clone_adapter.head_params(lt, ht), original.head_params(ls, hs)
-    for name in FIELDS:
-        if getattr(dst, name) is not None:
-            getattr(dst, name).copy_(getattr(src, name))
-    with trace(clone_adapter, read=[target_head]) as cache:
-        clone(ids)
-    z_new = cache[target_head]
-    with trace(original, read=[target_head]) as cache:
-        target.model(ids)
-    z_old = cache[target_head]
-    delta = z_new @ src.wo.T - z_old @ original.head_params(lt, ht).wo.T
-    with trace(original, edit={f"L{lt}.ATTN": lambda out: out + delta}):
-        return target.model(ids).logits
 
 
 @torch.no_grad()

@@ -108,7 +108,7 @@ def test_sqlite_pragmas(tmp_path):
 
 def test_schema_version(db_url):
     with open_store(db_url) as opened:
-        assert schema_version(opened) == SCHEMA_VERSION == 1
+        assert schema_version(opened) == SCHEMA_VERSION == 2
         with opened.engine.begin() as conn:
             conn.execute(text("UPDATE schema_version SET version = 0"))
     with open_store(db_url) as opened:  # an older database is brought up to date

@@ -1,0 +1,77 @@
+"""Score lines for the console: the interchangeability score with its nulls and ceiling, faithfulness.
+
+Why one module: ``explain`` and ``eval`` print the same scores, and a score
+is not printed without its nulls, its ceiling and where the roles came from
+(DESIGN §7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def _num(value: Any, fmt: str = ".3f") -> str:
+    return "undefined" if value is None else format(value, fmt)
+
+
+def _null_line(name: str, null: Mapping[str, Any] | None) -> str:
+    if not null:
+        return f"  {name:<26} undefined"
+    if null.get("degenerate"):
+        return f"  {name:<26} cannot move: no layer holds heads of two roles"
+    z = "no spread" if null.get("z") is None else f"z {null['z']:+.2f}"
+    return (f"  {name:<26} mean {_num(null.get('mean'))} ± {_num(null.get('std'))}   {z}   "
+            f"p {_num(null.get('p_value'), '.3g')}")
+
+
+def interchangeability_lines(inter: Mapping[str, Any]) -> list[str]:
+    """The interchangeability block: roles' origin, silhouette, ceiling, every null, the verdict."""
+    source = inter.get("roles_source") or "unknown"
+    head = (f"interchangeability  roles from {source}"
+            + (" (FITTED TO SWAPS: compare with the selection-aware null only)" if source == "fitted_to_swaps" else "")
+            + f" · {inter.get('n_components')} heads, {inter.get('n_clusters')} roles, "
+            f"{inter.get('n_singletons')} singletons · {inter.get('distance')} distances")
+    lines = [head]
+    ceiling = inter.get("ceiling") or {}
+    lines.append(f"  silhouette {_num(inter.get('silhouette'))}   ceiling {_num(ceiling.get('silhouette'))}"
+                 + (f" ({ceiling['method']})" if ceiling.get("method") else ""))
+    if inter.get("silhouette") is None:
+        lines.append(f"  {inter.get('note') or 'undefined'}")
+        return lines
+    lines.append(_null_line("vs random relabelling", {"mean": inter.get("random_mean"), "std": inter.get("random_std"),
+                                                      "z": inter.get("z"), "p_value": inter.get("p_value")}))
+    lines.append(_null_line("vs layer-matched", inter.get("layer_matched")))
+    if inter.get("selection_aware"):
+        lines.append(_null_line("vs fitting shuffled swaps", inter["selection_aware"]))
+    lines.append(f"  -> {inter.get('verdict')}")
+    for name, other in (inter.get("by_distance") or {}).items():
+        if name != inter.get("distance") and other.get("silhouette") is not None:
+            layer = other.get("layer_matched") or {}
+            lines.append(f"  ({name} distances: silhouette {_num(other['silhouette'])}, z {_num(other.get('z'), '+.2f')}, "
+                         f"p {_num(other.get('p_value'), '.3g')}; layer-matched p {_num(layer.get('p_value'), '.3g')})")
+    return lines
+
+
+def faithfulness_line(faith: Mapping[str, Any]) -> str:
+    return (f"faithfulness  f={_num(faith.get('normalized'))} ({faith.get('circuit_size')} components, "
+            f"{faith.get('ablation')} ablation of {faith.get('ablated')}) CPR={_num(faith.get('cpr'))} "
+            f"CMD={_num(faith.get('cmd'))}")
+
+
+def permutation_line(perm: Mapping[str, Any]) -> str:
+    return (f"memorisation control vs {perm['original_run']}: {_num(perm['mapped_matches'])} of the original "
+            f"components found at their permuted ids, literal (unmapped) ids reused: "
+            f"{_num(perm['literal_matches'])} -> " + ("passed" if perm["passed"] else "FAILED"))
+
+
+def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
+    """Every score of an evaluation result, in print order."""
+    lines: list[str] = []
+    if isinstance(evaluation.get("interchangeability"), Mapping):
+        lines += interchangeability_lines(evaluation["interchangeability"])
+    if isinstance(evaluation.get("faithfulness"), Mapping):
+        lines.append(faithfulness_line(evaluation["faithfulness"]))
+    if isinstance(evaluation.get("permutation"), Mapping):
+        lines.append(permutation_line(evaluation["permutation"]))
+    return lines
