@@ -30,6 +30,7 @@ from store import (
     get_run,
     list_runs,
     load_run_for_audit,
+    process_metrics,
     save_evaluation,
 )
 from tools.results import ActivationPatchingResult
@@ -105,7 +106,8 @@ def evaluate_stored_run(
         progress: optional ``(event, payload)`` callback.
 
     Returns:
-        ``{"run_id", "interchangeability", "faithfulness", "interpretation"}``
+        ``{"run_id", "interchangeability", "faithfulness", "interpretation",
+        "process"}`` (``process``: the research-process metrics, not a score)
         plus ``"permutation"`` for a head-permuted run.
 
     Raises:
@@ -136,4 +138,5 @@ def evaluate_stored_run(
         out["permutation"] = permutation_check(store, run, config, original)
         save_evaluation(store, run_id, "permutation", out["permutation"], {"original_run": original})
     out["interpretation"] = interpretation_line(result)
+    out["process"] = process_metrics(store, run_id).model_dump(mode="json")
     return out

@@ -22,6 +22,7 @@ from store.connect import open_store
 from store.engine import Store
 from store.errors import RolesChanged, RolesNotFrozen, RunNotFound, SchemaTooNew, StoreError
 from store.frozen import FrozenRoles, freeze_roles, frozen_roles, roles_hash
+from store.process import ComponentProcess, RunProcess, process_metrics
 from store.read import (
     count_experiments,
     find_experiment,
@@ -54,6 +55,9 @@ from store.write_runs import (
 
 __all__ = [
     "REDACTED",
+    "ComponentProcess",
+    "RunProcess",
+    "process_metrics",
     "FrozenRoles",
     "RolesChanged",
     "RolesNotFrozen",

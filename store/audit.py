@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from store.engine import Store, read_session
 from store.lookup import require_run
+from store.process import process_metrics_of
 from store.tables import (
     Artifact,
     Evaluation,
@@ -121,7 +122,8 @@ def load_run_for_audit(store: Store, run_id: str) -> dict[str, Any]:
         "messages": [...], "explanation": {"summary", "components": [{"id",
         "role", "description", "evidence"}], "clusters": [{"name",
         "description", "members"}], "circuit": [...], "created_at"} or None,
-        "evaluations": [...], "artifacts": [...]}``; lists are in creation
+        "evaluations": [...], "artifacts": [...], "process": {...}}`` (``process``:
+        :class:`store.process.RunProcess`, the research-process metrics); lists are in creation
         order and everything is ``json.dumps``-able.
 
     Raises:
@@ -143,6 +145,8 @@ def load_run_for_audit(store: Store, run_id: str) -> dict[str, Any]:
         artifacts = session.exec(
             select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.created_at)  # type: ignore[arg-type]
         ).all()
+        hypothesis_rows = session.exec(select(Hypothesis).where(Hypothesis.run_id == run_id)).all()
+        process = process_metrics_of(run, experiments, hypothesis_rows, messages, explanation)
         return {
             "run": run_to_dict(run),
             "hypotheses": hypotheses,
@@ -154,4 +158,5 @@ def load_run_for_audit(store: Store, run_id: str) -> dict[str, Any]:
             "explanation": explanation_to_dict(explanation),
             "evaluations": [row_to_dict(e) for e in evaluations],
             "artifacts": [row_to_dict(a) for a in artifacts],
+            "process": process.model_dump(mode="json"),
         }

@@ -65,6 +65,16 @@ def permutation_line(perm: Mapping[str, Any]) -> str:
             f"{_num(perm['literal_matches'])} -> " + ("passed" if perm["passed"] else "FAILED"))
 
 
+def process_line(proc: Mapping[str, Any]) -> str:
+    """One line of research-process figures (store.process.RunProcess as JSON)."""
+    return (f"process  {proc.get('tool_calls')} tool calls ({proc.get('failed_calls')} failed), "
+            f"{proc.get('iterations')} agent turns, {proc.get('hypotheses')} hypotheses "
+            f"({proc.get('supported')} supported, {proc.get('refuted')} refuted, "
+            f"{proc.get('inconclusive')} inconclusive, {proc.get('open')} open), "
+            f"{int(proc.get('prompt_tokens') or 0) + int(proc.get('completion_tokens') or 0)} LLM tokens, "
+            f"{proc.get('experiments_cited')} of {proc.get('tool_calls')} experiments cited")
+
+
 def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
     """Every score of an evaluation result, in print order."""
     lines: list[str] = []
@@ -74,4 +84,6 @@ def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
         lines.append(faithfulness_line(evaluation["faithfulness"]))
     if isinstance(evaluation.get("permutation"), Mapping):
         lines.append(permutation_line(evaluation["permutation"]))
+    if isinstance(evaluation.get("process"), Mapping):
+        lines.append(process_line(evaluation["process"]))
     return lines
