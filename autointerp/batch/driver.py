@@ -25,7 +25,12 @@ import store as st
 from autointerp.batch.importer import import_run
 from autointerp.batch.local import EventFn
 from autointerp.batch.spec import Job
-from autointerp.batch.summary import process_from_store, process_of, scores_from_audit, scores_from_store
+from autointerp.batch.summary import (
+    process_from_store,
+    process_of,
+    scores_from_audit,
+    scores_from_store,
+)
 from autointerp.batch.worker import JobFn
 
 DONE_STATUSES = ("finished", "stopped")
