@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from agents.replicate_run import stored_replication
 from agents.session import ExplainConfig, _load, evaluation_data
 from agents.toolbox import get_spec
 from engine.errors import AutointerpError
@@ -107,7 +108,8 @@ def evaluate_stored_run(
 
     Returns:
         ``{"run_id", "interchangeability", "faithfulness", "interpretation",
-        "process"}`` (``process``: the research-process metrics, not a score)
+        "process", "replication"}`` (``process``: the research-process metrics, not a
+        score; ``replication``: stored replication scores, newest per explainer)
         plus ``"permutation"`` for a head-permuted run.
 
     Raises:
@@ -139,4 +141,6 @@ def evaluate_stored_run(
         save_evaluation(store, run_id, "permutation", out["permutation"], {"original_run": original})
     out["interpretation"] = interpretation_line(result)
     out["process"] = process_metrics(store, run_id).model_dump(mode="json")
+    # agreement with a reference, when `autointerp replicate` scored one: shown beside, never instead
+    out["replication"] = stored_replication(store, run_id)
     return out

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["explain", "resume"]
+__all__ = ["explain", "replicate", "resume"]
 
 
 def __getattr__(name: str) -> Any:

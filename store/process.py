@@ -117,9 +117,9 @@ def process_metrics_of(
     """Process metrics from a run's rows (see the module docstring for the definitions)."""
     described = [c for c in (explanation.components if explanation else []) if isinstance(c, dict)]
     order = [str(c.get("id")) for c in described]
-    for row in [*experiments, *hypotheses]:
-        if row.component and row.component not in order:
-            order.append(row.component)
+    for subject in [*(e.component for e in experiments), *(h.component for h in hypotheses)]:
+        if subject and subject not in order:
+            order.append(subject)
     cited_by = {str(c.get("id")): sorted({int(e) for e in c.get("evidence") or []}) for c in described}
     rows = []
     for cid in order:

@@ -7,7 +7,7 @@ is not printed without its nulls, its ceiling and where the roles came from
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -75,6 +75,27 @@ def process_line(proc: Mapping[str, Any]) -> str:
             f"{proc.get('experiments_cited')} of {proc.get('tool_calls')} experiments cited")
 
 
+REPLICATION_CAVEAT = ("caveat: agreement with a reference can come from memory, not experiments; compare "
+                      "with the blind/one-shot baselines and the memorisation control")
+
+
+def replication_lines(scored: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Replication scores (the run's, then baselines'), one line each, then the memory caveat."""
+    if not scored:
+        return []
+    lines = [f"replication vs {scored[0].get('reference_source')} ({scored[0].get('reference_task')} in "
+             f"{scored[0].get('reference_model')})"]
+    for s in scored:
+        judge = f"  judge {_num(s.get('judge_mean'))}" if s.get("judge") else ""
+        lines.append(f"  {s.get('explainer', 'run'):<8} precision {_num(s.get('precision'))}  recall "
+                     f"{_num(s.get('recall'))}  ARI {_num(s.get('ari'))}  role accuracy "
+                     f"{_num(s.get('assignment_accuracy'))} ({s.get('n_compared')} shared){judge}")
+    if not scored[0].get("model_matches", True):
+        lines.append("  note: the reference was written for another model; ids may not correspond")
+    lines.append(f"  {REPLICATION_CAVEAT}")
+    return lines
+
+
 def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
     """Every score of an evaluation result, in print order."""
     lines: list[str] = []
@@ -84,6 +105,8 @@ def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
         lines.append(faithfulness_line(evaluation["faithfulness"]))
     if isinstance(evaluation.get("permutation"), Mapping):
         lines.append(permutation_line(evaluation["permutation"]))
+    if isinstance(evaluation.get("replication"), Sequence) and evaluation["replication"]:
+        lines += replication_lines(evaluation["replication"])
     if isinstance(evaluation.get("process"), Mapping):
         lines.append(process_line(evaluation["process"]))
     return lines
