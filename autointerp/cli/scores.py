@@ -62,7 +62,9 @@ def faithfulness_line(faith: Mapping[str, Any]) -> str:
 def permutation_line(perm: Mapping[str, Any]) -> str:
     return (f"memorisation control vs {perm['original_run']}: {_num(perm['mapped_matches'])} of the original "
             f"components found at their permuted ids, literal (unmapped) ids reused: "
-            f"{_num(perm['literal_matches'])} -> " + ("passed" if perm["passed"] else "FAILED"))
+            f"{_num(perm['literal_matches'])}; roles ARI {_num(perm.get('ari'))}; descriptions "
+            f"{_num(perm.get('description_similarity'))} vs {_num(perm.get('description_null'))} mismatched -> "
+            + ("passed" if perm["passed"] else "FAILED"))
 
 
 def process_line(proc: Mapping[str, Any]) -> str:

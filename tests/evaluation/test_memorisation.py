@@ -1,0 +1,90 @@
+"""The memorisation control can fail: an LLM that recites a circuit by literal ids fails it.
+
+The reciting fake chat model chooses the same literal head ids, roles and
+descriptions on the original and on the head-permuted model, whatever the
+localisation showed it; the control must fail it without ``--circuit``. The
+honest (evidence-following) scripted agent passes on the same model
+(tests/evaluation/test_eval_run.py; IOI on the bundled model below, slow).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from langchain_core.messages import AIMessage
+
+import autointerp
+from agents.evaluate_run import evaluate_stored_run
+from agents.memorisation import similarity, verdict
+from agents.nodes.choose import validate_choice
+from engine.evaluation.permutation import permutation_consistency, permute_heads
+from store import load_run_for_audit, open_store
+from tests.agents.fakes import ToolCallingFake
+
+MODEL, TASK, SEED = "tiny-llama", "ioi", 3
+
+
+def _recited(mapping: dict[str, str]) -> list[str]:
+    """Two moved heads whose images are outside the pair (so reciting them cannot hit an image by luck)."""
+    moved = [h for h, image in mapping.items() if image != h]
+    for a in moved:
+        for b in moved:
+            if a < b and {mapping[a], mapping[b]}.isdisjoint({a, b}):
+                return sorted([a, b])
+    raise AssertionError("the permutation moves too few heads for this test")
+
+
+def _reciter(heads: list[str]) -> ToolCallingFake:
+    """Chooses ``heads``, describes each from memory with no experiment, groups them into fixed roles."""
+    turns = [AIMessage(json.dumps({"circuit": heads, "reason": "these are the name mover heads I know"}))]
+    turns += [AIMessage(f"Name mover head: attends to the indirect object and copies its name ({i}).")
+              for i, _ in enumerate(heads)]
+    turns.append(AIMessage(json.dumps({"clusters": [
+        {"name": "name movers", "description": "copy the IO name", "members": heads[:1]},
+        {"name": "backup name movers", "description": "back up the name movers", "members": heads[1:]}]})))
+    turns.append(AIMessage("The name movers copy the indirect object."))
+    return ToolCallingFake(responses=turns)
+
+
+def test_validate_choice_checks_the_model_shape():
+    assert validate_choice(["L1.H0", "L0.MLP"], 2, 4, 5) == ["L0.MLP", "L1.H0"]
+    for bad, why in ((["L2.H0"], "not an attention head"), (["L0.H4"], "not an attention head"),
+                     ([], "non-empty"), (["x"], None), (["L0.H0"] * 6, "at most 5")):
+        with pytest.raises(ValueError, match=why):
+            validate_choice(bad, 2, 4, 5)
+
+
+def test_description_rule_needs_the_matching_component():
+    # hand-made: the permuted run swaps the two descriptions between the images -> similar text, wrong component
+    mapping = {"L0.H0": "L0.H1", "L0.H1": "L0.H0"}
+    a, b = "attends to the previous token and copies it", "writes the answer name to the logits directly"
+    assert similarity("L0.H1 attends [E3]", "L0.H0 attends [E9]") == 1.0  # ids are not evidence of anything
+    circuit = permutation_consistency(["L0.H0", "L0.H1"], ["L0.H1", "L0.H0"], mapping)
+    same = verdict(circuit, mapping, {"L0.H0": "p", "L0.H1": "q"}, {"L0.H1": "p", "L0.H0": "q"},
+                   {"L0.H0": a, "L0.H1": b}, {"L0.H1": a, "L0.H0": b})
+    swapped = verdict(circuit, mapping, {"L0.H0": "p", "L0.H1": "q"}, {"L0.H1": "p", "L0.H0": "q"},
+                      {"L0.H0": a, "L0.H1": b}, {"L0.H1": b, "L0.H0": a})
+    assert same.descriptions_ok and same.passed and same.description_similarity == 1.0
+    assert not swapped.descriptions_ok and not swapped.passed and swapped.description_null == 1.0
+
+
+def test_reciting_llm_fails_the_control_without_circuit(tmp_path, load):
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    _, mapping = permute_heads(load(MODEL), seed=SEED)
+    heads = _recited(mapping)
+    original = autointerp.explain(task=TASK, model=MODEL, agent="openai:reciter", n=8, db=url, evaluate=False,
+                                  chat_model=_reciter(heads))
+    permuted = autointerp.explain(task=TASK, model=MODEL, agent="openai:reciter", n=8, db=url, evaluate=False,
+                                  permute_heads=SEED, chat_model=_reciter(heads))
+    # the LLM chose its circuit (no --circuit): the literal ids, on both models
+    assert original.circuit == permuted.circuit == heads
+    with open_store(url) as st:
+        audit = load_run_for_audit(st, permuted.run_id)
+        perm = evaluate_stored_run(st, permuted.run_id)["permutation"]
+    assert any(m["content"].startswith("The LLM chose") for m in audit["messages"])
+    assert perm["original_run"] == original.run_id
+    assert perm["literal_matches"] == 1.0 and perm["mapped_matches"] == 0.0
+    assert not perm["circuit_ok"] and not perm["passed"]
+    # with no image reported, neither roles nor descriptions can be compared: they cannot pass either
+    assert perm["ari"] is None and perm["description_similarity"] is None
