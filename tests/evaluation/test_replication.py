@@ -4,6 +4,7 @@ and `autointerp replicate` end to end on a planted model whose truth is known.""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -153,3 +154,15 @@ def test_eval_json_shows_replication_beside_intrinsic_scores(planted):
     text = subprocess.run([sys.executable, "-m", "autointerp.cli.app", "replicate", run.run_id, "--reference",
                            str(path), "--db", url], capture_output=True, text=True, timeout=300).stdout
     assert "intrinsic  interchangeability silhouette" in text and "can come from memory" in text
+
+
+def test_replicate_judge_without_a_key_is_one_sentence(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    proc = subprocess.run([sys.executable, "-m", "autointerp.cli.app", "replicate", "run-x", "--reference",
+                           "ioi-gpt2-small", "--judge", "openai:gpt-4o", "--db", f"sqlite:///{tmp_path / 'x.db'}"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 2 and "set OPENAI_API_KEY" in proc.stderr and "Traceback" not in proc.stderr
+    scripted = subprocess.run([sys.executable, "-m", "autointerp.cli.app", "replicate", "run-x", "--reference",
+                               "ioi-gpt2-small", "--judge", "scripted", "--db", f"sqlite:///{tmp_path / 'x.db'}"],
+                              capture_output=True, text=True, timeout=300, env=env)
+    assert scripted.returncode == 2 and "is not an LLM provider" in scripted.stderr
