@@ -22,6 +22,7 @@ from agents.evidence import Localisation
 from agents.nodes.common import Lab
 from agents.recorder import Experiment
 from agents.state import ResearchState
+from engine.attribution import DEFAULT_METHOD
 from engine.components import parse_component
 from tools.results import SweepResult
 
@@ -102,7 +103,8 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
                            experiments=[o.id for o in lab.experiments])
         lab.note("localise", f"Circuit given by the user: {', '.join(circuit)}.")
     else:
-        atp_out = lab.run("attribution_patching", {"components": "all"})
+        # the variant bench/patching.py shows tracking exact patching best per forward spent
+        atp_out = lab.run("attribution_patching", {"components": "all", "method": DEFAULT_METHOD})
         atp = _effects(atp_out)
         candidates = [c for c, _ in sorted(atp.items(), key=lambda kv: -abs(kv[1]))][: int(params["n_candidates"])]
         exact_out = lab.run("activation_patching", {"components": candidates}) if candidates else None
@@ -112,9 +114,10 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
             lab.note("localise:fallback", "Exact patching gave no effects; the circuit uses attribution estimates.")
         scale = _scale(exact_out) or _scale(atp_out)
         circuit, reasons, threshold = choose_circuit(exact, atp, candidates, params)
-        loc = Localisation(method="attribution+exact", atp=atp, candidates=candidates, exact=exact,
-                           threshold=threshold, threshold_frac=params["threshold_frac"], reasons=reasons,
-                           scale=scale, experiments=[o.id for o in lab.experiments])
+        loc = Localisation(method="attribution+exact", attribution_method=DEFAULT_METHOD, atp=atp,
+                           candidates=candidates, exact=exact, threshold=threshold,
+                           threshold_frac=params["threshold_frac"], reasons=reasons, scale=scale,
+                           experiments=[o.id for o in lab.experiments])
         lines = [f"{c}: {reasons[c]}" for c in sorted(reasons, key=lambda c: -abs(exact.get(c, atp.get(c, 0.0))))]
         lab.note("localise", "Localisation (attribution patching over all heads and MLPs, exact patching "
                  f"of the top {len(candidates)}): kept {', '.join(circuit) or 'nothing'}.\n" + "\n".join(lines))
