@@ -96,7 +96,7 @@ def test_round_trip_links_everything(store):
     audit = load_run_for_audit(store, ids["run"])
     json.dumps(audit)  # plain JSON all the way down
     assert set(audit) == {
-        "run", "hypotheses", "experiments", "messages", "explanation", "evaluations", "artifacts",
+        "run", "hypotheses", "experiments", "messages", "explanation", "evaluations", "artifacts", "process",
     }  # fmt: skip
 
     run = audit["run"]
