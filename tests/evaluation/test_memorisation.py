@@ -2,9 +2,10 @@
 
 The reciting fake chat model chooses the same literal head ids, roles and
 descriptions on the original and on the head-permuted model, whatever the
-localisation showed it; the control must fail it without ``--circuit``. The
-honest (evidence-following) scripted agent passes on the same model
-(tests/evaluation/test_eval_run.py; IOI on the bundled model below, slow).
+localisation showed it; the control must fail it without ``--circuit``. An
+LLM stand-in that answers only from what the run showed it passes, and so
+does the scripted agent (tests/evaluation/test_eval_run.py; IOI on the
+bundled model below, slow).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 
 import pytest
 from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 
 import autointerp
 from agents.evaluate_run import evaluate_stored_run
@@ -111,3 +113,47 @@ def test_scripted_agent_passes_the_control_on_ioi_with_the_bundled_model(tmp_pat
     print({k: v for k, v in process.items() if k != "components"})
     assert perm["n_moved"] > 0
     assert perm["circuit_ok"] and perm["roles_ok"] and perm["descriptions_ok"] and perm["passed"]
+
+
+class EvidenceFollower(ToolCallingFake):
+    """An LLM stand-in that answers only from what the run showed it (no memory of any paper).
+
+    It keeps the threshold rule's components, describes each by the exact effect the brief reports, groups
+    them by the sign of that effect and writes a one-line explanation.
+    """
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        text = str(messages[-1].content)
+        if "A threshold rule keeps:" in text:
+            kept = text.split("A threshold rule keeps:")[1].split("\n")[0].strip().rstrip(".").split(", ")
+            answer = json.dumps({"circuit": kept, "reason": "the threshold rule's components"})
+        elif "Component to study now:" in text:
+            evidence = json.loads(text.split("Localisation evidence:")[1].split("\n")[0])
+            effect = evidence["exact_effect"]
+            answer = (f"Patching it moves the metric by {effect:+.2f}, so it "
+                      f"{'raises' if effect > 0 else 'lowers'} the answer's logit difference.")
+        elif '"clusters"' in text:
+            lines = [ln[2:] for ln in text.splitlines() if ln.startswith("- L")]
+            ups = [ln.split(":")[0] for ln in lines if "raises" in ln]
+            downs = [ln.split(":")[0] for ln in lines if "raises" not in ln]
+            answer = json.dumps({"clusters": [
+                {"name": name, "description": name, "members": members}
+                for name, members in (("raisers", ups), ("lowerers", downs)) if members]})
+        else:
+            answer = "Some components raise the logit difference and some lower it."
+        message = AIMessage(answer, usage_metadata={"input_tokens": 10, "output_tokens": 5, "total_tokens": 15})
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def test_an_llm_that_follows_the_evidence_passes_the_control(tmp_path, load):
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    original = autointerp.explain(task=TASK, model=MODEL, agent="openai:follower", n=8, db=url, evaluate=False,
+                                  chat_model=EvidenceFollower(responses=[AIMessage("")]))
+    permuted = autointerp.explain(task=TASK, model=MODEL, agent="openai:follower", n=8, db=url, evaluate=False,
+                                  permute_heads=SEED, chat_model=EvidenceFollower(responses=[AIMessage("")]))
+    with open_store(url) as st:
+        perm = evaluate_stored_run(st, permuted.run_id)["permutation"]
+    assert perm["original_run"] == original.run_id
+    assert perm["n_moved"] > 0 and perm["mapped_matches"] == 1.0 and not perm["literal_matches"]
+    assert perm["ari"] == 1.0 and perm["description_similarity"] > perm["description_null"]
+    assert perm["passed"]
