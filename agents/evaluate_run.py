@@ -13,6 +13,10 @@ roles and descriptions are mapped through the permutation. An
 evidence-following agent names the images of the heads it named before,
 groups and describes them the same way; an agent that recites published head
 indices names the same literal ids and fails (rules: ``agents.memorisation``).
+
+For a run on a planted model (``planted-*``, roles known) it also grades the
+frozen roles and the circuit against the model's established truth
+(``engine.planted.score``): ARI, circuit recall and precision, and the truth.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ from agents.replicate_run import stored_replication
 from agents.replication import explanation_descriptions, explanation_roles
 from agents.session import ExplainConfig, _load, evaluation_data
 from agents.toolbox import get_spec
+from engine.catalog import PLANTED_MODELS
 from engine.errors import AutointerpError
 from engine.evaluation import evaluate_explanation, interpretation_line, permutation_consistency
+from engine.planted import planted_truth
+from engine.planted.score import PlantedScore, score_planted
 from store import (
     Store,
     frozen_roles,
@@ -92,6 +99,14 @@ def permutation_check(store: Store, run: Any, config: ExplainConfig, original: s
     return result
 
 
+def planted_check(store: Store, run_id: str, clusters: list[dict[str, Any]], model: str) -> PlantedScore:
+    """The frozen roles and the explanation's circuit graded against planted model ``model``'s truth."""
+    explanation = get_explanation(store, run_id) or {}
+    circuit = [c["id"] for c in explanation.get("components") or []]
+    roles = {c["name"]: list(c["members"]) for c in clusters}
+    return score_planted(planted_truth(model), roles, circuit or None)
+
+
 def evaluate_stored_run(
     store: Store,
     run_id: str,
@@ -113,7 +128,9 @@ def evaluate_stored_run(
         ``{"run_id", "interchangeability", "faithfulness", "interpretation",
         "process", "replication"}`` (``process``: the research-process metrics, not a
         score; ``replication``: stored replication scores, newest per explainer)
-        plus ``"permutation"`` for a head-permuted run.
+        plus ``"permutation"`` for a head-permuted run and ``"planted"``
+        (``engine.planted.score.PlantedScore``) for an unpermuted run on a
+        planted model.
 
     Raises:
         RunNotFound: no such run. RolesNotFrozen: the run never froze roles.
@@ -142,6 +159,10 @@ def evaluate_stored_run(
     if config.permute_heads is not None:
         out["permutation"] = permutation_check(store, run, config, original)
         save_evaluation(store, run_id, "permutation", out["permutation"], {"original_run": original})
+    elif config.model in PLANTED_MODELS:
+        planted = planted_check(store, run_id, clusters, config.model).model_dump()
+        save_evaluation(store, run_id, "planted", planted, {"source": "engine.planted.truth"})
+        out["planted"] = planted
     out["interpretation"] = interpretation_line(result)
     out["process"] = process_metrics(store, run_id).model_dump(mode="json")
     # agreement with a reference, when `autointerp replicate` scored one: shown beside, never instead

@@ -26,7 +26,7 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 from engine.errors import UnknownModelError
 from engine.planted.recipes import RECIPES, Recipe
 from engine.planted.train import Attempt, TrainingReport, train
-from engine.planted.truth import PlantedTruth, derive_truth
+from engine.planted.truth import TRUTH_FORMAT, PlantedTruth, derive_truth
 from engine.planted.vocab import build_tokenizer
 
 CACHE_FORMAT = 1
@@ -103,9 +103,27 @@ def build(root: Path, recipe: Recipe, progress: Callable[[str], None] | None = N
 
 
 def ensure(name: str, root: Path, progress: Callable[[str], None] | None = None) -> Path:
-    """The cache directory of planted model ``name``, trained first if needed."""
+    """The cache directory of planted model ``name``, trained first if needed.
+
+    A cached model whose truth was derived by an older version of the check
+    keeps its weights and gets its truth re-derived.
+    """
     recipe = recipe_for(name)
-    return cached(root, recipe) or build(root, recipe, progress)
+    directory = cached(root, recipe)
+    if directory is None:
+        return build(root, recipe, progress)
+    if json.loads((directory / TRUTH).read_text()).get("format") != TRUTH_FORMAT:
+        if progress:
+            progress(f"re-establishing the truth of {name}")
+        model = LlamaForCausalLM.from_pretrained(directory, attn_implementation="sdpa")
+        _write_atomically(directory / TRUTH, derive_truth(model, recipe).model_dump_json(indent=1))
+    return directory
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def read_truth(directory: Path) -> PlantedTruth:

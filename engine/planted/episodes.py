@@ -78,18 +78,21 @@ def induction_sequence(rng: random.Random, length: int = INDUCTION_LENGTH) -> Se
 def induction_episode(rng: random.Random, length: int = INDUCTION_PROMPT) -> Episode:
     """A prompt ending inside the second copy: ``prefix, s1..sL, s1..sr`` -> ``s_{r+1}``.
 
-    Corrupt: the second copy ``s1..sr`` is replaced by fresh tokens, so nothing
-    can be copied. Distractor: a later word of the segment (``s_{r+2}..sL``),
-    so the metric rewards copying the right token, not any earlier one.
+    Corrupt: the earlier occurrence of the current token ``s_r`` (role ``A``)
+    is replaced by a fresh token, so nothing says what followed ``s_r``; only
+    that one position differs, and what the previous-token heads write at
+    ``B`` changes with it, so patching sees both steps of the mechanism.
+    Distractor: a later word of the segment (``s_{r+2}..sL``), so the metric
+    rewards copying the right token, not any earlier one.
     """
     seg = rng.randint(*INDUCTION_SEGMENT)
     repeat = rng.randint(1, min(seg - 2, length - seg))
     start = length - seg - repeat
-    pool = rng.sample(INDUCTION_TOKENS, start + seg + repeat)
-    prefix, segment, fresh = pool[:start], pool[start:start + seg], pool[start + seg:]
+    pool = rng.sample(INDUCTION_TOKENS, start + seg + 1)
+    prefix, segment, fresh = pool[:start], pool[start:start + seg], pool[start + seg]
     clean = (*prefix, *segment, *segment[:repeat])
-    corrupt = (*prefix, *segment, *fresh)
     roles = {"A": start + repeat - 1, "B": start + repeat, "END": len(clean) - 1}
+    corrupt = tuple(fresh if i == roles["A"] else w for i, w in enumerate(clean))
     return Episode(clean, corrupt, segment[repeat], rng.choice(segment[repeat + 1:]), roles)
 
 
@@ -121,8 +124,11 @@ def recall_sequence(rng: random.Random, length: int = INDUCTION_LENGTH) -> Seque
 def recall_episode(rng: random.Random, length: int = RECALL_PROMPT) -> Episode:
     """``k1 v1 .. kn vn`` + earlier queries + ``kq`` -> ``vq`` (the value stored with ``kq``).
 
-    Corrupt: the final query key is replaced by a token absent from the
-    prompt, so there is nothing to recall. Distractor: another stored value.
+    Corrupt: every earlier occurrence of the query key (stored and queried)
+    is replaced by one token absent from the prompt, so nothing says which
+    value goes with the key; what the previous-token heads write at those
+    values changes with it, so patching sees both steps of the mechanism.
+    Distractor: another stored value.
     """
     n = rng.randint(*RECALL_PAIRS)
     keys, values, fresh = _pairs(rng, n, 1)
@@ -132,7 +138,7 @@ def recall_episode(rng: random.Random, length: int = RECALL_PROMPT) -> Episode:
         words += [keys[q], values[q]]
     q = rng.randrange(n)
     clean = (*words, keys[q])
-    corrupt = (*words, fresh[0])
+    corrupt = (*(fresh[0] if w == keys[q] else w for w in words), keys[q])
     roles = {"K": 2 * q, "V": 2 * q + 1, "END": len(clean) - 1}
     return Episode(clean, corrupt, values[q], rng.choice([v for i, v in enumerate(values) if i != q]), roles)
 

@@ -12,7 +12,11 @@ position that differs between models so that no head index gives the answer
 away) are trained only on decoy sequences in their own vocabulary
 (``episodes.decoy_sequence``), and ``head_dropout`` drops each head
 independently during training so that several heads learn each job (the
-redundancy that makes heads interchangeable).
+redundancy that makes heads interchangeable). Six heads a layer, one of them a
+decoy, leave five heads to each role: a 5 + 5 split of ten heads has 126
+distinct relabellings, so the interchangeability score's random-relabelling
+p can go well below 0.05 (a 3 + 3 split of six heads has only 10, so p could
+never fall below about 0.1 whatever the roles).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from engine.planted import episodes
 from engine.planted.episodes import Episode, Sequence
 
 #: bump when a generator in ``episodes`` or the training loop changes what a recipe produces
-RECIPE_FORMAT = 1
+RECIPE_FORMAT = 2
 
 Family = Literal["induction", "recall"]
 
@@ -100,7 +104,7 @@ RECIPES: dict[str, Recipe] = {
             description="2-layer attention-only Llama trained on repeated random tokens: "
                         "previous-token heads feed induction heads; decoy heads outside the circuit",
             task_words=episodes.INDUCTION_TOKENS,
-            n_layers=2, n_heads=4, decoys=((0, 2), (1, 0)), d_head=16, main_steps=400, decoy_steps=200,
+            n_layers=2, n_heads=6, decoys=((0, 4), (1, 1)), d_head=16, main_steps=400, decoy_steps=200,
             batch=64, decoy_batch=32, lr=3e-3, warmup=100, weight_decay=0.01, head_dropout=0.3,
             seed=0, attempts=3, min_accuracy=0.9,
         ),
@@ -109,7 +113,7 @@ RECIPES: dict[str, Recipe] = {
             description="2-layer attention-only Llama trained on associative recall (k1 v1 .. kn vn .. kq -> vq): "
                         "previous-token heads at the values feed retrieval heads; decoy heads outside the circuit",
             task_words=episodes.INDUCTION_TOKENS,
-            n_layers=2, n_heads=4, decoys=((0, 1), (1, 3)), d_head=16, main_steps=400, decoy_steps=200,
+            n_layers=2, n_heads=6, decoys=((0, 1), (1, 5)), d_head=16, main_steps=400, decoy_steps=200,
             batch=64, decoy_batch=32, lr=3e-3, warmup=100, weight_decay=0.01, head_dropout=0.3,
             seed=0, attempts=3, min_accuracy=0.9,
         ),

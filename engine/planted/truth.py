@@ -50,6 +50,8 @@ from engine.planted import episodes
 from engine.planted.recipes import Recipe, task_episode, training_sequence
 from engine.planted.vocab import BOS, vocabulary
 
+TRUTH_FORMAT = 1
+"""Bump when the check changes: cached models then get their truth re-derived (not retrained)."""
 TRUTH_SEED = 1_000_003
 """Seed of the truth's fresh sequences (distinct from training and evaluation draws)."""
 N_SEQUENCES = 256
@@ -106,6 +108,7 @@ class HeadTruth(BaseModel):
 class PlantedTruth(BaseModel):
     """The established roles of a planted model (stored with the cached model as ``truth.json``)."""
 
+    format: int = TRUTH_FORMAT
     name: str
     fingerprint: str
     roles: dict[str, list[str]]
