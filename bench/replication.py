@@ -2,10 +2,11 @@
 
 Why: the planted models' roles are known (``engine.planted.truth``), so
 their truth is a reference explanation with no memory involved. This script
-runs the scripted agent on each planted task, writes the truth as a
-reference file, scores the run with ``autointerp replicate`` (circuit
-precision/recall, ARI and role accuracy) and prints the figures beside the
-run's process metrics. No assertions: figures only.
+runs the scripted agent on each planted task, scores the run with
+``autointerp replicate`` against the shipped reference of that task
+(``engine/planted/references``; circuit precision/recall, ARI and role
+accuracy) and prints the figures beside the run's process metrics. No
+assertions: figures only.
 
     .venv/bin/python bench/replication.py [--n 16] [--db sqlite:///path.db]
 """
@@ -18,8 +19,7 @@ from pathlib import Path
 
 import autointerp
 from engine.catalog import PLANTED_MODELS
-from engine.planted import planted_truth
-from engine.planted.reference import reference_from_truth
+from engine.references import resolve_reference
 from store import open_store, process_metrics
 
 
@@ -31,11 +31,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="replication-"))
     db = args.db or f"sqlite:///{tmp / 'runs.db'}"
     for name in PLANTED_MODELS:
-        ref = reference_from_truth(planted_truth(name))
-        path = tmp / f"{name}.json"
-        path.write_text(ref.model_dump_json(indent=1))
+        ref, _ = resolve_reference(name)
         run = autointerp.explain(task=name, model=name, n=args.n, db=db, evaluate=False)
-        out = autointerp.replicate(run.run_id, str(path), db=db)["run"]
+        out = autointerp.replicate(run.run_id, name, db=db)["run"]
         with open_store(db) as st:
             proc = process_metrics(st, run.run_id)
         roles = {c["name"]: c["members"] for c in run.explanation["clusters"]}
