@@ -77,6 +77,9 @@ def test_shipped_ioi_reference():
     assert source == "shipped:ioi-gpt2-small" and ref.model == "gpt2"
     assert ref.labels()["L9.H9"] == "name-mover" and ref.labels()["L11.H10"] == "negative-name-mover"
     assert len(ref.components) == 24 and sorted(c.name for c in ref.clusters)[0] == "backup-name-mover"
+    planted, where = resolve_reference("planted-induction")  # shipped by engine.planted, found by name too
+    assert where == "shipped:planted-induction" and planted.labels() == reference_from_truth(
+        planted_truth("planted-induction")).labels()
 
 
 @pytest.fixture(scope="module")
