@@ -8,10 +8,11 @@ records, so an audit shows every scoring of a run, with its parameters.
 
 For a head-permuted run (``explain --permute-heads SEED``) it also runs the
 memorisation control: the original run (same task, model, agent, seed and
-pairs, unpermuted; or one named explicitly) is looked up, and its components
-are mapped through the permutation. An evidence-following agent names the
-images of the heads it named before; an agent that recites published head
-indices names the same literal ids and fails.
+pairs, unpermuted; or one named explicitly) is looked up, and its components,
+roles and descriptions are mapped through the permutation. An
+evidence-following agent names the images of the heads it named before,
+groups and describes them the same way; an agent that recites published head
+indices names the same literal ids and fails (rules: ``agents.memorisation``).
 
 For a run on a planted model (``planted-*``, roles known) it also grades the
 frozen roles and the circuit against the model's established truth
@@ -23,7 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from agents.memorisation import verdict
 from agents.provenance import code_version, evaluation_label
+from agents.replicate_run import stored_replication
+from agents.replication import explanation_descriptions, explanation_roles
 from agents.session import ExplainConfig, _load, evaluation_data, with_placement
 from agents.toolbox import get_spec
 from engine.catalog import PLANTED_MODELS
@@ -40,6 +44,7 @@ from store import (
     list_runs,
     load_run_for_audit,
     next_evaluation_version,
+    process_metrics,
     save_evaluation,
 )
 from tools.results import ActivationPatchingResult
@@ -72,27 +77,27 @@ def _original_run(store: Store, run: Any, config: ExplainConfig, original: str |
     )
 
 
-def _roles(explanation: dict[str, Any] | None) -> dict[str, str]:
-    return {c["id"]: c.get("role") or "" for c in (explanation or {}).get("components") or []}
-
-
 def permutation_check(store: Store, run: Any, config: ExplainConfig, original: str | None) -> dict[str, Any]:
-    """Do the permuted run's components map through the permutation onto the original run's?"""
+    """Do the permuted run's circuit, roles and descriptions map through the permutation onto the original's?
+
+    The verdict rules are in :mod:`agents.memorisation`.
+    """
 
     mapping = (run.meta or {}).get("head_permutation")
     if not mapping:
         raise AutointerpError(f"Run '{run.id}' has no stored head permutation.")
     base = _original_run(store, run, config, original)
     ours, theirs = get_explanation(store, run.id), get_explanation(store, base.id)
-    result = permutation_consistency(list(_roles(theirs)), list(_roles(ours)), mapping)
+    ours_roles, theirs_roles = explanation_roles(ours), explanation_roles(theirs)
+    result = permutation_consistency(list(theirs_roles), list(ours_roles), mapping)
     found = [d for d in result["details"] if d["found"]]
-    ours_roles, theirs_roles = _roles(ours), _roles(theirs)
     same_role = [ours_roles.get(d["expected"]) == theirs_roles.get(d["original"]) for d in found]
+    judged = verdict(result, mapping, theirs_roles, ours_roles, explanation_descriptions(theirs),
+                     explanation_descriptions(ours))
     result.update({
         "original_run": base.id,
         "role_agreement": sum(same_role) / len(same_role) if same_role else None,
-        "passed": bool(result["mapped_matches"] is not None and result["mapped_matches"] >= 0.5
-                       and not result["literal_matches"]),
+        **judged.model_dump(),
     })
     return result
 
@@ -126,7 +131,9 @@ def evaluate_stored_run(
         device, dtype: where and in what precision the model runs (None: the run's own settings).
 
     Returns:
-        ``{"run_id", "interchangeability", "faithfulness", "interpretation"}``
+        ``{"run_id", "interchangeability", "faithfulness", "interpretation",
+        "process", "replication"}`` (``process``: the research-process metrics, not a
+        score; ``replication``: stored replication scores, newest per explainer)
         plus ``"permutation"`` for a head-permuted run and ``"planted"``
         (``engine.planted.score.PlantedScore``) for an unpermuted run on a
         planted model.
@@ -173,4 +180,7 @@ def evaluate_stored_run(
                         {"source": "engine.planted.truth", "version": version, "label": params["label"]})
         out["planted"] = planted
     out["interpretation"] = interpretation_line(result)
+    out["process"] = process_metrics(store, run_id).model_dump(mode="json")
+    # agreement with a reference, when `autointerp replicate` scored one: shown beside, never instead
+    out["replication"] = stored_replication(store, run_id)
     return out

@@ -7,7 +7,7 @@ serves all agents and only the study sub-loop branches::
 
     START -> localise -+-> survey -> select   (scripted)
                        +-> survey -> oneshot -> evaluate   (one-shot baseline)
-                       +-> select                (LLM researcher)
+                       +-> choose -> select      (LLM researcher; choose is skipped with --circuit)
 
     select -+-> study_scripted --------------> select
             +-> research <-> act -> conclude -> select
@@ -29,6 +29,7 @@ from typing import Literal
 from langgraph.graph import END, START, StateGraph
 
 from agents.context import RunContext
+from agents.nodes.choose import choose_node
 from agents.nodes.evaluate import evaluate_node, finish_node
 from agents.nodes.llm_study import (
     act_node,
@@ -52,8 +53,11 @@ def _kind(state: ResearchState) -> str:
     return parse_agent(state.get("agent") or "scripted").kind
 
 
-def _route_after_localise(state: ResearchState) -> Literal["survey", "select"]:
-    return "survey" if _kind(state) in ("scripted", "oneshot") else "select"
+def _route_after_localise(state: ResearchState) -> Literal["survey", "choose", "select"]:
+    if _kind(state) in ("scripted", "oneshot"):
+        return "survey"
+    # an LLM researcher chooses what it studies, unless the user fixed the circuit
+    return "select" if state.get("circuit_given") else "choose"
 
 
 def _route_after_survey(state: ResearchState) -> Literal["oneshot", "select"]:
@@ -71,6 +75,7 @@ def build_graph() -> StateGraph:
     graph = StateGraph(ResearchState, context_schema=RunContext)
     graph.add_node("localise", localise_node)
     graph.add_node("survey", survey_node)
+    graph.add_node("choose", choose_node)
     graph.add_node("select", select_node)
     graph.add_node("study_scripted", study_scripted_node)
     graph.add_node("research", research_node)
@@ -85,6 +90,7 @@ def build_graph() -> StateGraph:
     graph.add_edge(START, "localise")
     graph.add_conditional_edges("localise", _route_after_localise)
     graph.add_conditional_edges("survey", _route_after_survey)
+    graph.add_edge("choose", "select")
     graph.add_conditional_edges("select", _route_after_select)
     graph.add_edge("study_scripted", "select")
     graph.add_conditional_edges("research", route_after_research)

@@ -76,3 +76,13 @@ Experiments:
 def dumps(value: Any) -> str:
     """Compact JSON for prompts."""
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+
+CHOOSE_PROMPT = """\
+You are an interpretability researcher. Localisation measured how much each component of {model}
+({n_layers} layers, {n_heads} heads per layer) carries the metric of {task} ({task_description}):
+attribution patching ranked every head and MLP, exact activation patching confirmed the top ones.
+Exact effects (metric change when the component is patched; clean-corrupt gap {scale:.3f}):
+{effects}
+A threshold rule keeps: {kept}.
+Choose the components you will study (you may re-rank, drop or add components; at most {max_circuit}).
+Answer with JSON only: {{"circuit": [component ids like L9.H6 or L3.MLP], "reason": str}}"""

@@ -21,10 +21,10 @@ from autointerp.threads import apply_settings
 # before anything below the package can load torch (see autointerp.threads)
 apply_settings()
 
-__all__ = ["Lab", "explain", "resume"]
+__all__ = ["Lab", "explain", "replicate", "resume"]
 
 #: public name -> module it lives in (imported on first use, see above)
-_LAZY = {"explain": "autointerp.api", "resume": "autointerp.api", "Lab": "autointerp.lab"}
+_LAZY = {"explain": "autointerp.api", "resume": "autointerp.api", "replicate": "autointerp.api", "Lab": "autointerp.lab"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""The notebook Python API: ``explain`` and ``resume`` mirror the CLI.
+"""The notebook Python API: ``explain``, ``resume`` and ``replicate`` mirror the CLI.
 
 The CLI commands are thin layers over these functions.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from agents.replicate_run import llm_of, replicate_stored_run
 from agents.session import ExplainConfig, resume_explain, run_explain
 from store import open_store
 
@@ -151,3 +152,37 @@ def resume(run_id: str, *, db: str | None = None, progress: ProgressFn | None = 
 
 def _silent(_event: str, _payload: dict[str, Any]) -> None:
     """Default progress callback."""
+
+
+def replicate(
+    run_id: str,
+    reference: str,
+    *,
+    judge: str | None = None,
+    blind: str | None = None,
+    oneshot_run: str | None = None,
+    db: str | None = None,
+    judge_chat_model: Any = None,
+    blind_chat_model: Any = None,
+) -> dict[str, Any]:
+    """Score a stored run's explanation against a reference explanation (and baselines); store the scores.
+
+    Args:
+        run_id: the run.
+        reference: a reference file (format: ``engine.planted.reference``) or a shipped name
+            (``ioi-gpt2-small``, ``planted-induction`` ...).
+        judge: a provider spec (``openai:<model>`` ...) of the LLM judge of descriptions.
+        blind: a provider spec of the LLM for the blind baseline (task and component ids only).
+        oneshot_run: a one-shot run of the same task and model to score beside.
+        db: store URL.
+        judge_chat_model: chat model override for the judge (tests).
+        blind_chat_model: chat model override for the blind baseline (tests).
+
+    Returns:
+        ``agents.replicate_run.replicate_stored_run``'s result.
+    """
+    judge_llm = llm_of(judge, judge_chat_model) if judge else None
+    blind_llm = llm_of(blind, blind_chat_model) if blind else None
+    with open_store(db) as store:
+        return replicate_stored_run(store, run_id, reference, judge=judge_llm, blind=blind_llm,
+                                    oneshot_run=oneshot_run)

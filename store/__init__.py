@@ -30,6 +30,7 @@ from store.errors import (
 )
 from store.frozen import FrozenRoles, freeze_roles, frozen_roles, roles_hash
 from store.lease import RunActivity, RunBusy, acquire_lease, hold_lease, release_lease, run_activity
+from store.process import ComponentProcess, RunProcess, process_metrics
 from store.read import (
     count_experiments,
     current_evaluations,
@@ -66,6 +67,9 @@ from store.write_runs import (
 
 __all__ = [
     "REDACTED",
+    "ComponentProcess",
+    "RunProcess",
+    "process_metrics",
     "FrozenRoles",
     "RolesChanged",
     "RolesNotFrozen",

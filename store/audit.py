@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from store.engine import Store, read_session
 from store.lookup import require_run
+from store.process import process_metrics_of
 from store.tables import (
     Artifact,
     Evaluation,
@@ -148,9 +149,10 @@ def load_run_for_audit(store: Store, run_id: str) -> dict[str, Any]:
         "role", "description", "evidence"}], "clusters": [{"name",
         "description", "members"}], "circuit": [...], "created_at"} or None,
         "evaluations": [...], "artifacts": [...], "unanswered_tool_calls":
-        [...]}`` (the last one empty for a complete trace, see
-        :func:`unanswered_tool_calls`); lists are in creation order and
-        everything is ``json.dumps``-able.
+        [...], "process": {...}}`` (``unanswered_tool_calls`` is empty for a complete trace,
+        see :func:`unanswered_tool_calls`; ``process``: :class:`store.process.RunProcess`, the
+        research-process metrics); lists are in creation order and everything is
+        ``json.dumps``-able.
 
     Raises:
         RunNotFound: If the run does not exist.
@@ -172,6 +174,8 @@ def load_run_for_audit(store: Store, run_id: str) -> dict[str, Any]:
             select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.created_at)  # type: ignore[arg-type]
         ).all()
         message_rows = [row_to_dict(m) for m in messages]
+        hypothesis_rows = session.exec(select(Hypothesis).where(Hypothesis.run_id == run_id)).all()
+        process = process_metrics_of(run, experiments, hypothesis_rows, messages, explanation)
         return {
             "run": run_to_dict(run),
             "hypotheses": hypotheses,
@@ -184,4 +188,5 @@ def load_run_for_audit(store: Store, run_id: str) -> dict[str, Any]:
             "evaluations": [row_to_dict(e) for e in evaluations],
             "artifacts": [row_to_dict(a) for a in artifacts],
             "unanswered_tool_calls": unanswered_tool_calls(message_rows),
+            "process": process.model_dump(mode="json"),
         }

@@ -25,7 +25,12 @@ import store as st
 from autointerp.batch.importer import import_run
 from autointerp.batch.local import EventFn
 from autointerp.batch.spec import Job
-from autointerp.batch.summary import scores_from_audit, scores_from_store
+from autointerp.batch.summary import (
+    process_from_store,
+    process_of,
+    scores_from_audit,
+    scores_from_store,
+)
 from autointerp.batch.worker import JobFn
 
 DONE_STATUSES = ("finished", "stopped")
@@ -58,6 +63,9 @@ class JobState:
     circuit_size: int | None = None
     z: float | None = None
     faithfulness: float | None = None
+    tool_calls: int | None = None
+    hypotheses: int | None = None
+    refuted: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The ``--json`` form of this row."""
@@ -93,6 +101,7 @@ def plan(store: Any, jobs: Sequence[Job]) -> list[JobState]:
             state.status = "skipped"
             state.run_id = done[0].id
             state.circuit_size, state.z, state.faithfulness = scores_from_store(store, done[0].id)
+            state.tool_calls, state.hypotheses, state.refuted = process_from_store(store, done[0].id)
             state.wall_time_s = (done[0].meta or {}).get("batch_wall_time_s")
         else:
             state.stale_runs = [r.id for r in mine if r.status in ("running", "interrupted")]
@@ -120,6 +129,7 @@ def record_outcome(store: Any, state: JobState, outcome: dict[str, Any], batch_n
         state.run_id = import_run(store, audit, meta=meta, artifacts=record.get("artifacts"),
                                   status=status, stop_reason=reason)
         state.circuit_size, state.z, state.faithfulness = scores_from_audit(audit)
+        state.tool_calls, state.hypotheses, state.refuted = process_of(audit.get("process"))
         state.status = st.get_run(store, state.run_id).status
     else:  # nothing recorded: keep a failed run so the failure is visible in `runs`/`serve`
         job = state.job

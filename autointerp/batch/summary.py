@@ -1,4 +1,4 @@
-"""Per-job figures for the batch tables: circuit size, interchangeability z, faithfulness.
+"""Per-job figures for the batch tables: circuit size, interchangeability z, faithfulness, process.
 
 Why here: the live status table, the final summary table and ``--json`` all
 show the same three figures, read from an audit dict (a job that just ran)
@@ -60,6 +60,27 @@ def scores_from_store(store: Any, run_id: str) -> Scores:
     return scores_of(st.get_explanation(store, run_id), st.list_evaluations(store, run_id))
 
 
+def _count(values: Mapping[str, Any], key: str) -> int | None:
+    value = _number(values.get(key))
+    return None if value is None else int(value)
+
+
+Process = tuple[int | None, int | None, int | None]
+"""(tool calls, hypotheses, refuted hypotheses) of a run: its research-process figures."""
+
+
+def process_of(process: Mapping[str, Any] | None) -> Process:
+    """The batch table's process figures from a ``store.process.RunProcess`` dump."""
+    if not isinstance(process, Mapping):
+        return None, None, None
+    return _count(process, "tool_calls"), _count(process, "hypotheses"), _count(process, "refuted")
+
+
+def process_from_store(store: Any, run_id: str) -> Process:
+    """Process figures of a stored run."""
+    return process_of(st.process_metrics(store, run_id).model_dump(mode="json"))
+
+
 def _fmt(value: float | int | None, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
@@ -82,6 +103,8 @@ def jobs_table(states: Sequence[Any], title: str = "Batch jobs", final: bool = F
     table.add_column("Circuit", justify="right")
     table.add_column("Interch. z", justify="right")
     table.add_column("Faithful.", justify="right")
+    table.add_column("Calls", justify="right")
+    table.add_column("Hyp. (refuted)", justify="right")
     table.add_column("Time s", justify="right")
     table.add_column("Error" if final else "Worker")
     for i, state in enumerate(states, 1):
@@ -92,7 +115,9 @@ def jobs_table(states: Sequence[Any], title: str = "Batch jobs", final: bool = F
         table.add_row(
             str(i), Text(state.job.label), Text(state.status, style=STATUS_STYLE.get(state.status, "")),
             Text(state.run_id or ""), _fmt(state.circuit_size, "d"), _fmt(state.z, ".2f"),
-            _fmt(state.faithfulness, ".2f"), _fmt(wall, ".1f"), Text(last[:80]),
+            _fmt(state.faithfulness, ".2f"), _fmt(state.tool_calls, "d"),
+            "" if state.hypotheses is None else f"{state.hypotheses} ({state.refuted})",
+            _fmt(wall, ".1f"), Text(last[:80]),
         )  # fmt: skip
     return table
 

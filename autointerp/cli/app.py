@@ -51,6 +51,8 @@ COMMANDS: dict[str, Entry] = {
     "eval": Entry("autointerp.cli.eval_cmd", "evaluate", "Score a stored run's explanation."),
     "report": Entry("autointerp.cli.report_cmd", "report", "Write a run's self-contained HTML report."),
     "serve": Entry("autointerp.cli.report_cmd", "serve", "Serve a read-only viewer of the store."),
+    "replicate": Entry("autointerp.cli.replicate_cmd", "replicate",
+                       "Score a run against a reference explanation (and baselines)."),
     "batch": Entry("autointerp.cli.batch_cmd", "batch", "Run many (task, model, agent, seed) jobs."),
 }
 

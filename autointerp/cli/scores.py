@@ -7,7 +7,7 @@ is not printed without its nulls, its ceiling and where the roles came from
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -62,7 +62,40 @@ def faithfulness_line(faith: Mapping[str, Any]) -> str:
 def permutation_line(perm: Mapping[str, Any]) -> str:
     return (f"memorisation control vs {perm['original_run']}: {_num(perm['mapped_matches'])} of the original "
             f"components found at their permuted ids, literal (unmapped) ids reused: "
-            f"{_num(perm['literal_matches'])} -> " + ("passed" if perm["passed"] else "FAILED"))
+            f"{_num(perm['literal_matches'])}; roles ARI {_num(perm.get('ari'))}; descriptions "
+            f"{_num(perm.get('description_similarity'))} vs {_num(perm.get('description_null'))} mismatched -> "
+            + ("passed" if perm["passed"] else "FAILED"))
+
+
+def process_line(proc: Mapping[str, Any]) -> str:
+    """One line of research-process figures (store.process.RunProcess as JSON)."""
+    return (f"process  {proc.get('tool_calls')} tool calls ({proc.get('failed_calls')} failed), "
+            f"{proc.get('iterations')} agent turns, {proc.get('hypotheses')} hypotheses "
+            f"({proc.get('supported')} supported, {proc.get('refuted')} refuted, "
+            f"{proc.get('inconclusive')} inconclusive, {proc.get('open')} open), "
+            f"{int(proc.get('prompt_tokens') or 0) + int(proc.get('completion_tokens') or 0)} LLM tokens, "
+            f"{proc.get('experiments_cited')} of {proc.get('tool_calls')} experiments cited")
+
+
+REPLICATION_CAVEAT = ("caveat: agreement with a reference can come from memory, not experiments; compare "
+                      "with the blind/one-shot baselines and the memorisation control")
+
+
+def replication_lines(scored: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Replication scores (the run's, then baselines'), one line each, then the memory caveat."""
+    if not scored:
+        return []
+    lines = [f"replication vs {scored[0].get('reference_source')} ({scored[0].get('reference_task')} in "
+             f"{scored[0].get('reference_model')})"]
+    for s in scored:
+        judge = f"  judge {_num(s.get('judge_mean'))}" if s.get("judge") else ""
+        lines.append(f"  {s.get('explainer', 'run'):<8} precision {_num(s.get('precision'))}  recall "
+                     f"{_num(s.get('recall'))}  ARI {_num(s.get('ari'))}  role accuracy "
+                     f"{_num(s.get('assignment_accuracy'))} ({s.get('n_compared')} shared){judge}")
+    if not scored[0].get("model_matches", True):
+        lines.append("  note: the reference was written for another model; ids may not correspond")
+    lines.append(f"  {REPLICATION_CAVEAT}")
+    return lines
 
 
 def planted_lines(planted: Mapping[str, Any]) -> list[str]:
@@ -89,4 +122,8 @@ def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
         lines.append(permutation_line(evaluation["permutation"]))
     if isinstance(evaluation.get("planted"), Mapping):
         lines += planted_lines(evaluation["planted"])
+    if isinstance(evaluation.get("replication"), Sequence) and evaluation["replication"]:
+        lines += replication_lines(evaluation["replication"])
+    if isinstance(evaluation.get("process"), Mapping):
+        lines.append(process_line(evaluation["process"]))
     return lines

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from autointerp.report import data, svg
+from autointerp.report.process_view import MEMORY_CAVEAT, process_view, replication_view
 from store import current_evaluations, evaluation_version
 
 
@@ -153,8 +154,11 @@ def build_view(audit: Mapping[str, Any]) -> dict[str, Any]:
     Returns:
         A dict of sections: ``run``, ``explanation``, ``circuit_svg``,
         ``heatmaps``, ``attention``, ``components``, ``other_hypotheses``,
-        ``experiments``, ``messages``, ``evaluations``, ``timeline``, ``meta``.
+        ``experiments``, ``messages``, ``evaluations``, ``timeline``, ``meta``,
+        ``process`` (research-process table and chart, or None) and
+        ``replication`` (agreement with a reference, with ``memory_caveat``).
     """
+    process, replication = process_view(audit), replication_view(audit)
     audit = data.normalise(audit)
     run = audit["run"]
     experiments = audit["experiments"]
@@ -202,7 +206,8 @@ def build_view(audit: Mapping[str, Any]) -> dict[str, Any]:
         "other_hypotheses": [h for h in audit.get("hypotheses") or [] if not h.get("component")],
         "experiments": experiments, "messages": messages,
         "evaluations": evaluations, "timeline": _timeline(audit), "meta": _meta(run),
-        "headline": headline(audit),
+        "headline": headline(audit), "process": process, "replication": replication,
+        "memory_caveat": MEMORY_CAVEAT,
     }  # fmt: skip
 
 

@@ -50,6 +50,9 @@ def test_evidence_following_agent_passes_the_permutation_control(runs):
     assert perm["original_run"] == original.run_id
     assert perm["n_moved"] > 0  # the control is only informative if the circuit's heads moved
     assert perm["mapped_matches"] == 1.0 and not perm["literal_matches"] and perm["passed"]
+    # roles and descriptions map back too (the scripted agent's are computed from function-identical evidence)
+    assert perm["circuit_ok"] and perm["roles_ok"] and perm["ari"] == 1.0
+    assert perm["descriptions_ok"] and perm["description_similarity"] > perm["description_null"]
 
 
 def test_reciting_the_original_ids_fails_the_control(runs):

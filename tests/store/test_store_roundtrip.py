@@ -97,7 +97,7 @@ def test_round_trip_links_everything(store):
     json.dumps(audit)  # plain JSON all the way down
     assert set(audit) == {
         "run", "hypotheses", "experiments", "messages", "explanation", "evaluations", "artifacts",
-        "unanswered_tool_calls",
+        "unanswered_tool_calls", "process",
     }  # fmt: skip
 
     run = audit["run"]
