@@ -16,7 +16,8 @@ from agents.evidence import (
     Role,
     finite_or,
 )
-from agents.signatures import cluster_name, direct_share, downstream_total, role_phrase, top_role
+from agents.grouping import ATTENDS_MIN, GROUPING_RULE, signature
+from agents.signatures import direct_share, downstream_total, pathway_shares, role_phrase, top_role
 
 
 def _pct(x: float) -> str:
@@ -113,28 +114,54 @@ def describe_component(cid: str, ev: ComponentEvidence, hypotheses: list[Hypothe
 
 
 def describe_cluster(members: list[str], evidence: dict[str, ComponentEvidence]) -> Role:
-    """One role from its members' evidence: a name from their shared signature, a measured description."""
+    """One role from its members' evidence: named by their signature, described as a mechanism.
+
+    The name is the members' shared signature (``agents.grouping``); a group
+    whose members do not all share one (only in the opt-in fitted-to-swaps
+    mode) is named by its most common signature and says how many share it.
+    """
     evs = [evidence[m] for m in members]
-    name = cluster_name(evs)
+    sigs = [signature(ev) for ev in evs]
+    common = max(sorted(set(sigs)), key=sigs.count)
+    plural = len(members) > 1
+    name = common.name(plural)
+    if sigs.count(common) < len(sigs):
+        name = f"{name} ({sigs.count(common)} of {len(sigs)}; grouped by weight swaps)"
     scale = max(finite_or(evs[0].scale, 1.0), 1e-6)
-    parts = []
-    shares = [s for ev in evs if (s := direct_share(ev)) is not None]
-    if shares:
-        parts.append(f"on average {_pct(sum(shares) / len(shares))} of their effect goes directly to the logits")
-    exacts = [ev.number("exact") for ev in evs]
-    parts.append(f"mean patching contribution {sum(exacts) / len(exacts):+.3f} "
-                 f"({_pct(abs(sum(exacts) / len(exacts)) / scale)} of the gap)")
-    roles = [top_role(ev) for ev in evs]
-    attended = [r for r, f in roles if r and f >= 0.3]
-    if attended:
-        best = max(sorted(set(attended)), key=attended.count)
-        parts.append(f"{attended.count(best)} of {len(evs)} attend mostly to {best}")
-    copies = [c for ev in evs if (c := ev.value("copy_score")) is not None]
-    if copies:
-        parts.append(f"mean copy score {sum(copies) / len(copies):+.2f}")
+    they = "they" if plural else "it"
+    sentences = []
+    attended = [(r, f) for r, f in (top_role(ev) for ev in evs) if r is not None and r == common.attends]
+    if common.kind == "head" and attended:
+        mean_attn = sum(f for _, f in attended) / len(attended)
+        copies = [c for ev in evs if (c := ev.value("copy_score")) is not None]
+        what = ""
+        if copies:
+            mean_copy = sum(copies) / len(copies)
+            verb = "raising" if mean_copy > 0 else "lowering"
+            what = f", {verb} that token's logit through their output (mean copy score {mean_copy:+.2f})"
+        sentences.append(f"From the final position {they} attend{'' if plural else 's'} to {common.attends} "
+                         f"(mean {_pct(mean_attn)} of the attention){what}")
+    elif common.kind == "head":
+        sentences.append(f"No task role receives {_pct(ATTENDS_MIN)} of {'their' if plural else 'its'} "
+                         "attention from the final position")
+    shares = [sh for ev in evs if (sh := pathway_shares(ev)) is not None]
+    if shares and common.pathway in ("direct", "circuit", "other"):
+        mean_share = sum(sh[common.pathway] for sh in shares) / len(shares)
+        receivers = sorted({r for ev in evs for r in ev.downstream})
+        where = {"direct": "goes directly to the logits",
+                 "circuit": f"reaches the logits through later circuit heads ({', '.join(receivers[:6])})",
+                 "other": "goes through components outside the circuit"}[common.pathway]
+        sentences.append(f"on average {_pct(mean_share)} of {'their' if plural else 'its'} effect {where} "
+                         "(path patching)")
+    total = sum(ev.number("exact") for ev in evs)
+    sentences.append(f"together {they} contribute {total:+.3f} to the logit difference "
+                     f"({_pct(abs(total) / scale)} of the clean-corrupt gap)")
     ids = sorted({i for ev in evs for i in ev.evidence_ids()})
     cites = " [" + ", ".join(f"E{i}" for i in ids) + "]" if ids else ""
-    text = f"{', '.join(members)}: " + "; ".join(parts) + cites + "."
+    text = "; ".join(sentences) + cites + "."
+    text = text[0].upper() + text[1:]
+    if not plural:
+        text += " It is the only studied component with this signature."
     return Role(name=name, description=text, members=list(members), evidence=ids)
 
 
@@ -148,12 +175,23 @@ def circuit_summary(
     lines = []
     if localisation.method == "given":
         lines.append(f"The circuit for {task} in {model} was given: {', '.join(circuit)}{loc_cite}.")
+    elif localisation.faithfulness is not None:
+        res = localisation.faithfulness
+        core = [c for c in circuit if c not in localisation.opposing]
+        lines.append(
+            f"Attribution patching over every head and MLP of {model}, confirmed by exact patching of the top "
+            f"{len(localisation.candidates)} candidates, ranks the answer-promoting components; the circuit's "
+            f"core for {task} is {res.reason} ({res.ablated} outside it mean-ablated, on the research prompts): "
+            f"{', '.join(core)}{loc_cite}.")
+        if localisation.opposing:
+            lines.append(f"Answer-opposing components with |effect| >= {finite_or(localisation.threshold):.3f} "
+                         f"are kept as their own part: {', '.join(localisation.opposing)}.")
     else:
         lines.append(
             f"Attribution patching over every head and MLP of {model}, confirmed by exact patching of the "
             f"top {len(localisation.candidates)} candidates, keeps {len(circuit)} components for "
             f"{task} with |effect| >= {finite_or(localisation.threshold):.3f}: {', '.join(circuit)}{loc_cite}.")
-    lines.append(f"They fall into {len(clusters)} functional role(s).")
+    lines.append(f"They fall into {len(clusters)} functional role(s), grouped by a fixed rule: {GROUPING_RULE}")
     for c in clusters:
         lines.append(f"{c.name[:1].upper()}{c.name[1:]} ({', '.join(c.members)}): {c.description}")
     if stop_reason:

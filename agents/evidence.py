@@ -24,6 +24,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from tools.results import FaithfulnessResult
+
 V = TypeVar("V")
 
 MeasureName = Literal[
@@ -158,6 +160,8 @@ class Localisation(BaseModel):
         reasons: component -> why it is in or out.
         scale: the metric's clean-corrupt gap.
         experiments: the experiments localisation ran.
+        opposing: the answer-opposing part of the circuit (reported beside the core).
+        faithfulness: the prefix-faithfulness experiment that chose the core, if it ran.
     """
 
     method: str
@@ -169,6 +173,8 @@ class Localisation(BaseModel):
     reasons: dict[str, str] = Field(default_factory=dict)
     scale: float = 1.0
     experiments: list[int] = Field(default_factory=list)
+    opposing: list[str] = Field(default_factory=list)
+    faithfulness: FaithfulnessResult | None = None
 
 
 def localisation_of(state: Any) -> Localisation | None:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
-
 from agents.describe import describe_component
 from agents.evidence import ComponentEvidence, Finding, HypothesisRecord, Measured
+from agents.grouping import Signature, signature
 from agents.nodes.localise import choose_circuit, order_components
 from agents.nodes.synthesis import evidence_clusters
 from agents.scripted import propose
-from agents.signatures import cluster_signatures
 
 AGENTS = Path(__file__).resolve().parents[2] / "agents"
 
@@ -73,19 +71,30 @@ def test_roles_separate_different_signatures():
                                                                      direct=0.9, copy=2.0))
         findings[f"L5.H{i}"] = Finding(description="", evidence=_ev(attn={"A": 0.05, "B": 0.85, "END": 0.1},
                                                                      direct=0.02, down=0.8, copy=-0.1))
-    clusters = evidence_clusters(findings, ["A", "B", "END"])
+    clusters = evidence_clusters(findings)
     groups = sorted(sorted(c.members) for c in clusters)
     assert groups == [["L5.H0", "L5.H1", "L5.H2"], ["L9.H0", "L9.H1", "L9.H2"]]
     names = {c.name for c in clusters}
-    assert len(names) == 2 and any(n.startswith("direct") for n in names) and any("circuit-mediated" in n for n in names)
+    assert names == {"answer-promoting heads writing directly to the logits, attending to A",
+                     "answer-promoting heads acting through later circuit heads, attending to B"}
     assert all(re.search(r"\[E\d+", c.description) for c in clusters)
 
 
-def test_cluster_count_follows_the_silhouette():
-    x = np.array([[0, 0], [0, 0.1], [5, 5], [5, 5.1], [10, 0], [10, 0.1]])
-    labels = cluster_signatures(x)
-    assert len(set(labels.tolist())) == 3
-    assert labels.tolist() == [0, 0, 1, 1, 2, 2]  # the three tight pairs, numbered in order of appearance
+def test_the_grouping_rule_reads_the_signature_by_hand():
+    # exact 1.0, direct 0.8 of it, later heads 0.1: direct pathway; 62% attention to A
+    ev = _ev(attn={"A": 0.62, "B": 0.3, "END": 0.08}, down=0.1)
+    assert signature(ev) == Signature(kind="head", polarity="answer-promoting", pathway="direct", attends="A")
+    # opposing, most of the effect unexplained by either path, attention spread below 30% everywhere
+    ev = _ev(exact=-1.0, attn={"A": 0.25, "B": 0.25, "END": 0.5 - 0.3}, direct=-0.1, down=0.05)
+    assert signature(ev) == Signature(kind="head", polarity="answer-opposing", pathway="other", attends="spread")
+    # the same evidence always gives the same roles, whatever the order the components come in
+    findings = {f"L{i}.H0": Finding(description="", evidence=_ev(attn={"A": 0.8}, exact=1.0 + i)) for i in range(4)}
+    findings["L2.H1"] = Finding(description="", evidence=_ev(attn={"B": 0.8}))
+    forward = {c.name: sorted(c.members) for c in evidence_clusters(findings)}
+    backward = {c.name: sorted(c.members) for c in evidence_clusters(dict(reversed(list(findings.items()))))}
+    assert forward == backward
+    single = [c for c in evidence_clusters(findings) if c.members == ["L2.H1"]][0]
+    assert "only studied component with this signature" in single.description
 
 
 def test_descriptions_cite_the_experiments_they_state():
