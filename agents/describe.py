@@ -16,8 +16,12 @@ from agents.evidence import (
     Role,
     finite_or,
 )
-from agents.grouping import ATTENDS_MIN, GROUPING_RULE, signature
+from agents.grouping import GROUPING_RULE, signature
 from agents.signatures import direct_share, downstream_total, pathway_shares, role_phrase, top_role
+from engine.components import parse_component
+
+#: share of the final position's attention that makes a task role "the attended role" in a description
+ATTENDS_MIN = 0.3
 
 
 def _pct(x: float) -> str:
@@ -113,6 +117,20 @@ def describe_component(cid: str, ev: ComponentEvidence, hypotheses: list[Hypothe
                    evidence=ev, hypotheses=hypotheses)
 
 
+def _attends(cid: str, ev: ComponentEvidence) -> str:
+    """``L23.H3 attends to S2 (66%) and lowers that token's logit (copy score -0.84)``."""
+    role, frac = top_role(ev)
+    if role is None:
+        return f"{cid}'s attention was not measured"
+    if frac < ATTENDS_MIN:
+        return f"{cid} spreads its attention (at most {_pct(frac)} on one task role, {role})"
+    text = f"{cid} attends to {role} ({_pct(frac)})"
+    copy = ev.value("copy_score")
+    if copy is not None and abs(copy) >= 0.5:
+        text += f" and {'raises' if copy > 0 else 'lowers'} that token's logit (copy score {copy:+.2f})"
+    return text
+
+
 def describe_cluster(members: list[str], evidence: dict[str, ComponentEvidence]) -> Role:
     """One role from its members' evidence: named by their signature, described as a mechanism.
 
@@ -128,40 +146,29 @@ def describe_cluster(members: list[str], evidence: dict[str, ComponentEvidence])
     if sigs.count(common) < len(sigs):
         name = f"{name} ({sigs.count(common)} of {len(sigs)}; grouped by weight swaps)"
     scale = max(finite_or(evs[0].scale, 1.0), 1e-6)
-    they = "they" if plural else "it"
     sentences = []
-    attended = [(r, f) for r, f in (top_role(ev) for ev in evs) if r is not None and r == common.attends]
-    if common.kind == "head" and attended:
-        mean_attn = sum(f for _, f in attended) / len(attended)
-        copies = [c for ev in evs if (c := ev.value("copy_score")) is not None]
-        what = ""
-        if copies:
-            mean_copy = sum(copies) / len(copies)
-            verb = "raising" if mean_copy > 0 else "lowering"
-            what = f", {verb} that token's logit through their output (mean copy score {mean_copy:+.2f})"
-        sentences.append(f"From the final position {they} attend{'' if plural else 's'} to {common.attends} "
-                         f"(mean {_pct(mean_attn)} of the attention){what}")
-    elif common.kind == "head":
-        sentences.append(f"No task role receives {_pct(ATTENDS_MIN)} of {'their' if plural else 'its'} "
-                         "attention from the final position")
+    if common.kind == "head":
+        sentences.append("From the final position " + "; ".join(_attends(m, ev) for m, ev in zip(members, evs,
+                                                                                              strict=True)))
     shares = [sh for ev in evs if (sh := pathway_shares(ev)) is not None]
-    if shares and common.pathway in ("direct", "circuit", "other"):
-        mean_share = sum(sh[common.pathway] for sh in shares) / len(shares)
-        receivers = sorted({r for ev in evs for r in ev.downstream})
-        where = {"direct": "goes directly to the logits",
-                 "circuit": f"reaches the logits through later circuit heads ({', '.join(receivers[:6])})",
-                 "other": "goes through components outside the circuit"}[common.pathway]
-        sentences.append(f"on average {_pct(mean_share)} of {'their' if plural else 'its'} effect {where} "
-                         "(path patching)")
+    whose = "their" if plural else "its"
+    if shares:
+        direct = sum(sh["direct"] for sh in shares) / len(shares)
+        via = sum(sh["circuit"] for sh in shares) / len(shares)
+        receivers = sorted({r for ev in evs for r in ev.downstream}, key=lambda c: (parse_component(c).layer, c))
+        shown = f" ({', '.join(receivers[:6])}{' ...' if len(receivers) > 6 else ''})" if receivers else ""
+        sentences.append(f"on average {_pct(direct)} of {whose} effect goes straight to the logits and "
+                         f"{_pct(via)} through later circuit heads{shown} (path patching)")
     total = sum(ev.number("exact") for ev in evs)
-    sentences.append(f"together {they} contribute {total:+.3f} to the logit difference "
+    verb = "contribute" if plural else "contributes"
+    sentences.append(f"{'together they' if plural else 'it'} {verb} {total:+.3f} to the logit difference "
                      f"({_pct(abs(total) / scale)} of the clean-corrupt gap)")
     ids = sorted({i for ev in evs for i in ev.evidence_ids()})
     cites = " [" + ", ".join(f"E{i}" for i in ids) + "]" if ids else ""
     text = "; ".join(sentences) + cites + "."
     text = text[0].upper() + text[1:]
     if not plural:
-        text += " It is the only studied component with this signature."
+        text += " It is the only studied component with this signature, so it is a role of its own."
     return Role(name=name, description=text, members=list(members), evidence=ids)
 
 
@@ -180,9 +187,9 @@ def circuit_summary(
         core = [c for c in circuit if c not in localisation.opposing]
         lines.append(
             f"Attribution patching over every head and MLP of {model}, confirmed by exact patching of the top "
-            f"{len(localisation.candidates)} candidates, ranks the answer-promoting components; the circuit's "
-            f"core for {task} is {res.reason} ({res.ablated} outside it mean-ablated, on the research prompts): "
-            f"{', '.join(core)}{loc_cite}.")
+            f"{len(localisation.candidates)} candidates, ranks the answer-promoting components for {task}. The "
+            f"circuit's core is the first {len(core)} of them ({', '.join(core)}): with every other head and MLP "
+            f"mean-ablated on the research prompts, {res.reason}{loc_cite}.")
         if localisation.opposing:
             lines.append(f"Answer-opposing components with |effect| >= {finite_or(localisation.threshold):.3f} "
                          f"are kept as their own part: {', '.join(localisation.opposing)}.")

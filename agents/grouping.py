@@ -8,19 +8,21 @@ which token they read -- so the scripted agent does the same, with one rule
 stated here, recorded with every run (``GROUPING_RULE``), and applied
 mechanically: the same evidence always yields the same roles.
 
-The signature of a component (``signature``):
+The signature of a component (``signature``) has three parts, chosen because
+each is a measured property that does not depend on which other components
+happen to be in the circuit:
 
 - ``kind``: head or MLP (they never share a role);
 - ``polarity``: answer-promoting when its patching contribution is positive;
-- ``pathway``: where the largest share of its effect goes -- directly to the
-  logits, through the later circuit heads (path patching), or through
-  components outside the circuit;
-- ``attends``: for a head, the task role (e.g. ``S2``, ``IO``) receiving at
-  least ``ATTENDS_MIN`` of the final position's attention, else ``spread``.
+- ``pathway``: ``direct`` when at least half of its effect goes straight to
+  the logits (path patching into the logits only), else ``indirect`` (it acts
+  by changing what later components compute).
 
-What the head writes (copying or suppressing the attended token) is stated in
-the description, not used to split: it follows from polarity and attention
-for direct heads and is noisy for indirect ones.
+Where each head attends and what it writes (copying or suppressing the
+attended token) are stated per member in the role's description, not used to
+split: a first version split by the attended task role and by circuit vs
+non-circuit paths, and gave every IOI head on the bundled model its own role
+(nothing to score), so the rule was coarsened to these three parts.
 """
 
 from __future__ import annotations
@@ -28,23 +30,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agents.evidence import ComponentEvidence
-from agents.signatures import pathway_shares, top_role
+from agents.signatures import pathway_shares
 
-#: share of the final position's attention that makes a task role "the attended role"
-ATTENDS_MIN = 0.3
+#: share of the effect that must go straight to the logits for the ``direct`` pathway
+DIRECT_MIN = 0.5
 
 GROUPING_RULE = (
     "Components share a role exactly when they share a signature: same kind (head / MLP), same sign of "
-    "patching contribution, same dominant pathway (the largest of: direct to the logits, through later "
-    f"circuit heads, through components outside the circuit) and, for heads, the same task role receiving "
-    f">= {ATTENDS_MIN:.0%} of the final position's attention ('spread' otherwise). Fixed before any run; "
-    "no swap or evaluation number is used."
+    f"patching contribution, and same pathway (direct when >= {DIRECT_MIN:.0%} of the effect goes straight "
+    "to the logits under path patching, indirect otherwise). Fixed before the run; no swap or evaluation "
+    "number is used."
 )
 
 PATHWAY_PHRASES = {
     "direct": "writing directly to the logits",
-    "circuit": "acting through later circuit heads",
-    "other": "acting through components outside the circuit",
+    "indirect": "acting through later components",
     "unmeasured": "with an unmeasured pathway",
 }
 
@@ -56,16 +56,11 @@ class Signature:
     kind: str
     polarity: str
     pathway: str
-    attends: str
 
     def name(self, plural: bool = True) -> str:
-        """``answer-promoting heads writing directly to the logits, attending to IO``."""
+        """``answer-promoting heads writing directly to the logits``."""
         kind = {"head": "head", "mlp": "MLP"}.get(self.kind, self.kind) + ("s" if plural else "")
-        text = f"{self.polarity} {kind} {PATHWAY_PHRASES[self.pathway]}"
-        if self.kind == "head":
-            text += ", attention spread over the prompt" if self.attends == "spread" else \
-                f", attending to {self.attends}"
-        return text
+        return f"{self.polarity} {kind} {PATHWAY_PHRASES[self.pathway]}"
 
 
 def signature(ev: ComponentEvidence) -> Signature:
@@ -74,12 +69,8 @@ def signature(ev: ComponentEvidence) -> Signature:
     contribution = ev.number("exact", ev.number("dla"))
     polarity = "answer-promoting" if contribution > 0 else "answer-opposing"
     shares = pathway_shares(ev)
-    pathway = "unmeasured" if shares is None else max(("direct", "circuit", "other"), key=lambda k: shares[k])
-    attends = ""
-    if kind == "head":
-        role, frac = top_role(ev)
-        attends = role if role is not None and frac >= ATTENDS_MIN else "spread"
-    return Signature(kind=kind, polarity=polarity, pathway=pathway, attends=attends)
+    pathway = "unmeasured" if shares is None else "direct" if shares["direct"] >= DIRECT_MIN else "indirect"
+    return Signature(kind=kind, polarity=polarity, pathway=pathway)
 
 
 def group_by_signature(evidence: dict[str, ComponentEvidence]) -> list[tuple[Signature, list[str]]]:

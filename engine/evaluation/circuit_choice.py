@@ -55,11 +55,11 @@ class PrefixCurve:
                     "equal); kept the top two")
         for k, f in measured:
             if f >= target:
-                return k, f"the smallest prefix reaching f >= {target:.2f}: f = {f:.2f} at {k} components"
+                return k, f"f = {f:.2f} at {k} components, the smallest prefix reaching f >= {target:.2f}"
         k, f = max(measured, key=lambda kf: (round(kf[1], 6), -kf[0]))
         top = max(self.sizes)
-        return k, (f"no prefix of up to {top} components reaches f >= {target:.2f}; kept the most faithful, "
-                   f"f = {f:.2f} at {k} components")
+        return k, (f"f = {f:.2f} at {k} components, the most faithful prefix (none of up to {top} components "
+                   f"reaches f >= {target:.2f})")
 
 
 def prefix_curve(

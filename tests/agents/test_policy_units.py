@@ -75,21 +75,23 @@ def test_roles_separate_different_signatures():
     groups = sorted(sorted(c.members) for c in clusters)
     assert groups == [["L5.H0", "L5.H1", "L5.H2"], ["L9.H0", "L9.H1", "L9.H2"]]
     names = {c.name for c in clusters}
-    assert names == {"answer-promoting heads writing directly to the logits, attending to A",
-                     "answer-promoting heads acting through later circuit heads, attending to B"}
+    assert names == {"answer-promoting heads writing directly to the logits",
+                     "answer-promoting heads acting through later components"}
     assert all(re.search(r"\[E\d+", c.description) for c in clusters)
 
 
 def test_the_grouping_rule_reads_the_signature_by_hand():
-    # exact 1.0, direct 0.8 of it, later heads 0.1: direct pathway; 62% attention to A
+    # exact 1.0, 0.8 of it straight to the logits: direct
     ev = _ev(attn={"A": 0.62, "B": 0.3, "END": 0.08}, down=0.1)
-    assert signature(ev) == Signature(kind="head", polarity="answer-promoting", pathway="direct", attends="A")
-    # opposing, most of the effect unexplained by either path, attention spread below 30% everywhere
-    ev = _ev(exact=-1.0, attn={"A": 0.25, "B": 0.25, "END": 0.5 - 0.3}, direct=-0.1, down=0.05)
-    assert signature(ev) == Signature(kind="head", polarity="answer-opposing", pathway="other", attends="spread")
+    assert signature(ev) == Signature(kind="head", polarity="answer-promoting", pathway="direct")
+    # opposing, a tenth of the effect straight to the logits: indirect (attention is described, not grouped on)
+    ev = _ev(exact=-1.0, attn={"A": 0.25, "B": 0.25, "END": 0.2}, direct=-0.1, down=0.05)
+    assert signature(ev) == Signature(kind="head", polarity="answer-opposing", pathway="indirect")
+    assert signature(_ev(kind="mlp", direct=0.5)).pathway == "direct"  # exactly half counts as direct
     # the same evidence always gives the same roles, whatever the order the components come in
-    findings = {f"L{i}.H0": Finding(description="", evidence=_ev(attn={"A": 0.8}, exact=1.0 + i)) for i in range(4)}
-    findings["L2.H1"] = Finding(description="", evidence=_ev(attn={"B": 0.8}))
+    findings = {f"L{i}.H0": Finding(description="", evidence=_ev(attn={"A": 0.8}, exact=1.0 + i, direct=0.8 * (1 + i)))
+                for i in range(4)}
+    findings["L2.H1"] = Finding(description="", evidence=_ev(attn={"B": 0.8}, direct=0.1, down=0.9))
     forward = {c.name: sorted(c.members) for c in evidence_clusters(findings)}
     backward = {c.name: sorted(c.members) for c in evidence_clusters(dict(reversed(list(findings.items()))))}
     assert forward == backward

@@ -87,7 +87,7 @@ def _ev(exact: float, direct: float) -> ComponentEvidence:
 def test_role_names_never_mix_signs_or_say_mixed_signature() -> None:
     evidence = {"L1.H0": _ev(1.0, 0.9), "L1.H1": _ev(0.5, 0.5), "L2.H0": _ev(-0.5, -0.45)}
     same = describe_cluster(["L1.H0", "L1.H1"], evidence)
-    assert same.name == "answer-promoting heads writing directly to the logits, attention spread over the prompt"
+    assert same.name == "answer-promoting heads writing directly to the logits"
     fitted = describe_cluster(["L1.H0", "L1.H1", "L2.H0"], evidence)  # only the swap-fitted mode mixes signatures
     assert fitted.name.startswith("answer-promoting heads") and "(2 of 3; grouped by weight swaps)" in fitted.name
     assert "mixed" not in fitted.name and "opposing" not in fitted.name

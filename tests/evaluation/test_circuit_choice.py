@@ -24,7 +24,7 @@ def _curve(fs: list[float | None]) -> PrefixCurve:
 def test_the_smallest_prefix_reaching_the_target_else_the_most_faithful():
     assert _curve([0.2, 0.85, 0.9, 0.7]).choose(0.8)[0] == 2
     size, reason = _curve([0.2, 0.5, 0.5, 0.4]).choose(0.8)
-    assert size == 2 and "no prefix" in reason and "0.50 at 2" in reason  # a tie keeps the smaller
+    assert size == 2 and "none of up to 4" in reason and "0.50 at 2" in reason  # a tie keeps the smaller
     assert _curve([None, None]).choose(0.8)[0] == 2 and "undefined" in _curve([None]).choose()[1]
 
 
