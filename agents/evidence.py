@@ -24,6 +24,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from engine.attribution import AttributionMethod
 from tools.results import FaithfulnessResult
 
 V = TypeVar("V")
@@ -154,6 +155,8 @@ class Localisation(BaseModel):
         method: ``attribution+exact`` (ranked by attribution patching, confirmed
             exactly) or ``given`` (``--circuit``).
         exact: exact noising-patching effect per measured component.
+        attribution_method: the attribution variant that ranked the components
+            (``atp``, ``atp*`` or ``ig``; ``attribution+exact`` only).
         atp: attribution estimates (``attribution+exact`` only).
         candidates: the components confirmed by exact patching.
         threshold: |effect| a component needs to be kept; ``threshold_frac`` of the largest.
@@ -165,6 +168,7 @@ class Localisation(BaseModel):
     """
 
     method: str
+    attribution_method: AttributionMethod | None = None
     exact: dict[str, float] = Field(default_factory=dict)
     atp: dict[str, float] = Field(default_factory=dict)
     candidates: list[str] = Field(default_factory=list)

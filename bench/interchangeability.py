@@ -1,4 +1,4 @@
-"""Benchmark: the 10×10 weight-swap matrix on smollm2-135m / IOI, fast path vs a weight-rewrite reference.
+"""Benchmark: the 10×10 weight-swap matrix and the faithfulness curve on smollm2-135m / IOI, fast path vs reference.
 
 Why: the interchangeability score needs m(m-1) swapped forwards (plus m
 head ablations) per explanation. The fast path resumes each swap from the
@@ -7,7 +7,14 @@ swaps per forward; the reference writes the source head's weights into a
 model copy and runs one full Hugging Face forward per swap and bucket
 (``tests/evaluation/swap_reference.py``). This script times the fast matrix
 in full, times a few reference swaps and extrapolates their mean to the
-whole matrix, and prints both and their ratio. No assertions: figures only.
+whole matrix (every reference swap is one full forward per bucket, whichever
+pair is swapped), and prints both and their ratio per swap (= per directed
+head pair). The faithfulness curve (MIB's top-k curve over all heads, plus
+f(C) of the 10 heads) is timed the same way: the fast path (distinct
+ablation sets batched, each forward resumed at the earliest layer its sets
+touch) against a naive loop (one full forward per set and bucket,
+mean-ablation by hooks), printed per ablation set. No assertions: figures
+only.
 
 The 10 heads are chosen in the script: a first-order (attribution) ranking of
 all heads shortlists 24, whose exact single-head mean-ablation effects pick
@@ -28,7 +35,12 @@ import numpy as np
 import torch
 
 from engine.evaluation.baselines import attention_role_clusters
-from engine.evaluation.faithfulness import single_ablation_effects
+from engine.evaluation.faithfulness import (
+    ablatable,
+    ablated_metrics,
+    faithfulness,
+    single_ablation_effects,
+)
 from engine.evaluation.interchangeability import (
     DEFAULT_DISTANCE,
     clustering_labels,
@@ -37,16 +49,56 @@ from engine.evaluation.interchangeability import (
 )
 from engine.evaluation.ranking import ablation_attribution
 from engine.evaluation.swap import swap_effects
+from engine.hooks import trace
 from engine.models import load_model
-from engine.tasks import load_task
+from engine.tasks import load_task, logit_diff
 from tests.evaluation.swap_reference import reference_swap_effects
 
 
-def pick_heads(target, data, k: int, shortlist: int) -> dict[str, float]:
+def pick_heads(target, data, k: int, shortlist: int) -> tuple[dict[str, float], dict[str, float]]:
+    """(the k heads of largest exact mean-ablation effect among a first-order shortlist, the first-order ranking)."""
     first_order = ablation_attribution(target, data)
     short = sorted(first_order, key=lambda h: -abs(first_order[h]))[:shortlist]
     exact = single_ablation_effects(target, data, short, sets_per_batch=12)
-    return {h: exact[h] for h in sorted(exact, key=lambda h: -abs(exact[h]))[:k]}
+    return {h: exact[h] for h in sorted(exact, key=lambda h: -abs(exact[h]))[:k]}, first_order
+
+
+def naive_ablated_metric(target, data, ablated: frozenset[str]) -> float:
+    """Mean clean logit difference with ``ablated`` mean-ablated: a full forward per bucket (the reference)."""
+    total = 0.0
+    with torch.no_grad():
+        for bucket in data.buckets:
+            with trace(target.adapter, read=sorted(ablated)) as cache:
+                target.model(bucket.corrupt)
+            means = {c: cache[c].mean(dim=0, keepdim=True) for c in ablated}
+            edits = {c: (lambda current, m=means[c]: m.expand_as(current).clone()) for c in ablated}
+            with trace(target.adapter, edit=edits):
+                logits = target.model(bucket.clean).logits
+            total += float(logit_diff(logits, bucket.answer, bucket.distractor).sum())
+    return total / data.n_pairs
+
+
+def time_faithfulness(target, data, heads: list[str], ranking: dict[str, float], naive_sets: int) -> None:
+    universe = ablatable(target)
+    start = time.perf_counter()
+    result = faithfulness(target, data, heads, effects=ranking)
+    fast = time.perf_counter() - start
+    kept = set(heads)
+    sets = {frozenset(), frozenset(universe), frozenset(c for c in universe if c not in kept)}
+    ranked = sorted(universe, key=lambda c: -abs(ranking.get(c, 0.0)))
+    sets |= {frozenset(ranked[k:]) for k, _ in result["curve"]}
+    sample = sorted(sets, key=len)[1:1 + naive_sets]  # non-empty sets; the cost of a full forward is the same for any
+    start = time.perf_counter()
+    naive = [naive_ablated_metric(target, data, ablated) for ablated in sample]
+    naive_per_set = (time.perf_counter() - start) / len(sample)
+    agreement = max(abs(a - b) for a, b in zip(naive, ablated_metrics(target, data, sample), strict=True))
+    print(f"\nfaithfulness: f(C) of the {len(heads)} heads {result['normalized']:.3f}, curve over {len(universe)} heads "
+          f"at {len(result['curve'])} sizes (CPR {result['cpr']:.3f}, CMD {result['cmd']:.3f}) = {len(sets)} distinct "
+          f"ablation sets × {data.n_pairs} prompts")
+    print(f"  fast (sets batched, resumed at their earliest layer): {fast:.2f} s ({fast / len(sets) * 1000:.0f} ms/set)")
+    print(f"  naive (one full HF forward per set and bucket): {naive_per_set * 1000:.0f} ms/set measured on "
+          f"{len(sample)} sets -> {naive_per_set * len(sets):.2f} s extrapolated to {len(sets)} sets")
+    print(f"  speed-up: {naive_per_set * len(sets) / fast:.1f}×   (max |m_fast - m_naive| on the timed sets: {agreement:.1e})")
 
 
 def main() -> None:
@@ -56,6 +108,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=16, help="IOI prompt pairs")
     parser.add_argument("--heads", type=int, default=10)
     parser.add_argument("--naive-swaps", type=int, default=3, help="naive swaps timed, then extrapolated")
+    parser.add_argument("--naive-sets", type=int, default=3, help="naive ablation sets timed, then extrapolated")
     parser.add_argument("--swaps-per-batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = parser.parse_args()
@@ -68,7 +121,7 @@ def main() -> None:
           f"(lengths {[b.seq_len for b in data.buckets]}), torch threads {torch.get_num_threads()}")
 
     start = time.perf_counter()
-    effects = pick_heads(target, data, args.heads, shortlist=max(24, args.heads))
+    effects, ranking = pick_heads(target, data, args.heads, shortlist=max(24, args.heads))
     heads = list(effects)
     print(f"heads (exact mean-ablation effect on logit diff), chosen in {time.perf_counter() - start:.1f} s:")
     print("  " + ", ".join(f"{h} {e:+.2f}" for h, e in effects.items()))
@@ -95,6 +148,7 @@ def main() -> None:
     print(f"  reference (weights rewritten, one full HF forward per swap and bucket): {naive_per_swap * 1000:.0f} "
           f"ms/swap measured on {len(sample)} swaps -> {naive_total:.2f} s extrapolated to {n_swaps} swaps")
     print(f"  speed-up: {naive_total / fast:.1f}×   (max |d_fast - d_reference| on the timed swaps: {agreement:.1e})")
+    time_faithfulness(target, data, heads, ranking, args.naive_sets)
 
     clusters = attention_role_clusters(target, data, heads)
     ids, labels, notes = clustering_labels(clusters, target.n_layers, target.n_heads)

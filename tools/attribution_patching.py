@@ -7,14 +7,22 @@ It is a linear approximation: it is accurate where the metric is locally
 linear in the activation and can be badly off where it is not (saturated
 attention, early layers whose corrupt values differ a lot, especially when
 noising). Confirm anything it ranks highly with ``activation_patching``;
-``verify_top`` does that for the top few in the same call.
+``verify_top`` does that for the top few in the same call. ``method`` picks
+the variant (``atp``, ``atp*`` with the QK fix and GradDrop, ``ig`` integrated
+gradients; see ``engine.attribution``).
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from engine.attribution import attribution_sweep
+from engine.attribution import (
+    DEFAULT_IG_STEPS,
+    DEFAULT_METHOD,
+    MAX_IG_STEPS,
+    AttributionMethod,
+    attribution_sweep,
+)
 from engine.patching import patch_sweep
 from tools.base import ToolArgs, ToolContext, ToolSpec
 from tools.common import (
@@ -40,6 +48,12 @@ class AttributionPatchingArgs(ToolArgs):
         description="'noising': gradient on clean prompts, corrupt - clean difference; 'denoising': the reverse.",
     )
     positions: Positions = positions_field("all")
+    method: AttributionMethod = Field(
+        DEFAULT_METHOD,
+        description="'atp': gradient at the input run (cheapest); 'atp*': AtP with the QK fix and GradDrop "
+        "(several times the cost); 'ig': integrated gradients along the input path (2 + 3 * ig_steps forward-equivalents).",
+    )
+    ig_steps: int = Field(DEFAULT_IG_STEPS, ge=1, le=MAX_IG_STEPS, description="Integration steps of method 'ig'.")
     top_k: int = Field(10, ge=1, le=100, description="How many components of largest |estimate| to rank.")
     verify_top: int = Field(0, ge=0, le=20, description="Also run exact activation patching on this many top-ranked components and report both.")
 
@@ -47,15 +61,18 @@ class AttributionPatchingArgs(ToolArgs):
 def attribution_patching(ctx: ToolContext, args: AttributionPatchingArgs) -> tuple[AttributionPatchingResult, str]:
     comps = expand_components(ctx, args.components)
     positions = position_list(args.positions)
-    res = core_call(attribution_sweep, ctx.target, ctx.data, comps, args.direction, positions)
+    res = core_call(attribution_sweep, ctx.target, ctx.data, comps, args.direction, positions,
+                    method=args.method, ig_steps=args.ig_steps)
     top = top_items(res.effects, args.top_k)
     result = AttributionPatchingResult(
-        method="attribution", direction=args.direction, positions=args.positions, n_pairs=res.n_pairs,
+        method="attribution", variant=args.method, ig_steps=args.ig_steps if args.method == "ig" else None,
+        direction=args.direction, positions=args.positions, n_pairs=res.n_pairs,
         clean_metric=rounded(res.clean_metric), corrupt_metric=rounded(res.corrupt_metric),
         effects={k: rounded(v) for k, v in res.effects.items()}, top=[(k, rounded(v)) for k, v in top],
     )
+    label = {"atp": "AtP", "atp*": "AtP*", "ig": f"IG ({args.ig_steps} steps)"}[args.method]
     summary = (
-        f"AtP estimates ({args.direction}, {len(comps)} components); clean {res.clean_metric:.3f}, "
+        f"{label} estimates ({args.direction}, {len(comps)} components); clean {res.clean_metric:.3f}, "
         f"corrupt {res.corrupt_metric:.3f}. Largest: {format_top(res.effects, 8)}."
     )
     if args.verify_top:

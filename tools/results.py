@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.attribution import AttributionMethod
+
 #: a position as the tools accept it: an integer (negative from the end) or a task role name
 PositionValue = int | str
 
@@ -149,6 +151,10 @@ class VerifiedEstimate(BaseModel):
 
 class AttributionPatchingResult(SweepResult):
     method: str
+    #: the attribution variant that produced the estimates (results stored before variants existed were AtP)
+    variant: AttributionMethod = "atp"
+    #: integration steps of variant "ig" (None for the others)
+    ig_steps: int | None = None
     direction: str
     verified: dict[str, VerifiedEstimate] | None = None
 

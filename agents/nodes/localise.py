@@ -29,6 +29,7 @@ from agents.evidence import Localisation
 from agents.nodes.common import Lab
 from agents.recorder import Experiment
 from agents.state import ResearchState
+from engine.attribution import DEFAULT_METHOD
 from engine.components import parse_component
 from tools.results import FaithfulnessResult, SweepResult
 
@@ -153,7 +154,8 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
                            experiments=[o.id for o in lab.experiments])
         lab.note("localise", f"Circuit given by the user: {', '.join(circuit)}.")
     else:
-        atp_out = lab.run("attribution_patching", {"components": "all"})
+        # the variant bench/patching.py shows tracking exact patching best per forward spent
+        atp_out = lab.run("attribution_patching", {"components": "all", "method": DEFAULT_METHOD})
         atp = _effects(atp_out)
         candidates = [c for c, _ in sorted(atp.items(), key=lambda kv: -abs(kv[1]))][: int(params["n_candidates"])]
         exact_out = lab.run("activation_patching", {"components": candidates}) if candidates else None
@@ -176,7 +178,8 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
         else:
             lab.note("localise:threshold", "The faithfulness experiment did not run; the circuit is chosen by "
                      "the threshold rule alone.")
-        loc = Localisation(method=method, atp=atp, candidates=candidates, exact=exact,
+        loc = Localisation(method=method, attribution_method=DEFAULT_METHOD, atp=atp, candidates=candidates,
+                           exact=exact,
                            threshold=threshold, threshold_frac=params["threshold_frac"], reasons=reasons,
                            scale=scale, experiments=[o.id for o in lab.experiments], opposing=opposing,
                            faithfulness=curve)

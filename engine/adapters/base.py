@@ -101,6 +101,10 @@ class ArchitectureAdapter(ABC):
     def mlp(self, layer: int) -> Any: ...
 
     @abstractmethod
+    def attention_norm(self, layer: int) -> Any:
+        """The norm in front of layer ``layer``'s attention: residual stream -> ``AttentionInput``."""
+
+    @abstractmethod
     def final_norm(self) -> Any: ...
 
     def unembed(self) -> Any:

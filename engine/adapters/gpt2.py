@@ -29,6 +29,9 @@ class GPT2Adapter(ArchitectureAdapter):
     def mlp(self, layer: int) -> Any:
         return self.blocks()[layer].mlp
 
+    def attention_norm(self, layer: int) -> Any:
+        return self.blocks()[layer].ln_1
+
     def final_norm(self) -> Any:
         return self._body.ln_f
 

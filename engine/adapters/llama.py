@@ -40,6 +40,9 @@ class LlamaAdapter(RotaryAdapter):
     def mlp(self, layer: int) -> Any:
         return self.blocks()[layer].mlp
 
+    def attention_norm(self, layer: int) -> Any:
+        return self.blocks()[layer].input_layernorm
+
     def final_norm(self) -> Any:
         return self._body.norm
 

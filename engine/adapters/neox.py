@@ -30,6 +30,9 @@ class NeoXAdapter(RotaryAdapter):
     def mlp(self, layer: int) -> Any:
         return self.blocks()[layer].mlp
 
+    def attention_norm(self, layer: int) -> Any:
+        return self.blocks()[layer].input_layernorm
+
     def final_norm(self) -> Any:
         return self._body.final_layer_norm
 

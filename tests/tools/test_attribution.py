@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from engine.attribution import attribution_sweep
@@ -58,3 +60,22 @@ def test_attribution_tool_verifies_top(load, data):
         assert pair.exact == pytest.approx(exact[cid], abs=1e-5)
         assert pair.estimate == pytest.approx(res.effects[cid])
     assert "AtP" in out.summary and len(out.summary) <= 600
+
+
+@pytest.mark.parametrize(("method", "steps"), [("atp*", 5), ("ig", 2)])
+def test_attribution_tool_runs_the_chosen_variant(load, data, method, steps):
+    ctx = ToolContext(load("tiny-gpt2"), data("tiny-gpt2"))
+    comps = ["L0.H1", "L1.H0", "L2.MLP"]
+    out = run_tool(get_tool("attribution_patching"), ctx, {"components": comps, "method": method, "ig_steps": steps})
+    assert out.ok, out.error
+    res = out.result
+    assert res.method == "attribution" and res.variant == method
+    assert res.ig_steps == (steps if method == "ig" else None)
+    want = attribution_sweep(ctx.target, ctx.data, comps, method=method, ig_steps=steps).effects
+    assert res.effects == pytest.approx(want, abs=1e-4)
+    # the variant survives the stored JSON form (what a resumed run and the report read back)
+    stored = get_tool("attribution_patching").parse_result(json.loads(res.model_dump_json()))
+    assert stored.variant == method and stored.ig_steps == res.ig_steps
+    assert out.summary.startswith("AtP*" if method == "atp*" else "IG (2 steps)")
+    bad = run_tool(get_tool("attribution_patching"), ctx, {"components": comps, "method": "magic"})
+    assert not bad.ok and "method" in bad.error
