@@ -1,0 +1,66 @@
+"""The scripted agent chooses its circuit by faithfulness on its own prompts, and the evaluator re-scores it.
+
+Checked against the stored experiments themselves: the ranking is the exact
+patching effects sorted by hand, the core is the prefix the faithfulness
+experiment chose, the opposing part is what pushes away from the answer, and
+the evaluation's f with heads and MLPs ablated is recomputed with plain
+mean ablation on the evaluation prompts.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from agents.session import ExplainConfig, evaluation_data
+from autointerp import api
+from engine import runner
+from engine.ablation import ablation_edits
+from engine.components import all_heads, all_mlps
+from engine.hooks import trace
+from engine.tasks import load_task, logit_diff
+from store import list_evaluations, load_run_for_audit, open_store
+
+
+@torch.no_grad()
+def _plain_metric(target, data, keep: set[str]) -> float:
+    universe = [c.id for c in all_heads(target.n_layers, target.n_heads)] + [c.id for c in all_mlps(target.n_layers)]
+    total = 0.0
+    for bucket in data.buckets:
+        edits = ablation_edits(target, bucket, [c for c in universe if c not in keep], kind="mean")
+        with trace(target.adapter, edit=edits):
+            logits = runner.forward(target.adapter, bucket.clean)
+        total += float(logit_diff(logits, bucket.answer, bucket.distractor).sum())
+    return total / data.n_pairs
+
+
+def test_core_is_the_chosen_faithful_prefix_and_opposing_is_reported_apart(db, load):
+    target = load("tiny-llama")
+    run = api.explain(task="ioi", model="tiny-llama", db=db, n=8, target=target)
+    with open_store(db) as st:
+        audit = load_run_for_audit(st, run.run_id)
+        evaluations = {e["kind"]: e["scores"] for e in list_evaluations(st, run.run_id)}
+    exps = audit["experiments"]
+    exact = next(e for e in exps if e["tool"] == "activation_patching")["result"]["effects"]
+    faith = next(e for e in exps if e["tool"] == "faithfulness")["result"]
+    promoting = sorted((c for c, v in exact.items() if v < 0), key=lambda c: exact[c])
+    assert faith["ranking"] == promoting[: len(faith["ranking"])]
+    core = faith["ranking"][: max(faith["chosen_size"], 2)]
+    reached = [p["size"] for p in faith["curve"] if p["f"] is not None and p["f"] >= faith["target_f"]]
+    best = max((p for p in faith["curve"] if p["f"] is not None), key=lambda p: (round(p["f"], 6), -p["size"]))
+    assert faith["chosen_size"] == (min(reached) if reached else best["size"])
+    opposing = [c for c in run.circuit if c not in core]
+    assert set(core) <= set(run.circuit) and all(exact[c] > 0 for c in opposing)
+    # the evaluator re-measures on held-out prompts: f of the core with heads and MLPs ablated, by plain hooks
+    parts = evaluations["faithfulness"]["parts"]
+    assert sorted(parts["core"]) == sorted(core) and sorted(parts["opposing"]) == sorted(opposing)
+    config = ExplainConfig(task="ioi", model="tiny-llama", n=8)
+    data, prompts = evaluation_data(config, target, load_task("ioi", target, n=8, seed=config.seed))
+    assert prompts["prompts"] == "held-out"
+    full, empty = _plain_metric(target, data, set(_all(target))), _plain_metric(target, data, set())
+    plain = (_plain_metric(target, data, set(core)) - empty) / (full - empty)
+    assert parts["heads_and_mlps"]["without_opposing"] == pytest.approx(plain, abs=1e-3)
+
+
+def _all(target) -> list[str]:
+    return [c.id for c in all_heads(target.n_layers, target.n_heads)] + [c.id for c in all_mlps(target.n_layers)]
