@@ -12,6 +12,10 @@ pairs, unpermuted; or one named explicitly) is looked up, and its components
 are mapped through the permutation. An evidence-following agent names the
 images of the heads it named before; an agent that recites published head
 indices names the same literal ids and fails.
+
+For a run on a planted model (``planted-*``, roles known) it also grades the
+frozen roles and the circuit against the model's established truth
+(``engine.planted.score``): ARI, circuit recall and precision, and the truth.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from typing import Any
 
 from agents.session import ExplainConfig, _load, evaluation_data
 from agents.toolbox import get_spec
+from engine.catalog import PLANTED_MODELS
 from engine.errors import AutointerpError
 from engine.evaluation import evaluate_explanation, interpretation_line, permutation_consistency
+from engine.planted import planted_truth
+from engine.planted.score import PlantedScore, score_planted
 from store import (
     Store,
     frozen_roles,
@@ -87,6 +94,14 @@ def permutation_check(store: Store, run: Any, config: ExplainConfig, original: s
     return result
 
 
+def planted_check(store: Store, run_id: str, clusters: list[dict[str, Any]], model: str) -> PlantedScore:
+    """The frozen roles and the explanation's circuit graded against planted model ``model``'s truth."""
+    explanation = get_explanation(store, run_id) or {}
+    circuit = [c["id"] for c in explanation.get("components") or []]
+    roles = {c["name"]: list(c["members"]) for c in clusters}
+    return score_planted(planted_truth(model), roles, circuit or None)
+
+
 def evaluate_stored_run(
     store: Store,
     run_id: str,
@@ -106,7 +121,9 @@ def evaluate_stored_run(
 
     Returns:
         ``{"run_id", "interchangeability", "faithfulness", "interpretation"}``
-        plus ``"permutation"`` for a head-permuted run.
+        plus ``"permutation"`` for a head-permuted run and ``"planted"``
+        (``engine.planted.score.PlantedScore``) for an unpermuted run on a
+        planted model.
 
     Raises:
         RunNotFound: no such run. RolesNotFrozen: the run never froze roles.
@@ -138,5 +155,9 @@ def evaluate_stored_run(
     if config.permute_heads is not None:
         out["permutation"] = permutation_check(store, run, config, original)
         save_evaluation(store, run_id, "permutation", out["permutation"], {"original_run": original})
+    elif config.model in PLANTED_MODELS:
+        planted = planted_check(store, run_id, clusters, config.model).model_dump()
+        save_evaluation(store, run_id, "planted", planted, {"source": "engine.planted.truth"})
+        out["planted"] = planted
     out["interpretation"] = interpretation_line(result)
     return out

@@ -77,6 +77,19 @@ def permutation_line(perm: Mapping[str, Any]) -> str:
             f"{_num(perm['literal_matches'])} -> " + ("passed" if perm["passed"] else "FAILED"))
 
 
+def planted_lines(planted: Mapping[str, Any]) -> list[str]:
+    """Agreement with a planted model's established truth, and the truth itself."""
+    truth = "; ".join(f"{role}: {', '.join(members)}" for role, members in (planted.get("truth") or {}).items())
+    lines = [f"planted truth  ARI={_num(planted.get('ari'))} (union {_num(planted.get('ari_union'))}) "
+             f"circuit recall={_num(planted.get('circuit_recall'))} precision={_num(planted.get('circuit_precision'))}",
+             f"  true roles: {truth}" + ("" if planted.get("truth_verified") else " (truth check NOT fully passed)")]
+    if planted.get("missed"):
+        lines.append(f"  missed: {', '.join(planted['missed'])}")
+    if planted.get("extra"):
+        lines.append(f"  outside the true circuit: {', '.join(planted['extra'])}")
+    return lines
+
+
 def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
     """Every score of an evaluation result, in print order."""
     lines: list[str] = []
@@ -86,4 +99,6 @@ def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
         lines.append(faithfulness_line(evaluation["faithfulness"]))
     if isinstance(evaluation.get("permutation"), Mapping):
         lines.append(permutation_line(evaluation["permutation"]))
+    if isinstance(evaluation.get("planted"), Mapping):
+        lines += planted_lines(evaluation["planted"])
     return lines

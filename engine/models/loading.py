@@ -18,11 +18,12 @@ import torch
 from torch import nn
 
 from engine.adapters import ArchitectureAdapter, adapter_for
-from engine.catalog import BUILTIN_MODELS, BUNDLED_MODEL, TINY_MODELS
+from engine.catalog import BUILTIN_MODELS, BUNDLED_MODEL, PLANTED_MODELS, TINY_MODELS
 from engine.config import settings
 from engine.errors import UnknownModelError
 from engine.models import bundled
 from engine.models.tiny import build_tiny
+from engine.planted import load_planted
 
 BUNDLED = BUNDLED_MODEL
 TINY = TINY_MODELS
@@ -76,7 +77,8 @@ def load_model(name: str, progress: Callable[[str], None] | None = None, seed: i
 
     Args:
         name: ``smollm2-135m`` (bundled), ``tiny-gpt2``/``tiny-llama``/``tiny-neox``
-            (random, for tests), a local directory, or a hub id already in the cache.
+            (random, for tests), ``planted-*`` (trained in-process, roles known), a
+            local directory, or a hub id already in the cache.
         progress: optional callback receiving short status strings.
         seed: initialisation seed of tiny models.
 
@@ -91,6 +93,9 @@ def load_model(name: str, progress: Callable[[str], None] | None = None, seed: i
         directory, tokenizer = _bundled_tokenizer(progress)
         model = AutoModelForCausalLM.from_pretrained(directory, attn_implementation="sdpa")
         return _target(name, model, tokenizer, prepend_bos=False)
+    if name in PLANTED_MODELS:  # trained in-process on first use, then cached (engine.planted)
+        planted = load_planted(name, progress)
+        return _target(name, planted.model, planted.tokenizer, prepend_bos=True)
     if name in TINY:
         _, tokenizer = _bundled_tokenizer(progress)
         # tiny-llama follows the Llama convention of a BOS token; the others do not.

@@ -10,17 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.catalog import BUILTIN_TASKS
+from engine.catalog import BUILTIN_TASKS, PLANTED_MODELS
 from engine.errors import UnknownTaskError
 from engine.tasks.base import Bucket, Pair, Task, TaskData, logit_diff, tokenize_task
 from engine.tasks.facts import make_antonyms, make_capitals
 from engine.tasks.induction import make_induction
 from engine.tasks.ioi import make_ioi
 from engine.tasks.jsonl import load_jsonl
+from engine.tasks.planted import planted_maker
 
 #: how each built-in task (``engine.catalog.BUILTIN_TASKS``) is generated
 MAKERS: dict[str, Callable[..., Task]] = {
     "ioi": make_ioi, "induction": make_induction, "capitals": make_capitals, "antonyms": make_antonyms,
+    **{name: planted_maker(name) for name in PLANTED_MODELS},
 }
 
 

@@ -7,23 +7,32 @@ import json
 import pytest
 import torch
 
+from engine.catalog import PLANTED_MODELS
 from engine.errors import TaskFormatError, UnknownTaskError
 from engine.task_check import check_task
 from engine.tasks import BUILTIN_TASKS, build_task, load_task, logit_diff
 
+#: each built-in task with the model it is written for (a planted task runs only on its planted model)
+TASK_MODELS = [
+    pytest.param(name, name, marks=pytest.mark.planted) if name in PLANTED_MODELS else (name, "smollm2-135m")
+    for name in BUILTIN_TASKS
+]
 
-@pytest.mark.parametrize("name", list(BUILTIN_TASKS))
-def test_generation_is_seeded_and_deterministic(name, smollm):
-    a = build_task(name, smollm.tokenizer, n=10, seed=3)
-    b = build_task(name, smollm.tokenizer, n=10, seed=3)
-    c = build_task(name, smollm.tokenizer, n=10, seed=4)
+
+@pytest.mark.parametrize(("name", "model"), TASK_MODELS)
+def test_generation_is_seeded_and_deterministic(name, model, load):
+    tokenizer = load(model).tokenizer
+    a = build_task(name, tokenizer, n=10, seed=3)
+    b = build_task(name, tokenizer, n=10, seed=3)
+    c = build_task(name, tokenizer, n=10, seed=4)
     assert a.pairs == b.pairs and a.pairs != c.pairs
 
 
-@pytest.mark.parametrize("name", list(BUILTIN_TASKS))
-def test_roles_point_at_their_words(name, smollm):
-    data = load_task(name, smollm, n=12)
-    tok = smollm.tokenizer
+@pytest.mark.parametrize(("name", "model"), TASK_MODELS)
+def test_roles_point_at_their_words(name, model, load):
+    target = load(model)
+    data = load_task(name, target, n=12)
+    tok = target.tokenizer
     for bucket in data.buckets:
         assert bucket.clean.shape == bucket.corrupt.shape
         for row, index in enumerate(bucket.pair_index):
@@ -115,3 +124,19 @@ def test_bundled_model_performs_every_builtin_task(smollm):
     for name in ("capitals", "antonyms"):
         result = check_task(smollm, load_task(name, smollm, n=20))
         assert result.accuracy > 0.9 and result.clean_metric > 3 and result.corrupt_metric < 0
+
+
+@pytest.mark.planted
+@pytest.mark.parametrize(("name", "first", "answer_at"), [("planted-induction", "A", "B"), ("planted-recall", "K", "V")])
+def test_planted_roles_mark_the_mechanism(name, first, answer_at, load):
+    """The answer's earlier occurrence is at B/V, right after the earlier occurrence (A/K) of the last token."""
+    data = load_task(name, load(name), n=12)
+    for bucket in data.buckets:
+        rows = torch.arange(bucket.n)
+        at = bucket.roles[answer_at]
+        assert torch.equal(bucket.clean[rows, at], bucket.answer)
+        assert torch.equal(bucket.roles[first] + 1, at)
+        assert torch.equal(bucket.clean[rows, bucket.roles[first]], bucket.clean[:, -1])
+        # the corrupt prompt loses the earlier occurrence of the last token, and keeps the last token
+        assert not torch.any(bucket.corrupt[rows, bucket.roles[first]] == bucket.clean[:, -1])
+        assert torch.equal(bucket.corrupt[:, -1], bucket.clean[:, -1])
