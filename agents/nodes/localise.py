@@ -7,7 +7,10 @@ the top candidates confirms them; and a set of important components is not
 yet a circuit -- the circuit is the smallest prefix of the answer-promoting
 components (ranked by exact effect) whose *faithfulness* on the research
 prompts, with every other head and MLP mean-ablated, reaches ``target_f``
-(the ``faithfulness`` tool; the most faithful prefix when none does). The
+(the ``faithfulness`` tool; the most faithful prefix when none does), then
+the components that alone restore the behaviour when patched into the
+corrupt run (denoising) though ablation never needs them -- redundant
+backups the others cover for. The
 answer-opposing components whose effect passes the threshold rule
 (``threshold_frac`` of the largest effect) are kept as their own part of the
 circuit, at most a quarter of ``max_circuit``; the evaluator reports f with
@@ -91,8 +94,23 @@ def split_by_sign(exact: dict[str, float], threshold: float) -> tuple[list[str],
 
 def faithful_circuit(
     lab: Lab, exact: dict[str, float], threshold: float, params: dict[str, Any],
+    restoring: dict[str, float] | None = None,
 ) -> tuple[list[str], list[str], dict[str, str], FaithfulnessResult] | None:
-    """Core (smallest faithful prefix of the promoters) and opposing part, with reasons; None if f failed."""
+    """Core (smallest faithful prefix of the promoters, then the sufficient ones) and opposing part.
+
+    Args:
+        lab: the localise node's lab.
+        exact: noising effects (clean run, corrupt activation patched in).
+        threshold: the threshold rule's |effect| for the opposing part.
+        params: localisation settings.
+        restoring: denoising effects (corrupt run, clean activation patched in); components that
+            alone restore at least ``threshold_frac`` of the largest restoration join the core
+            after the faithful prefix -- redundant (backup) components that ablation cannot find
+            because the others cover for them.
+
+    Returns:
+        ``(core, opposing, reasons, faithfulness result)``, or None if the experiment failed.
+    """
     cap = int(params["max_circuit"])
     promoting, opposing = split_by_sign(exact, threshold)
     opposing = opposing[: cap // 4]
@@ -114,6 +132,19 @@ def faithful_circuit(
         else:
             reasons[cid] = (f"out: {head}; beyond the chosen prefix of {size} (f with it "
                             f"{_f(f_at.get(rank + 1))}) [E{out.id}]")
+    restoring = restoring or {}
+    top = max((abs(v) for v in restoring.values()), default=0.0)
+    needed = float(params["threshold_frac"]) * top
+    for cid in sorted(restoring, key=lambda c: -restoring[c]):
+        if len(core) + len(opposing) >= cap or restoring[cid] < needed or restoring[cid] <= 0:
+            break
+        if cid in core or cid in opposing:
+            continue
+        core.append(cid)
+        reasons[cid] = (f"in (sufficient): patching its clean activation into the corrupt run restores "
+                        f"{restoring[cid]:+.3f} of the logit difference (>= {needed:.3f}, "
+                        f"{float(params['threshold_frac']):.0%} of the largest restoration), though ablation "
+                        "alone does not require it (others cover for it)")
     for cid in opposing:
         reasons[cid] = (f"in (opposing part): exact patching effect {exact[cid]:+.3f} pushes away from the answer, "
                         f"|effect| >= threshold {threshold:.3f}; reported beside the core")
@@ -165,7 +196,9 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
             lab.note("localise:fallback", "Exact patching gave no effects; the circuit uses attribution estimates.")
         scale = _scale(exact_out) or _scale(atp_out)
         circuit, reasons, threshold = choose_circuit(exact, atp, candidates, params)
-        chosen = faithful_circuit(lab, exact, threshold, params)
+        restore_out = lab.run("activation_patching", {"components": candidates, "direction": "denoising"}) \
+            if candidates else None
+        chosen = faithful_circuit(lab, exact, threshold, params, _effects(restore_out))
         method, opposing, curve = "attribution+exact", [], None
         if chosen is not None:
             core, opposing, faithful_reasons, curve = chosen
