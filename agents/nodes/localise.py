@@ -10,7 +10,7 @@ prompts, with every other head and MLP mean-ablated, reaches ``target_f``
 (the ``faithfulness`` tool; the most faithful prefix when none does), then
 the components that alone restore the behaviour when patched into the
 corrupt run (denoising) though ablation never needs them -- redundant
-backups the others cover for. The
+components the others cover for. The
 answer-opposing components whose effect passes the threshold rule
 (``threshold_frac`` of the largest effect) are kept as their own part of the
 circuit, at most a quarter of ``max_circuit``; the evaluator reports f with
@@ -105,7 +105,7 @@ def faithful_circuit(
         params: localisation settings.
         restoring: denoising effects (corrupt run, clean activation patched in); components that
             alone restore at least ``threshold_frac`` of the largest restoration join the core
-            after the faithful prefix -- redundant (backup) components that ablation cannot find
+            after the faithful prefix -- redundant components that ablation cannot find
             because the others cover for them.
 
     Returns:

@@ -41,16 +41,28 @@ def test_core_is_the_chosen_faithful_prefix_and_opposing_is_reported_apart(db, l
         audit = load_run_for_audit(st, run.run_id)
         evaluations = {e["kind"]: e["scores"] for e in list_evaluations(st, run.run_id)}
     exps = audit["experiments"]
-    exact = next(e for e in exps if e["tool"] == "activation_patching")["result"]["effects"]
+    patching = [e for e in exps if e["tool"] == "activation_patching"]
+    exact = patching[0]["result"]["effects"]
+    assert patching[1]["args"]["direction"] == "denoising"
+    restoring = patching[1]["result"]["effects"]
     faith = next(e for e in exps if e["tool"] == "faithfulness")["result"]
     promoting = sorted((c for c, v in exact.items() if v < 0), key=lambda c: exact[c])
     assert faith["ranking"] == promoting[: len(faith["ranking"])]
-    core = faith["ranking"][: max(faith["chosen_size"], 2)]
     reached = [p["size"] for p in faith["curve"] if p["f"] is not None and p["f"] >= faith["target_f"]]
     best = max((p for p in faith["curve"] if p["f"] is not None), key=lambda p: (round(p["f"], 6), -p["size"]))
     assert faith["chosen_size"] == (min(reached) if reached else best["size"])
-    opposing = [c for c in run.circuit if c not in core]
-    assert set(core) <= set(run.circuit) and all(exact[c] > 0 for c in opposing)
+    # the circuit by hand: faithful prefix, then sufficient (denoising) components, and the opposing part
+    cap, frac = 20, 0.05
+    threshold = frac * max(abs(v) for v in exact.values())
+    opposing = sorted((c for c, v in exact.items() if v > 0 and v >= threshold), key=lambda c: -exact[c])[: cap // 4]
+    core = faith["ranking"][: max(faith["chosen_size"], 2)]
+    needed = frac * max(abs(v) for v in restoring.values())
+    for cid in sorted(restoring, key=lambda c: -restoring[c]):
+        if len(core) + len(opposing) >= cap or restoring[cid] < needed or restoring[cid] <= 0:
+            break
+        if cid not in core and cid not in opposing:
+            core.append(cid)
+    assert sorted(run.circuit) == sorted(core + opposing)
     # the evaluator re-measures on held-out prompts: f of the core with heads and MLPs ablated, by plain hooks
     parts = evaluations["faithfulness"]["parts"]
     assert sorted(parts["core"]) == sorted(core) and sorted(parts["opposing"]) == sorted(opposing)
