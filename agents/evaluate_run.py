@@ -23,11 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agents.session import ExplainConfig, _load, evaluation_data
+from agents.session import ExplainConfig, _load, evaluation_data, with_placement
 from agents.toolbox import get_spec
 from engine.catalog import PLANTED_MODELS
 from engine.errors import AutointerpError
 from engine.evaluation import evaluate_explanation, interpretation_line, permutation_consistency
+from engine.models.placement import dtype_name
 from engine.planted import planted_truth
 from engine.planted.score import PlantedScore, score_planted
 from store import (
@@ -108,6 +109,8 @@ def evaluate_stored_run(
     null_draws: int = 200,
     original: str | None = None,
     progress: Callable[[str, dict[str, Any]], None] | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
 ) -> dict[str, Any]:
     """Score a stored run's explanation and store the scores.
 
@@ -118,6 +121,7 @@ def evaluate_stored_run(
         original: for a head-permuted run, the unpermuted run to compare with
             (default: the newest finished one with the same settings).
         progress: optional ``(event, payload)`` callback.
+        device, dtype: where and in what precision the model runs (None: the run's own settings).
 
     Returns:
         ``{"run_id", "interchangeability", "faithfulness", "interpretation"}``
@@ -135,7 +139,7 @@ def evaluate_stored_run(
     clusters = [{"name": c["name"], "members": list(c["members"])} for c in frozen.clusters]
     if not clusters:
         raise AutointerpError(f"Run '{run_id}' has no roles to evaluate (status: {run.status}).")
-    config = ExplainConfig.model_validate(run.config)
+    config = with_placement(ExplainConfig.model_validate(run.config), device, dtype)
     say = progress or (lambda _event, _payload: None)
     target, data = _load(config, say)
     data, prompts = evaluation_data(config, target, data)
@@ -147,7 +151,7 @@ def evaluate_stored_run(
                                   effects=effects, null_draws=null_draws, seed=config.seed, opposing=opposing)
     params = {"null_draws": null_draws, "seed": config.seed, "clusters": clusters, "source": "autointerp eval",
               "prompts": prompts, "roles_source": frozen.roles_source, "roles_hash": frozen.roles_hash,
-              "frozen_at": frozen.frozen_at.isoformat()}
+              "frozen_at": frozen.frozen_at.isoformat(), "device": str(target.device), "dtype": dtype_name(target.dtype)}
     out: dict[str, Any] = {"run_id": run_id}
     for kind, scores in result.items():
         save_evaluation(store, run_id, kind, scores, params)

@@ -12,17 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from agents.checkpoint import open_checkpointer, thread_config
 from agents.context import ProgressFn, RunContext, _quiet
 from agents.graph import compile_graph
 from agents.providers import make_llm
 from agents.spec import AgentSpec, parse_agent
+from engine.catalog import device_spelling, dtype_spelling
 from engine.components import parse_component
 from engine.errors import AutointerpError
 from engine.evaluation import permute_heads
 from engine.models import load_model
+from engine.models.placement import dtype_name
 from engine.tasks import BUILTIN_TASKS, build_task, load_task, tokenize_task
 from store import Store, finish_run, get_run, open_store, resume_run, start_run
 from tools.base import ToolContext
@@ -47,6 +49,19 @@ class ExplainConfig(BaseModel):
     permute_heads: int | None = None
     #: opt-in: let the agent test and regroup its roles by weight swaps (roles_source "fitted_to_swaps")
     fit_roles_to_swaps: bool = False
+    #: where and in what precision the model runs (None: ``AUTOINTERP_DEVICE`` / ``AUTOINTERP_DTYPE``)
+    device: str | None = None
+    dtype: str | None = None
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str | None) -> str | None:
+        return None if value is None else device_spelling(value)
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, value: str | None) -> str | None:
+        return None if value is None else dtype_spelling(value)
 
 
 DEFAULT_N = 32
@@ -77,7 +92,7 @@ def _load(config: ExplainConfig, progress: ProgressFn, target: Any = None):
 
     if target is None:
         progress("phase", {"name": f"loading {config.model}"})
-        target = load_model(config.model)
+        target = load_model(config.model, device=config.device, dtype=config.dtype)
     n = _n_pairs(config)
     if config.permute_heads is not None:
 
@@ -87,6 +102,12 @@ def _load(config: ExplainConfig, progress: ProgressFn, target: Any = None):
     for cid in config.circuit:
         parse_component(cid, target.n_layers, target.n_heads)
     return target, data
+
+
+def with_placement(config: ExplainConfig, device: str | None, dtype: str | None) -> ExplainConfig:
+    """``config`` with its device and dtype replaced where given (validated spellings)."""
+    update = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+    return ExplainConfig.model_validate({**config.model_dump(), **update}) if update else config
 
 
 def _n_pairs(config: ExplainConfig) -> int | None:
@@ -128,7 +149,7 @@ def evaluation_data(config: ExplainConfig, target: Any, data: Any) -> tuple[Any,
     fresh = [p for p in draw.pairs if p.clean not in seen][:n]
     kind = "held-out" if len(fresh) >= min(n, MIN_HELD_OUT) else "resampled"
     task = replace(draw, pairs=fresh if kind == "held-out" else draw.pairs[:n])
-    held = tokenize_task(task, target.tokenizer, prepend_bos=target.prepend_bos)
+    held = tokenize_task(task, target.tokenizer, prepend_bos=target.prepend_bos, device=target.device)
     overlap = len({p.clean for p in task.pairs} & seen)
     return held, {"prompts": kind, "seed": seed, "n_pairs": held.n_pairs, "overlap": overlap}
 
@@ -194,7 +215,8 @@ def run_explain(
     """
     spec = parse_agent(config.agent)
     ctx = _context(config, spec, store, progress, chat_model, http_client, target)
-    meta: dict[str, Any] = {"n_pairs": ctx.data.n_pairs}
+    meta: dict[str, Any] = {"n_pairs": ctx.data.n_pairs, "device": str(ctx.target.device),
+                            "dtype": dtype_name(ctx.target.dtype)}
     if config.permute_heads is not None:
         # the original-id -> permuted-id map, for `autointerp eval`'s memorisation control
         meta["head_permutation"] = ctx.target.head_permutation
@@ -206,11 +228,15 @@ def run_explain(
 
 def resume_explain(
     run_id: str, store: Store, progress: ProgressFn = _quiet, chat_model: Any = None, http_client: Any = None,
-    target: Any = None,
+    target: Any = None, device: str | None = None, dtype: str | None = None,
 ) -> RunOutcome:
-    """Continue run ``run_id`` from its last checkpoint (a finished run is just read back)."""
+    """Continue run ``run_id`` from its last checkpoint (a finished run is just read back).
+
+    ``device``/``dtype`` override where the reloaded model runs (e.g. a run
+    started on a GPU, resumed on a CPU); None keeps the run's own settings.
+    """
     run = get_run(store, run_id)
-    config = ExplainConfig.model_validate(run.config)
+    config = with_placement(ExplainConfig.model_validate(run.config), device, dtype)
     spec = parse_agent(config.agent)
     ctx = _context(config, spec, store, progress, chat_model, http_client, target)
     progress("run", {"run_id": run_id})

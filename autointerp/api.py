@@ -50,12 +50,15 @@ def explain(
     target: Any = None,
     permute_heads: int | None = None,
     fit_roles_to_swaps: bool = False,
+    device: str | None = None,
+    dtype: str | None = None,
 ):
     """Explain how ``model`` performs ``task``: localise, study, group, explain, evaluate.
 
     Args:
         task: built-in task name (``ioi``, ``induction`` ...) or a JSONL file.
-        model: target model (``smollm2-135m``, ``tiny-gpt2``, a local path ...).
+        model: target model: a built-in name (``smollm2-135m``, ``tiny-gemma2`` ...), a Hugging
+            Face hub id (from the local cache when offline), a local directory or a ``.gguf`` file.
         agent: ``scripted``, ``openai:<model>``, ``anthropic:<model>``,
             ``compatible:<base_url>#<model>`` or ``oneshot:<provider spec>``.
         circuit: component ids to study instead of localising (``"L9.H6,L10.H0"``).
@@ -80,6 +83,9 @@ def explain(
         fit_roles_to_swaps: opt-in: the agent may run weight swaps and regroup its
             roles by them; the run's roles are recorded as ``fitted_to_swaps`` and
             scored against a selection-aware null, never as evidence-based roles.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (None: ``$AUTOINTERP_DEVICE``, else auto).
+        dtype: ``float32``, ``bfloat16`` or ``float16`` (None: ``$AUTOINTERP_DTYPE``, else float32);
+            metrics and distances are computed in float32 or wider whatever the model's dtype.
 
     Returns:
         ``agents.session.RunOutcome`` with ``run_id``, ``status``, ``stop_reason``,
@@ -87,21 +93,24 @@ def explain(
         ``explain --json`` object).
 
     Raises:
-        AutointerpError: unknown task/model/agent, a missing API key, a bad component id.
+        AutointerpError: unknown task/model/agent, a missing API key, a bad component id,
+            an unknown or unavailable device or dtype.
         StoreError: the database cannot be opened.
     """
 
     config = ExplainConfig(task=task, model=model, agent=agent, circuit=_circuit(circuit), max_steps=max_steps,
                            max_component_steps=max_component_steps, max_tokens=max_tokens, seed=seed, n=n,
                            evaluate=evaluate, null_draws=null_draws, params=dict(params or {}),
-                           permute_heads=permute_heads, fit_roles_to_swaps=fit_roles_to_swaps)
+                           permute_heads=permute_heads, fit_roles_to_swaps=fit_roles_to_swaps, device=device,
+                           dtype=dtype)
     with open_store(db) as store:
         kwargs: dict[str, Any] = {"chat_model": chat_model, "http_client": http_client, "target": target}
         return run_explain(config, store, progress or _silent, run_id=run_id, **kwargs)
 
 
 def resume(run_id: str, *, db: str | None = None, progress: ProgressFn | None = None,
-           chat_model: Any = None, http_client: Any = None, target: Any = None):
+           chat_model: Any = None, http_client: Any = None, target: Any = None,
+           device: str | None = None, dtype: str | None = None):
     """Continue a killed or interrupted run from its last checkpoint.
 
     Args:
@@ -111,6 +120,7 @@ def resume(run_id: str, *, db: str | None = None, progress: ProgressFn | None = 
         chat_model: chat model override for LLM agents (tests, notebooks).
         http_client: an ``httpx.Client`` for the provider's requests (tests).
         target: an already loaded ``TargetModel`` of the run's model.
+        device, dtype: where and in what precision the reloaded model runs (None: the run's settings).
 
     Returns:
         The finished run's ``RunOutcome`` (a finished run is read back, not rerun).
@@ -121,7 +131,7 @@ def resume(run_id: str, *, db: str | None = None, progress: ProgressFn | None = 
 
     with open_store(db) as store:
         return resume_explain(run_id, store, progress or _silent, chat_model=chat_model, http_client=http_client,
-                              target=target)
+                              target=target, device=device, dtype=dtype)
 
 
 def _silent(_event: str, _payload: dict[str, Any]) -> None:

@@ -72,11 +72,14 @@ def ablation_edits(
         means = {cid: a.mean(dim=0, keepdim=True) for cid, a in acts.items()}
         return {cid: _constant(means[cid]) for cid in ids}
     if kind == "resample":
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)  # a host generator: the same draw on every device
         n = bucket.n
         # a derangement-free random draw: any other prompt, never the same index
-        shift = torch.randint(1, max(n, 2), (n,), generator=gen) if n > 1 else torch.zeros(1, dtype=torch.long)
-        source = (torch.arange(n) + shift) % n
+        shift = (
+            torch.randint(1, max(n, 2), (n,), generator=gen)  # host: seeded CPU draw, moved below
+            if n > 1 else torch.zeros(1, dtype=torch.long)  # host: moved below
+        )
+        source = ((torch.arange(n) + shift) % n).to(bucket.device)  # host: moved to the device here
         return {cid: _constant(acts[cid][source].repeat(batch_repeat, *[1] * (acts[cid].dim() - 1))) for cid in ids}
     raise ValueError(f"Unknown ablation kind '{kind}'; use zero, mean or resample.")
 

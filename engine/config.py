@@ -16,7 +16,13 @@ class Settings(BaseSettings):
     cache_dir: Path = Path(user_cache_dir("autointerp"))
     data_dir: Path = Path(user_data_dir("autointerp"))
     db: str | None = None
-    device: str = "cpu"
+    #: where target models run: auto (a GPU when there is one), cpu, cuda, cuda:N or mps
+    device: str = "auto"
+    #: parameter dtype of target models: float32, bfloat16 or float16
+    dtype: str = "float32"
+    #: memory that batched sweeps may use for activations, e.g. "8GiB" or "512MB"
+    #: (default: a share of the memory free on the model's device; see engine.memory)
+    memory_budget: str | None = None
 
 
 def settings() -> Settings:

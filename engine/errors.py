@@ -28,3 +28,7 @@ class TaskFormatError(AutointerpError):
 
 class ComponentError(AutointerpError):
     """A component id is malformed or out of range for the model."""
+
+
+class DeviceError(AutointerpError):
+    """An unknown or unavailable device, dtype or memory budget."""

@@ -67,6 +67,7 @@ from engine.adapters.base import ArchitectureAdapter
 from engine.components import Component, parse_component
 from engine.errors import AutointerpError
 from engine.hooks import EditFn, trace
+from engine.memory import rows_per_batch
 from engine.models import TargetModel
 from engine.tasks import Bucket, TaskData, logit_diff
 
@@ -76,9 +77,6 @@ PositionSpec = Sequence[int | str] | None
 #: (bucket, activations of the input run by id) -> replacement activations by id
 ReplacementFn = Callable[[Bucket, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 StepFn = Callable[[int], None]
-
-#: rows (bucket size x copies) per batched suffix forward; bounds peak memory
-DEFAULT_MAX_ROWS = 512
 
 
 class PatchingError(AutointerpError):
@@ -152,7 +150,7 @@ def resolve_positions(bucket: Bucket, positions: PositionSpec) -> list[torch.Ten
         if isinstance(p, str) and p in bucket.roles:
             out.append(bucket.roles[p].long())
         elif isinstance(p, int) and -length <= p < length:
-            out.append(torch.full((n,), p % length, dtype=torch.long))
+            out.append(torch.full((n,), p % length, dtype=torch.long, device=bucket.device))
         else:
             roles = ", ".join(sorted(bucket.roles))
             raise PatchingError(
@@ -195,7 +193,7 @@ def _write(target: torch.Tensor, value: torch.Tensor, positions: list[torch.Tens
     if positions is None:
         target.copy_(value)
         return
-    rows = torch.arange(value.shape[0])
+    rows = torch.arange(value.shape[0], device=value.device)
     for pos in positions:
         target[rows, pos] = value[rows, pos]
 
@@ -204,7 +202,7 @@ def _unchanged(value: torch.Tensor, current: torch.Tensor, positions: list[torch
     """Whether writing ``value`` over ``current`` (at ``positions``) would change nothing."""
     if positions is None:
         return torch.equal(value, current)
-    rows = torch.arange(value.shape[0])
+    rows = torch.arange(value.shape[0], device=value.device)
     return all(torch.equal(value[rows, p], current[rows, p]) for p in positions)
 
 
@@ -228,7 +226,7 @@ def _run_jobs(
     replacements: dict[str, torch.Tensor],
     jobs: Sequence[Sequence[Component]],
     positions: list[torch.Tensor] | None,
-    max_rows: int,
+    max_rows: int | None,
     on_step: StepFn | None,
 ) -> dict[str, torch.Tensor]:
     """Patched metric minus unpatched metric [n] for each job (a set of components patched together)."""
@@ -244,7 +242,8 @@ def _run_jobs(
                 on_step(1)
             continue
         by_start.setdefault(min(c.layer for c in job), []).append(job)
-    per_copy = max(1, max_rows // n)
+    rows = rows_per_batch(target, bucket.seq_len) if max_rows is None else max_rows
+    per_copy = max(1, rows // n)
     for start in sorted(by_start):
         group = by_start[start]
         for first in range(0, len(group), per_copy):
@@ -291,7 +290,7 @@ def replacement_sweep(
     input_side: Side = "clean",
     positions: PositionSpec = None,
     alpha: float = 1.0,
-    max_rows: int = DEFAULT_MAX_ROWS,
+    max_rows: int | None = None,
     on_step: StepFn | None = None,
 ) -> tuple[dict[str, float], dict[str, list[float]], float]:
     """Effect of overwriting each job's components with replacement values, batched.
@@ -306,7 +305,8 @@ def replacement_sweep(
         input_side: which prompts the runs read (``clean`` or ``corrupt``).
         positions: token positions to overwrite (None = all), see ``resolve_positions``.
         alpha: interpolation ``input + alpha * (replacement - input)``.
-        max_rows: rows per batched forward.
+        max_rows: rows per batched forward (None: as many as the memory budget allows,
+            ``engine.memory.rows_per_batch``).
         on_step: called with the number of jobs finished.
 
     Returns:
@@ -328,10 +328,13 @@ def replacement_sweep(
             if alpha != 1.0:
                 repl = {cid: run.acts[cid] + alpha * (v - run.acts[cid]) for cid, v in repl.items()}
         effects = _run_jobs(target, bucket, run, repl, parsed, pos, max_rows, on_step)
-        base_sum += float(run.metric.sum())
-        for key, eff in effects.items():
-            sums[key] = sums.get(key, 0.0) + float(eff.sum())
-            per_pair.setdefault(key, {}).update(zip(bucket.pair_index, eff.tolist(), strict=True))
+        base_sum += float(run.metric.double().sum())
+        # one host transfer per bucket for every job's per-pair effects
+        keys = list(effects)
+        table = torch.stack([effects[k] for k in keys]).double().cpu() if keys else torch.zeros(0, bucket.n, device="cpu")
+        for key, row, total in zip(keys, table.tolist(), table.sum(dim=1).tolist(), strict=True):
+            sums[key] = sums.get(key, 0.0) + total
+            per_pair.setdefault(key, {}).update(zip(bucket.pair_index, row, strict=True))
     n = data.n_pairs
     ordered = {k: [v[i] for i in sorted(v)] for k, v in per_pair.items()}
     return {k: s / n for k, s in sums.items()}, ordered, base_sum / n
@@ -364,7 +367,7 @@ def patch_sweep(
     positions: PositionSpec = None,
     alpha: float = 1.0,
     together: bool = False,
-    max_rows: int = DEFAULT_MAX_ROWS,
+    max_rows: int | None = None,
     on_step: StepFn | None = None,
 ) -> SweepResult:
     """Exact activation patching of each component (or of all together), batched.
@@ -377,7 +380,7 @@ def patch_sweep(
         positions: None for all positions, else integers / role names.
         alpha: patch ``input + alpha * (source - input)``; 1 = the source value.
         together: patch all components in one run (effect keyed by the ids joined by ``+``).
-        max_rows: rows per batched forward (memory bound).
+        max_rows: rows per batched forward (None: sized from the memory budget, ``engine.memory``).
         on_step: progress callback, called with the number of patched runs done.
 
     Returns:

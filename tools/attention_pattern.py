@@ -72,7 +72,7 @@ def attention_pattern(ctx: ToolContext, args: AttentionPatternArgs) -> tuple[Att
     example: dict[str, AttentionExample] = {}
     for bucket in ctx.data.buckets:
         q = single_position(bucket, args.query)
-        rows = torch.arange(bucket.n)
+        rows = torch.arange(bucket.n, device=bucket.device)
         ids = getattr(bucket, args.prompts)
         with torch.no_grad():
             patterns = head_patterns(adapter, ids, keys)

@@ -128,6 +128,8 @@ def save_array(ctx: ToolContext, array: np.ndarray | torch.Tensor, what: str) ->
     if ctx.artifact_dir is None:
         raise ToolError("Raw output needs an artifact directory, and this session has none; ask for statistics instead.")
     if isinstance(array, torch.Tensor):
+        if array.dtype == torch.bfloat16:  # numpy has no bfloat16: widen losslessly
+            array = array.float()
         array = array.detach().cpu().numpy()
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)

@@ -74,7 +74,7 @@ def logit_lens(ctx: ToolContext, args: LogitLensArgs) -> tuple[LogitLensResult, 
     with torch.no_grad():
         for bucket in ctx.data.buckets:
             pos = single_position(bucket, args.position)
-            rows = torch.arange(bucket.n)
+            rows = torch.arange(bucket.n, device=bucket.device)
             run = input_run(target, bucket, args.prompts, comps)
             final = run.resids[-1][rows, pos]  # [n, d_model]
             actual.append(logit_diff(adapter.logits(final), bucket.answer, bucket.distractor))

@@ -109,9 +109,9 @@ def path_patch(
             run = input_run(target, bucket, input_side, [sender, *heads])
             diff = input_run(target, bucket, source_side, [sender]).acts[sender.id] - run.acts[sender.id]
             if pos is not None:
-                keep = torch.zeros(diff.shape[:2], dtype=torch.bool)
+                keep = torch.zeros(diff.shape[:2], dtype=torch.bool, device=diff.device)
                 for p in pos:
-                    keep[torch.arange(bucket.n), p] = True
+                    keep[torch.arange(bucket.n, device=diff.device), p] = True
                 diff = diff * keep[..., None]
             delta = component_output(adapter, sender, diff)  # [n, pos, d_model]
             if not heads:

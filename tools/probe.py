@@ -50,8 +50,8 @@ class ProbeArgs(ToolArgs):
 def fit_logistic(x: torch.Tensor, y: torch.Tensor, n_classes: int, l2: float, steps: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
     """Multinomial logistic regression. x [N, d] (standardised), y [N] -> (W [d, C], b [C])."""
     x = x.double()
-    w = torch.zeros(x.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+    w = torch.zeros(x.shape[1], n_classes, dtype=torch.float64, device=x.device, requires_grad=True)
+    b = torch.zeros(n_classes, dtype=torch.float64, device=x.device, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure():
@@ -76,15 +76,19 @@ def split(groups: torch.Tensor, y: torch.Tensor, test_fraction: float, gen: torc
     group_label = {int(g): int(y[groups == g][0]) for g in unique}
     for cls in sorted(set(group_label.values())):
         members = [g for g, c in group_label.items() if c == cls]
-        order = torch.randperm(len(members), generator=gen).tolist()
+        order = torch.randperm(len(members), generator=gen, device=gen.device).tolist()
         k = max(1, round(test_fraction * len(members))) if len(members) > 1 else 0
         test_groups += [members[i] for i in order[:k]]
-    test = torch.isin(groups, torch.tensor(test_groups, dtype=groups.dtype))
+    test = torch.isin(groups, torch.tensor(test_groups, dtype=groups.dtype, device=groups.device))
     return ~test, test
 
 
 def _dataset(ctx: ToolContext, args: ProbeArgs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Features [N, d], labels [N], pair index [N] (the split unit)."""
+    """Features [N, d] (float32), labels [N], pair index [N] (the split unit), on the host.
+
+    The probe is a small float64 LBFGS fit, so each bucket's features move to
+    the host once, here, rather than the fit running on the model's device.
+    """
     comp = ctx.component(args.component)
     if args.label == "custom" and (args.labels is None or len(args.labels) != ctx.data.n_pairs):
         got = "none" if args.labels is None else len(args.labels)
@@ -97,20 +101,20 @@ def _dataset(ctx: ToolContext, args: ProbeArgs) -> tuple[torch.Tensor, torch.Ten
     sides = ("clean", "corrupt") if args.label == "clean_vs_corrupt" else ("clean",)
     for bucket in ctx.data.buckets:
         pos = single_position(bucket, args.position)
-        rows = torch.arange(bucket.n)
-        pairs = torch.tensor(bucket.pair_index)
+        rows = torch.arange(bucket.n, device=bucket.device)
+        pairs = torch.tensor(bucket.pair_index, device="cpu")
         for side in sides:
             act = input_run(ctx.target, bucket, side, [comp]).acts[comp.id][rows, pos]
-            xs.append(act.reshape(bucket.n, -1))
+            xs.append(act.reshape(bucket.n, -1).float().cpu())
             gs.append(pairs)
             if args.label == "clean_vs_corrupt":
-                ys.append(torch.full((bucket.n,), int(side == "clean")))
+                ys.append(torch.full((bucket.n,), int(side == "clean"), device="cpu"))
             elif args.label == "role_order":
                 assert args.roles is not None
-                ys.append((bucket.roles[args.roles[0]] < bucket.roles[args.roles[1]]).long())
+                ys.append((bucket.roles[args.roles[0]] < bucket.roles[args.roles[1]]).long().cpu())
             else:
                 assert args.labels is not None
-                ys.append(torch.tensor([args.labels[i] for i in bucket.pair_index]))
+                ys.append(torch.tensor([args.labels[i] for i in bucket.pair_index], device="cpu"))
     return torch.cat(xs), torch.cat(ys).long(), torch.cat(gs)
 
 
@@ -136,7 +140,7 @@ def probe(ctx: ToolContext, args: ProbeArgs) -> tuple[ProbeResult, str]:
     control = []
     for _ in range(args.n_controls):
         # control task: the same labels randomly permuted over examples (same class balance)
-        y_ctrl = y[torch.randperm(len(y), generator=gen)]
+        y_ctrl = y[torch.randperm(len(y), generator=gen, device=gen.device)]
         control.append(_evaluate(x, y_ctrl, train, test, args.l2)[1])
     majority = float(torch.bincount(y[test]).max()) / int(test.sum())
     control_acc = sum(control) / len(control)

@@ -57,7 +57,7 @@ def read_activations(ctx: ToolContext, args: ReadActivationsArgs) -> tuple[ReadA
     for bucket in ctx.data.buckets:
         pos = bucket_positions(bucket, positions)
         acts = input_run(ctx.target, bucket, args.prompts, comps).acts
-        rows = torch.arange(bucket.n)
+        rows = torch.arange(bucket.n, device=bucket.device)
         for c in comps:
             a = acts[c.id]  # [n, pos, dim]
             by_bucket[c.id].append(a)
@@ -73,8 +73,9 @@ def read_activations(ctx: ToolContext, args: ReadActivationsArgs) -> tuple[ReadA
         else:
             # positions = all: buckets differ in length; average each absolute position over the pairs that have it
             longest = max(a.shape[1] for a in by_bucket[c.id])
-            total = torch.zeros(longest)
-            count = torch.zeros(longest)
+            device = by_bucket[c.id][0].device
+            total = torch.zeros(longest, device=device)
+            count = torch.zeros(longest, device=device)
             for a in by_bucket[c.id]:
                 total[: a.shape[1]] += a.norm(dim=-1).sum(0)
                 count[: a.shape[1]] += a.shape[0]

@@ -17,6 +17,7 @@ from agents.evidence import localisation_of
 from agents.recorder import note
 from agents.state import ResearchState
 from engine.evaluation import evaluate_explanation, interpretation_line
+from engine.models.placement import dtype_name
 from store import finish_run, frozen_roles, list_evaluations, save_evaluation
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
     params = {"null_draws": ctx.null_draws, "seed": ctx.seed, "clusters": clusters,
               "roles_source": frozen.roles_source, "roles_hash": frozen.roles_hash,
               "frozen_at": frozen.frozen_at.isoformat(),
-              "prompts": ctx.eval_prompts or {"prompts": "research", "n_pairs": ctx.data.n_pairs}}
+              "prompts": ctx.eval_prompts or {"prompts": "research", "n_pairs": ctx.data.n_pairs},
+              "device": str(ctx.target.device), "dtype": dtype_name(ctx.target.dtype)}
     loc = localisation_of(state)
     opposing = list(loc.opposing) if loc is not None else []
     try:

@@ -79,6 +79,25 @@ def actor_count(workers: int, request: dict[str, float], total: dict[str, float]
     return max(1, fits)
 
 
+def check_gpu_request(jobs: Sequence[Job], settings: RaySettings) -> None:
+    """Jobs that insist on a CUDA device need actors that ask Ray for a GPU.
+
+    Ray hides GPUs from an actor that did not ask for one (``CUDA_VISIBLE_DEVICES``
+    is empty), so such a job could only fail on its worker.
+
+    Raises:
+        BatchError: a job names a ``cuda`` device while ``ray.num_gpus`` is 0.
+    """
+    if settings.num_gpus > 0:
+        return
+    asking = sorted({j.label for j in jobs if (j.device or "").startswith("cuda")})
+    if asking:
+        raise BatchError(
+            f"Job(s) {', '.join(asking[:3])}{' ...' if len(asking) > 3 else ''} ask for a CUDA device but the "
+            "spec's ray.num_gpus is 0, so Ray gives their workers no GPU; set ray.num_gpus (e.g. 1) or use device: auto."
+        )
+
+
 class RayExecutor:
     """Run jobs on Ray actors.
 
@@ -132,6 +151,7 @@ class RayExecutor:
         """
         if not jobs:
             return
+        check_gpu_request(jobs, self.settings)
         ray = _ray()
         started_here = False
         if not ray.is_initialized():

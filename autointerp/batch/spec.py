@@ -11,11 +11,18 @@ Two forms, which may be combined (the union of both is run)::
     models: [smollm2-135m]
     agents: [scripted]               # default [scripted]
     seeds: [0, 1]                    # default [0]
-    options: {n: 32, max_steps: 40}  # defaults for every job
+    options: {n: 32, max_steps: 40, dtype: bfloat16}  # defaults for every job (device too)
     jobs:                            # explicit jobs (override options)
       - {task: ioi, model: tiny-llama, seed: 3, circuit: [L0.H1, L1.H0]}
     workers: 2                       # default concurrency (CLI --workers wins)
     ray: {num_gpus: 1, num_cpus: 1, startup_timeout_s: 120}
+
+``device`` (auto, cpu, cuda, cuda:N, mps) and ``dtype`` (float32, bfloat16,
+float16) say where and in what precision a job's model runs. On Ray, a job
+reaches a GPU only if its actor asked for one (``ray.num_gpus``); ``device:
+auto`` then picks it, and a job that insists on ``cuda`` without
+``ray.num_gpus`` is rejected before anything starts. The dtype is part of a
+job's identity (it changes the result); the device is not.
 
 A job's *identity* is the sha256 of its normalised settings (see
 :meth:`Job.identity`); it is stored in the run's ``meta`` so that re-running
@@ -41,12 +48,12 @@ from pydantic import (
 )
 
 from agents.spec import AgentSpecError, parse_agent
-from engine.catalog import BUILTIN_TASKS
+from engine.catalog import BUILTIN_TASKS, device_spelling, dtype_spelling
 from engine.components import parse_component
 from engine.errors import AutointerpError
 
 IDENTITY_FIELDS = ("task", "task_sha256", "model", "agent", "seed", "n", "max_steps",
-                   "circuit", "evaluate", "null_draws")
+                   "circuit", "evaluate", "null_draws", "dtype")
 """The settings that make two jobs the same job (everything that changes the result)."""
 
 
@@ -62,7 +69,21 @@ def _component(value: str) -> str:
         raise ValueError(str(exc).rstrip(".")) from None
 
 
+def _spelling(check):
+    """A validator from one of the catalog's spelling checks (its sentence, less the full stop)."""
+
+    def validate(value: str) -> str:
+        try:
+            return check(value)
+        except AutointerpError as exc:
+            raise ValueError(str(exc).rstrip(".")) from None
+
+    return validate
+
+
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
+DeviceName = Annotated[str, AfterValidator(_spelling(device_spelling))]
+DtypeName = Annotated[str, AfterValidator(_spelling(dtype_spelling))]
 AgentSpec = Annotated[str, AfterValidator(lambda v: check_agent(v))]
 ComponentId = Annotated[str, AfterValidator(_component)]
 
@@ -78,6 +99,8 @@ class JobOptions(BaseModel):
     evaluate: bool = True
     null_draws: Annotated[StrictInt, Field(ge=200)] | None = None
     timeout_s: Annotated[float, Field(gt=0)] | None = None
+    device: DeviceName | None = None
+    dtype: DtypeName | None = None
 
     @field_validator("circuit", mode="before")
     @classmethod
@@ -153,6 +176,8 @@ class Job(BaseModel):
     evaluate: bool = True
     null_draws: int | None = None
     timeout_s: float | None = None
+    device: str | None = None
+    dtype: str | None = None
     name: str | None = None
     task_sha256: str | None = None
     workdir: str | None = None  # where the worker keeps its private store (not part of identity)

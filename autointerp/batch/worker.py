@@ -198,16 +198,21 @@ def _explain_kwargs(job: Job, url: str) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"task": job.task, "model": job.model, "agent": job.agent,
                               "seed": job.seed, "db": url, "evaluate": job.evaluate}
     optional = {"n": job.n, "max_steps": job.max_steps,
-                "circuit": list(job.circuit) if job.circuit else None, "null_draws": job.null_draws}
+                "circuit": list(job.circuit) if job.circuit else None, "null_draws": job.null_draws,
+                "device": job.device, "dtype": job.dtype}
     kwargs.update({k: v for k, v in optional.items() if v is not None})
     return kwargs
 
 
 def _target(job: Job, cache: dict[str, Any]) -> Any:
-    """The loaded model for ``job`` from the worker's cache (one model per worker at a time)."""
-    key = f"model:{job.model}"
+    """The loaded model for ``job`` from the worker's cache (one model per worker at a time).
+
+    The model is placed as the job asks (``device``/``dtype``; None = the
+    worker's settings); on a Ray actor given a GPU, ``auto`` finds it.
+    """
+    key = f"model:{job.model}|{job.device or ''}|{job.dtype or ''}"
     if key not in cache:
         for old in [k for k in cache if k.startswith("model:")]:
             del cache[old]  # memory, not load time, is the constraint
-        cache[key] = load_model(job.model)
+        cache[key] = load_model(job.model, device=job.device, dtype=job.dtype)
     return cache[key]

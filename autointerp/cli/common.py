@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -28,6 +29,20 @@ stderr = Console(stderr=True)
 error_console = Console(stderr=True, width=10_000, soft_wrap=True)
 
 EXIT_USER_ERROR = 2
+
+MODEL_HELP = "Target model: a built-in name (autointerp models), a Hugging Face hub id, a local directory or a .gguf file."
+DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (default: $AUTOINTERP_DEVICE, else auto: a GPU when there is one)."
+DTYPE_HELP = "float32, bfloat16 or float16 (default: $AUTOINTERP_DTYPE, else float32); metrics stay float32."
+
+
+def device_option(text: str = DEVICE_HELP):
+    """The ``--device`` option of every command that loads a model."""
+    return typer.Option(None, "--device", help=text)
+
+
+def dtype_option(text: str = DTYPE_HELP):
+    """The ``--dtype`` option of every command that loads a model."""
+    return typer.Option(None, "--dtype", help=text)
 
 
 def print_json(obj: object) -> None:

@@ -14,7 +14,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from autointerp import api
-from autointerp.cli.common import print_json, progress_bar, stderr, stdout
+from autointerp.cli.common import (
+    MODEL_HELP,
+    device_option,
+    dtype_option,
+    print_json,
+    progress_bar,
+    stderr,
+    stdout,
+)
 from autointerp.cli.scores import evaluation_lines
 
 DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $AUTOINTERP_DB or a SQLite file in the user data dir).")
@@ -74,7 +82,7 @@ def _print_outcome(outcome) -> None:
 
 def explain(
     task: str = typer.Option(..., "--task", "-t", help="Built-in task name or path to a JSONL file."),
-    model: str = typer.Option("smollm2-135m", "--model", "-m", help="Target model."),
+    model: str = typer.Option("smollm2-135m", "--model", "-m", help=MODEL_HELP),
     agent: str = typer.Option("scripted", "--agent", help="scripted, openai:<model>, anthropic:<model>, "
                               "compatible:<base_url>#<model> or oneshot:<provider spec>."),
     circuit: str = typer.Option(None, "--circuit", help="Comma-separated component ids to study (skips localisation)."),
@@ -91,6 +99,8 @@ def explain(
         False, "--fit-roles-to-swaps", help="Opt-in: let the agent test and regroup its roles by weight swaps. "
         "The roles are then recorded as fitted_to_swaps and scored against a selection-aware null."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    device: str = device_option(),
+    dtype: str = dtype_option(),
 ) -> None:
     """Localise, study, group and explain the circuit of TASK in MODEL, then score it."""
 
@@ -98,7 +108,7 @@ def explain(
         outcome = api.explain(task=task, model=model, agent=agent, circuit=circuit, max_steps=max_steps,
                       max_component_steps=max_component_steps, max_tokens=max_tokens, db=db, seed=seed,
                       n=n, evaluate=not no_eval, permute_heads=permute_heads, fit_roles_to_swaps=fit_roles_to_swaps,
-                      progress=_Progress(progress, json_out))
+                      device=device, dtype=dtype, progress=_Progress(progress, json_out))
     if json_out:
         print_json(outcome.to_dict())
         return
@@ -109,11 +119,13 @@ def resume(
     run_id: str = typer.Argument(..., help="The run to continue."),
     db: str = DB_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    device: str = device_option("Where the reloaded model runs: auto, cpu, cuda, cuda:N or mps (default: the run's)."),
+    dtype: str = dtype_option("float32, bfloat16 or float16 for the reloaded model (default: the run's)."),
 ) -> None:
     """Continue a killed or interrupted run from its last checkpoint."""
 
     with progress_bar() as progress:
-        outcome = api.resume(run_id, db=db, progress=_Progress(progress, json_out))
+        outcome = api.resume(run_id, db=db, progress=_Progress(progress, json_out), device=device, dtype=dtype)
     if json_out:
         print_json(outcome.to_dict())
         return

@@ -12,7 +12,14 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from autointerp.cli.common import print_json, progress_bar, stdout
+from autointerp.cli.common import (
+    MODEL_HELP,
+    device_option,
+    dtype_option,
+    print_json,
+    progress_bar,
+    stdout,
+)
 from autointerp.cli.target import load_target
 from engine.attribution import (
     ALIAS,
@@ -49,7 +56,7 @@ def _variant(method: str, ig_steps: int | None) -> str:
 
 def patch(
     task: str = typer.Option(..., "--task", "-t", help="Built-in task name or path to a JSONL file."),
-    model: str = typer.Option("smollm2-135m", "--model", "-m", help="Target model."),
+    model: str = typer.Option("smollm2-135m", "--model", "-m", help=MODEL_HELP),
     method: str = typer.Option(
         "exact", "--method",
         help="exact (batched activation patching), atp (attribution patching), atp* (AtP*: QK fix + GradDrop), "
@@ -62,6 +69,8 @@ def patch(
     seed: int = typer.Option(0, "--seed", help="Pair-generation seed."),
     top: int = typer.Option(20, "--top", help="Rows in the table (without --json)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object with every effect."),
+    device: str = device_option(),
+    dtype: str = dtype_option(),
 ) -> None:
     """Patch every component of a kind (all positions) and report effects on the logit difference."""
 
@@ -70,7 +79,7 @@ def patch(
     _choice(components, COMPONENT_SETS, "component set")
     sides(direction)  # validates
     with progress_bar() as progress:
-        target = load_target(model, progress)
+        target = load_target(model, progress, device, dtype)
         data = load_task(task, target, n=n, seed=seed)
         comps = {
             "heads": lambda: all_heads(target.n_layers, target.n_heads),

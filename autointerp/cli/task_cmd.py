@@ -5,7 +5,14 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from autointerp.cli.common import print_json, progress_bar, stdout
+from autointerp.cli.common import (
+    MODEL_HELP,
+    device_option,
+    dtype_option,
+    print_json,
+    progress_bar,
+    stdout,
+)
 from autointerp.cli.target import load_target
 from engine.task_check import check_task
 from engine.tasks import load_task
@@ -14,22 +21,24 @@ app = typer.Typer(help="Inspect tasks.", no_args_is_help=True)
 
 
 @app.callback()
-def _task() -> None:
-    """Inspect tasks."""
+def _group() -> None:
+    """Inspect tasks."""  # a callback keeps ``task`` a group: typer collapses a one-command app into the command
 
 
 @app.command("check")
 def check(
     task: str = typer.Argument(..., help="Built-in task name or path to a JSONL file."),
-    model: str = typer.Option("smollm2-135m", "--model", "-m", help="Target model."),
+    model: str = typer.Option("smollm2-135m", "--model", "-m", help=MODEL_HELP),
     n: int = typer.Option(None, "--n", help="Number of pairs (default: the task's)."),
     seed: int = typer.Option(0, "--seed", help="Pair-generation seed."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    device: str = device_option(),
+    dtype: str = dtype_option(),
 ) -> None:
     """Report clean and corrupt logit difference and accuracy of MODEL on TASK."""
 
     with progress_bar() as progress:
-        target = load_target(model, progress)
+        target = load_target(model, progress, device, dtype)
         data = load_task(task, target, n=n, seed=seed)
         step = progress.add_task(f"{data.task.name}: forward passes", total=data.n_pairs)
         result = check_task(target, data, on_step=lambda k: progress.advance(step, k))

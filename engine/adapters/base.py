@@ -1,13 +1,26 @@
 """Architecture adapters: where each component id lives in a model's module tree.
 
 Why adapters: every experiment in this project is phrased in component ids
-(DESIGN.md §4), but GPT-2, GPT-NeoX and Llama name, fuse and shape their
-modules differently (Conv1D vs Linear, fused vs separate QKV, grouped-query
-attention, rotary vs learned positions). One adapter per family answers the
-same small set of questions -- which module's input holds the per-head
-outputs, which module is the MLP, how to run one block, what one head's
-Q/K/V/O weights are -- so that hooks, patching, ablation and weight swaps are
-written once, against this interface, with no ``if "gpt2" in name`` anywhere.
+(DESIGN.md §4), but GPT-2, GPT-NeoX, Llama, Qwen and Gemma name, fuse and shape
+their modules differently (Conv1D vs Linear, fused vs separate QKV, grouped-query
+attention, rotary vs learned positions, QK-norm, soft-capping, sliding windows).
+One adapter per family answers the same small set of questions -- which
+module's input holds the per-head outputs, which module is the MLP, how to run
+one block, what one head's Q/K/V/O weights are, how its attention scores are
+formed -- so that hooks, patching, ablation and weight swaps are written once,
+against this interface, with no ``if "gpt2" in name`` anywhere.
+
+One head's attention, as ``compute_head`` recomputes it, is the same pipeline
+for every family; each step is a hook the adapter fills in:
+
+1. ``q, k, v = x @ w.T + b`` from ``head_params`` (the head's KV group under GQA);
+2. QK-norm (Qwen3, Gemma 3): ``HeadParams.q_norm``/``k_norm`` normalise each
+   head's q and k over ``d_head`` before positions are applied;
+3. ``rotate``: rotary positions (nothing for learned absolute positions);
+4. scores ``q·k * attention_scale(layer)``, then ``attention_softcap(layer)``
+   (Gemma 2: ``cap * tanh(scores / cap)``);
+5. the causal mask, narrowed to the last ``attention_window(layer)`` keys on
+   sliding-window layers (Mistral, Gemma, some Qwen layers); softmax in float32.
 
 The forward pieces (``embed``, ``block_context``, ``run_block``, ``logits``)
 exist so experiments can start a forward pass at any layer from a cached
@@ -20,6 +33,7 @@ the logits agree bit for bit.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,9 +57,17 @@ class HeadParams:
     bq: torch.Tensor | None = None
     bk: torch.Tensor | None = None
     bv: torch.Tensor | None = None
+    #: QK-norm (Qwen3, Gemma 3): [..., d_head] -> [..., d_head], applied to q (k) before rotary.
+    #: The norm's weights belong to the head's layer; they act on this head's own
+    #: projections, so they travel with its parameters in a weight swap.
+    q_norm: Callable[[torch.Tensor], torch.Tensor] | None = None
+    k_norm: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 BlockContext = dict[str, Any]
+"""Per-sequence arguments of every block: ``position_ids``, one attention mask per layer
+(``attention_masks[layer]``: sliding-window layers get their own), and for rotary
+families one ``(cos, sin)`` per layer (``position_embeddings[layer]``)."""
 
 
 class ArchitectureAdapter(ABC):
@@ -54,6 +76,8 @@ class ArchitectureAdapter(ABC):
     family: str = "base"
     #: ``model_type`` values of HF configs this adapter handles.
     model_types: tuple[str, ...] = ()
+    #: the family's prompts start with the tokenizer's BOS token (Llama, Mistral, Gemma)
+    prepend_bos: bool = False
 
     def __init__(self, model: nn.Module):
         # HF modules resolve submodules dynamically; typed as Any so adapters stay readable.
@@ -127,6 +151,14 @@ class ArchitectureAdapter(ABC):
         """Final norm and unembedding: [batch, pos, d_model] -> [batch, pos, vocab]."""
         return self.unembed()(self.final_norm()(resid))
 
+    def final_norm_scale(self) -> torch.Tensor | None:
+        """The elementwise multiplier [d_model] the final norm applies after normalising (None: none).
+
+        Direct logit attribution freezes the norm's scale; families whose norm
+        stores its weight offset (Gemma: ``1 + weight``) override this.
+        """
+        return getattr(self.final_norm(), "weight", None)
+
     # ----- per-head weights -------------------------------------------------
     @abstractmethod
     def head_params(self, layer: int, head: int) -> HeadParams:
@@ -144,35 +176,87 @@ class ArchitectureAdapter(ABC):
     def attention_scale(self, layer: int) -> float:
         return float(self.d_head) ** -0.5
 
+    def attention_window(self, layer: int) -> int | None:
+        """Sliding window of layer ``layer``: a query sees the last ``window`` keys (itself
+        included); None for full causal attention."""
+        return None
 
-def causal_context(config: Any, resid: torch.Tensor) -> BlockContext:
-    """Position ids and the causal mask, built exactly as the HF forward builds them."""
-    from transformers.masking_utils import create_causal_mask
+    def attention_softcap(self, layer: int) -> float | None:
+        """Attention-logit soft-cap: scores become ``cap * tanh(scores / cap)``; None for none."""
+        return None
+
+
+def causal_context(adapter: ArchitectureAdapter, resid: torch.Tensor) -> BlockContext:
+    """Position ids and each layer's causal mask, built exactly as the HF forward builds them.
+
+    Layers with a sliding window get the sliding-window mask (one per distinct
+    window, shared by the layers that have it), as the HF forward does.
+    """
+    from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 
     positions = torch.arange(resid.shape[1], device=resid.device).unsqueeze(0)
-    mask = create_causal_mask(
-        config=config, inputs_embeds=resid, attention_mask=None, past_key_values=None, position_ids=positions,
-    )
-    return {"attention_mask": mask, "position_ids": positions}
+    masks: dict[int | None, Any] = {}
+    per_layer = []
+    for layer in range(adapter.n_layers):
+        window = adapter.attention_window(layer)
+        if window not in masks:
+            make = create_causal_mask if window is None else create_sliding_window_causal_mask
+            masks[window] = make(
+                config=adapter.config, inputs_embeds=resid, attention_mask=None, cache=None, position_ids=positions,
+            )
+        per_layer.append(masks[window])
+    return {"attention_masks": per_layer, "position_ids": positions}
+
+
+def causal_pattern(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    scale: float,
+    window: int | None = None,
+    softcap: float | None = None,
+) -> torch.Tensor:
+    """Causal softmax attention pattern of one head (or of heads folded into the batch).
+
+    Args:
+        q, k: [batch, pos, d_head].
+        scale: multiplier of the q·k scores.
+        window: sliding window; query i sees keys ``i - window + 1 .. i`` (None = all earlier keys).
+        softcap: scores become ``softcap * tanh(scores / softcap)`` before masking (None = no cap).
+
+    Returns:
+        [batch, query_pos, key_pos] pattern, in q's dtype (softmax in float32).
+    """
+    scores = torch.einsum("bqd,bkd->bqk", q, k) * scale
+    if softcap is not None:
+        scores = torch.tanh(scores / softcap) * softcap
+    n = q.shape[1]
+    query = torch.arange(n, device=q.device)[:, None]
+    key = torch.arange(n, device=q.device)[None, :]
+    hidden = key > query
+    if window is not None:
+        hidden = hidden | (query - key >= window)
+    scores = scores.masked_fill(hidden, float("-inf"))
+    return scores.softmax(dim=-1, dtype=torch.float32).to(q.dtype)
 
 
 def causal_head_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    scale: float,
+    window: int | None = None,
+    softcap: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Causal softmax attention of one head.
+    """Causal softmax attention of one head (``causal_pattern`` applied to ``v``).
 
     Args:
         q, k, v: [batch, pos, d_head].
-        scale: multiplier of the q·k scores.
+        scale, window, softcap: as in ``causal_pattern``.
 
     Returns:
         (z, pattern): z is [batch, pos, d_head]; pattern is [batch, query_pos, key_pos].
     """
-    scores = torch.einsum("bqd,bkd->bqk", q, k) * scale
-    n = q.shape[1]
-    future = torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1)
-    scores = scores.masked_fill(future, float("-inf"))
-    pattern = scores.softmax(dim=-1, dtype=torch.float32).to(q.dtype)
+    pattern = causal_pattern(q, k, scale, window=window, softcap=softcap)
     return torch.einsum("bqk,bkd->bqd", pattern, v), pattern
 
 
@@ -203,5 +287,12 @@ def compute_head(
         k = k + params.bk
     if params.bv is not None:
         v = v + params.bv
+    if params.q_norm is not None:
+        q = params.q_norm(q)
+    if params.k_norm is not None:
+        k = params.k_norm(k)
     q, k = adapter.rotate(layer, q, k, ctx)
-    return causal_head_attention(q, k, v, adapter.attention_scale(layer))
+    return causal_head_attention(
+        q, k, v, adapter.attention_scale(layer),
+        window=adapter.attention_window(layer), softcap=adapter.attention_softcap(layer),
+    )

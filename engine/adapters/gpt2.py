@@ -40,10 +40,12 @@ class GPT2Adapter(ArchitectureAdapter):
         return self._body.drop(self._body.wte(input_ids) + self._body.wpe(positions))
 
     def block_context(self, resid: torch.Tensor) -> BlockContext:
-        return causal_context(self.config, resid)
+        return causal_context(self, resid)
 
     def run_block(self, layer: int, resid: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
-        return self.blocks()[layer](resid, None, ctx["attention_mask"], position_ids=ctx["position_ids"])
+        return self.blocks()[layer](
+            resid, None, ctx["attention_masks"][layer], position_ids=ctx["position_ids"]
+        )
 
     def head_params(self, layer: int, head: int) -> HeadParams:
         attn = self.attention(layer)

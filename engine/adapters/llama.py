@@ -1,5 +1,9 @@
-"""Llama-family adapter (Llama, SmolLM2, Qwen2, Mistral): separate q/k/v projections,
+"""Llama-family adapter (Llama, SmolLM2, Mistral): separate q/k/v projections,
 grouped-query attention (several query heads share one key/value head), RMSNorm, rotary.
+
+Mistral is a Llama with a sliding window on every layer (``config.sliding_window``);
+the Qwen and Gemma adapters (``engine.adapters.qwen``, ``engine.adapters.gemma``)
+build on the same module layout.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from engine.adapters.rotary import RotaryAdapter
 
 class LlamaAdapter(RotaryAdapter):
     family = "llama"
-    model_types = ("llama", "qwen2", "mistral", "qwen3")
+    model_types: tuple[str, ...] = ("llama",)
+    prepend_bos = True
 
     @property
     def _body(self) -> Any:
@@ -49,6 +54,10 @@ class LlamaAdapter(RotaryAdapter):
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self._body.embed_tokens(input_ids)
 
+    def qk_norms(self, layer: int) -> tuple[Any, Any]:
+        """Per-head q and k norms of ``layer`` (QK-norm families override); (None, None) here."""
+        return None, None
+
     def head_params(self, layer: int, head: int) -> HeadParams:
         attn = self.attention(layer)
         dh = self.d_head
@@ -59,11 +68,24 @@ class LlamaAdapter(RotaryAdapter):
         def bias(proj: Any, rows: slice) -> torch.Tensor | None:
             return None if proj.bias is None else proj.bias[rows]
 
+        q_norm, k_norm = self.qk_norms(layer)
         return HeadParams(
             wq=attn.q_proj.weight[q_rows], wk=attn.k_proj.weight[kv_rows],
             wv=attn.v_proj.weight[kv_rows], wo=attn.o_proj.weight[:, q_rows],
             bq=bias(attn.q_proj, q_rows), bk=bias(attn.k_proj, kv_rows), bv=bias(attn.v_proj, kv_rows),
+            q_norm=q_norm, k_norm=k_norm,
         )
 
     def attention_scale(self, layer: int) -> float:
         return float(self.attention(layer).scaling)
+
+
+class MistralAdapter(LlamaAdapter):
+    """Mistral: the Llama layout with one sliding window on every layer (None = full attention)."""
+
+    family = "mistral"
+    model_types = ("mistral",)
+
+    def attention_window(self, layer: int) -> int | None:
+        window = getattr(self.config, "sliding_window", None)
+        return None if window is None else int(window)

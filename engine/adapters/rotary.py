@@ -1,9 +1,11 @@
-"""Shared by the rotary-position families (GPT-NeoX, Llama): rotary embedding and block calls.
+"""Shared by the rotary-position families (GPT-NeoX, Llama, Qwen, Gemma): rotary embedding and block calls.
 
-Both families compute ``(cos, sin)`` once per sequence with the model's own
-``rotary_emb`` module and pass it, with the causal mask, to every block; a
-head's q and k are rotated on their first ``rotary_dims`` dimensions (all of
-them for Llama, a fraction for Pythia's partial rotary).
+These families compute ``(cos, sin)`` once per sequence with the model's own
+``rotary_emb`` module and pass it, with the layer's causal mask, to every
+block; a head's q and k are rotated on their first ``rotary_dims`` dimensions
+(all of them for Llama, a fraction for Pythia's partial rotary). Families
+whose layers use different rotary bases (Gemma 3: local and global layers)
+override ``rotary_for``.
 """
 
 from __future__ import annotations
@@ -38,19 +40,24 @@ class RotaryAdapter(ArchitectureAdapter):
     def _body(self) -> Any:
         raise NotImplementedError
 
+    def rotary_for(self, resid: torch.Tensor, positions: torch.Tensor) -> list[Any]:
+        """``(cos, sin)`` of every layer, computed as the HF forward computes it (once, shared)."""
+        shared = self._body.rotary_emb(resid, position_ids=positions)
+        return [shared] * self.n_layers
+
     def block_context(self, resid: torch.Tensor) -> BlockContext:
-        ctx = causal_context(self.config, resid)
-        ctx["position_embeddings"] = self._body.rotary_emb(resid, position_ids=ctx["position_ids"])
+        ctx = causal_context(self, resid)
+        ctx["position_embeddings"] = self.rotary_for(resid, ctx["position_ids"])
         return ctx
 
     def run_block(self, layer: int, resid: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
         return self.blocks()[layer](
             resid,
-            attention_mask=ctx["attention_mask"],
+            attention_mask=ctx["attention_masks"][layer],
             position_ids=ctx["position_ids"],
-            position_embeddings=ctx["position_embeddings"],
+            position_embeddings=ctx["position_embeddings"][layer],
         )
 
     def rotate(self, layer, q, k, ctx):
-        cos, sin = ctx["position_embeddings"]
+        cos, sin = ctx["position_embeddings"][layer]
         return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)

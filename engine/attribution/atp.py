@@ -41,8 +41,8 @@ def position_mask(bucket: Bucket, positions: list[torch.Tensor] | None) -> torch
     """[n, pos, 1] float mask of the patched positions per pair (None = every position)."""
     if positions is None:
         return None
-    mask = torch.zeros(bucket.n, bucket.seq_len, 1)
-    rows = torch.arange(bucket.n)
+    mask = torch.zeros(bucket.n, bucket.seq_len, 1, device=bucket.device)
+    rows = torch.arange(bucket.n, device=bucket.device)
     for p in positions:
         mask[rows, p] = 1.0
     return mask

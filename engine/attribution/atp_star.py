@@ -53,12 +53,12 @@ forward-equivalents; ``grad_drop=False`` skips it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from engine.adapters.base import ArchitectureAdapter, BlockContext
+from engine.adapters.base import ArchitectureAdapter, BlockContext, causal_pattern
 from engine.attribution.atp import BucketEstimate, differences, first_order, position_mask
 from engine.attribution.gradients import GradientRun, HeadKey, gradient_run
 from engine.components import Component
@@ -80,6 +80,9 @@ class QueryKeyWeights:
     wk: torch.Tensor
     bq: torch.Tensor | None
     bk: torch.Tensor | None
+    #: the layer's per-head q/k norms (Qwen3, Gemma 3), shared by its heads; None elsewhere
+    q_norm: Callable[[torch.Tensor], torch.Tensor] | None = None
+    k_norm: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     @classmethod
     def of(cls, adapter: ArchitectureAdapter, layer: int, heads: Sequence[int]) -> QueryKeyWeights:
@@ -90,7 +93,8 @@ class QueryKeyWeights:
 
         wq, wk = stack([p.wq for p in params]), stack([p.wk for p in params])
         assert wq is not None and wk is not None
-        return cls(layer, len(params), wq, wk, stack([p.bq for p in params]), stack([p.bk for p in params]))
+        return cls(layer, len(params), wq, wk, stack([p.bq for p in params]), stack([p.bk for p in params]),
+                   params[0].q_norm, params[0].k_norm)
 
 
 def layer_patterns(
@@ -99,7 +103,8 @@ def layer_patterns(
     """Causal attention patterns of some heads of a layer from its attention input.
 
     The same computation as ``adapters.compute_head`` without the values (which
-    the QK fix does not need), with all heads' projections in one matmul.
+    the QK fix does not need), with all heads' projections in one matmul: QK-norm,
+    rotary, scale, soft-cap and sliding window are the layer's.
 
     Args:
         weights: the heads' stacked query/key weights.
@@ -116,10 +121,15 @@ def layer_patterns(
         # [batch, pos, heads * dh] -> [batch * heads, pos, dh], the layout ``rotate`` takes per head
         return out.view(batch, n, heads, -1).transpose(1, 2).reshape(batch * heads, n, -1)
 
-    q, k = adapter.rotate(weights.layer, project(weights.wq, weights.bq), project(weights.wk, weights.bk), ctx)
-    scores = torch.einsum("bqd,bkd->bqk", q, k) * adapter.attention_scale(weights.layer)
-    future = torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1)
-    pattern = scores.masked_fill(future, float("-inf")).softmax(dim=-1, dtype=torch.float32).to(q.dtype)
+    q, k = project(weights.wq, weights.bq), project(weights.wk, weights.bk)
+    if weights.q_norm is not None:
+        q = weights.q_norm(q)
+    if weights.k_norm is not None:
+        k = weights.k_norm(k)
+    q, k = adapter.rotate(weights.layer, q, k, ctx)
+    layer = weights.layer
+    pattern = causal_pattern(q, k, adapter.attention_scale(layer), window=adapter.attention_window(layer),
+                             softcap=adapter.attention_softcap(layer))
     return pattern.view(batch, heads, n, n)
 
 
@@ -156,7 +166,7 @@ def qk_corrections(
     """
     adapter = target.adapter
     n = run.metric.shape[0]
-    out = {cid: torch.zeros(adapter.n_layers, n) for cid in writes}
+    out = {cid: torch.zeros(adapter.n_layers, n, device=run.metric.device) for cid in writes}
     moving = [cid for cid, write in writes.items() if bool(write.any())]
     for layer in range(adapter.n_layers):
         senders = [cid for cid in moving if first_layer[cid] <= layer]
@@ -212,7 +222,7 @@ def atp_star_bucket(
     fixed = {c.id: first_order(run.grads[c.id], diffs[c.id]) + corrections[c.id].sum(0) for c in components}
     if not grad_drop:
         return fixed, run.metric
-    magnitude = {c.id: torch.zeros(bucket.n) for c in components}
+    magnitude = {c.id: torch.zeros(bucket.n, device=bucket.device) for c in components}
     cuts = {c.id: 0 for c in components}
     for layer in range(adapter.n_layers):
         grads = run.grads_with_block_cut(layer, components)

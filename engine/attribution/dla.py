@@ -31,7 +31,7 @@ def frozen_norm(adapter: ArchitectureAdapter, vectors: torch.Tensor, final_resid
         [..., d_model] what ``vectors`` add to the normalised stream.
     """
     norm = adapter.final_norm()
-    weight = getattr(norm, "weight", None)
+    weight = adapter.final_norm_scale()  # Gemma's norm multiplies by 1 + weight
     eps = float(getattr(norm, "eps", getattr(norm, "variance_epsilon", 1e-5)))
     if isinstance(norm, nn.LayerNorm):
         centred = final_resid - final_resid.mean(-1, keepdim=True)

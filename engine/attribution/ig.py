@@ -63,7 +63,7 @@ def ig_bucket(
     with torch.no_grad():
         start = adapter.embed(getattr(bucket, input_side))
         span = adapter.embed(getattr(bucket, source_side)) - start
-    totals = {c.id: torch.zeros(bucket.n) for c in components}
+    totals = {c.id: torch.zeros(bucket.n, device=bucket.device) for c in components}
     alphas = midpoints(steps)
     for alpha in alphas:
         run = gradient_run(target, bucket, start + alpha * span, components)

@@ -97,9 +97,13 @@ def attribution_sweep(
 def _accumulate(
     estimates: dict[str, torch.Tensor], pair_index: list[int], sums: dict[str, float], per_pair: dict[str, dict[int, float]]
 ) -> None:
-    for cid, values in estimates.items():
-        sums[cid] += float(values.sum())
-        per_pair[cid].update(zip(pair_index, values.tolist(), strict=True))
+    if not estimates:
+        return
+    # one device-to-host copy per bucket, not one per component
+    table = torch.stack([v.float() for v in estimates.values()]).cpu().tolist()  # [components][n]
+    for cid, values in zip(estimates, table, strict=True):
+        sums[cid] += sum(values)
+        per_pair[cid].update(zip(pair_index, values, strict=True))
 
 
 __all__ = ["attribution_sweep"]

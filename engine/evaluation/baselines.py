@@ -44,12 +44,12 @@ def role_attention(target: TargetModel, data: TaskData, heads: Sequence[str]) ->
                 runner.forward(adapter, bucket.clean)
             inputs = {c.layer: cache[AttentionInput(c.layer).id] for c in comps}
             ctx = adapter.block_context(adapter.embed(bucket.clean))
-            rows = torch.arange(bucket.n)
+            rows = torch.arange(bucket.n, device=bucket.device)
             for c in comps:
                 assert c.head is not None
                 _, pattern = compute_head(adapter, c.layer, adapter.head_params(c.layer, c.head), inputs[c.layer], ctx)
                 last = pattern[:, -1, :]  # [n, key_pos]
-                taken = torch.zeros(bucket.n)
+                taken = torch.zeros(bucket.n, device=bucket.device)
                 for role in roles:
                     if role in bucket.roles:
                         share = last[rows, bucket.roles[role]]

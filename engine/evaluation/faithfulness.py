@@ -37,6 +37,7 @@ from engine.ablation import corrupt_activations
 from engine.components import Component, all_heads, all_mlps, parse_component
 from engine.evaluation.batching import Progress, batch_plan
 from engine.hooks import EditFn, trace
+from engine.memory import copies_per_batch
 from engine.models import TargetModel
 from engine.tasks import TaskData, logit_diff
 
@@ -72,7 +73,7 @@ def ablated_metrics(
     target: TargetModel,
     data: TaskData,
     ablation_sets: Sequence[frozenset[str]],
-    sets_per_batch: int = 8,
+    sets_per_batch: int | None = None,
     progress: Progress | None = None,
 ) -> list[float]:
     """Mean logit difference over all clean prompts with each set mean-ablated.
@@ -81,7 +82,8 @@ def ablated_metrics(
         target: loaded model.
         data: tokenised task.
         ablation_sets: component-id sets; each is ablated in its own copy of the batch.
-        sets_per_batch: sets sharing one forward.
+        sets_per_batch: sets sharing one forward (None: as many as the memory budget allows,
+            ``engine.memory.copies_per_batch``).
         progress: ``progress(done, total)`` in (distinct set, bucket) evaluations.
 
     Returns:
@@ -89,9 +91,11 @@ def ablated_metrics(
     """
     adapter = target.adapter
     unique = list(dict.fromkeys(ablation_sets))
-    groups = batch_plan([_first_layer(s, adapter.n_layers) for s in unique], adapter.n_layers, sets_per_batch)
+    per_batch = copies_per_batch(target, data) if sets_per_batch is None else sets_per_batch
+    groups = batch_plan([_first_layer(s, adapter.n_layers) for s in unique], adapter.n_layers, per_batch)
     touched = sorted(set().union(*unique)) if unique else []
-    totals = np.zeros(len(unique))
+    # pair-weighted sums stay on the model's device (float64) until the end: no host sync per forward
+    totals = torch.zeros(len(unique), dtype=torch.float64, device=target.device)
     n_total = done = 0
     with torch.no_grad():
         for bucket in data.buckets:
@@ -100,8 +104,11 @@ def ablated_metrics(
             resids, _ = runner.residual_stream(adapter, bucket.clean)
             for group in groups:
                 chunk = [unique[i] for i in group]
-                rows = {c: torch.tensor([c in s for s in chunk]).repeat_interleave(bucket.n) for c in touched}
-                edits = {c: _masked_mean(means[c], r) for c, r in rows.items() if bool(r.any())}
+                rows = {
+                    c: torch.tensor([c in s for s in chunk], device=bucket.device).repeat_interleave(bucket.n)
+                    for c in touched
+                }
+                edits = {c: _masked_mean(means[c], r) for c, r in rows.items() if any(c in s for s in chunk)}
                 layer = min(_first_layer(s, adapter.n_layers) for s in chunk)
                 resid = resids[layer].repeat(len(chunk), 1, 1)
                 with trace(adapter, edit=edits):
@@ -109,12 +116,12 @@ def ablated_metrics(
                 last = adapter.logits(final[:, -1:, :])[:, 0, :]
                 k = len(chunk)
                 diffs = logit_diff(last, bucket.answer.repeat(k), bucket.distractor.repeat(k))
-                totals[group] += diffs.view(k, bucket.n).sum(dim=1).numpy()
+                totals[torch.tensor(group, device=target.device)] += diffs.view(k, bucket.n).sum(dim=1).double()
                 done += k
                 if progress is not None:
                     progress(done, len(unique) * len(data.buckets))
             n_total += bucket.n
-    by_set = dict(zip(unique, (totals / n_total).tolist(), strict=True))
+    by_set = dict(zip(unique, (totals / n_total).cpu().tolist(), strict=True))
     return [by_set[s] for s in ablation_sets]
 
 
@@ -147,7 +154,7 @@ def faithfulness(
     circuit: Iterable[str],
     effects: Mapping[str, float] | None = None,
     ablate_mlps: bool = False,
-    sets_per_batch: int = 8,
+    sets_per_batch: int | None = None,
     max_curve_points: int = 32,
     progress: Progress | None = None,
 ) -> dict:
@@ -159,7 +166,7 @@ def faithfulness(
         circuit: component ids (heads; MLPs count only with ``ablate_mlps``).
         effects: component id -> effect (e.g. patching effects), to rank the curve.
         ablate_mlps: also mean-ablate MLPs outside the circuit (and all MLPs in m(∅)).
-        sets_per_batch: ablation sets sharing one forward.
+        sets_per_batch: ablation sets sharing one forward (None: sized from the memory budget).
         max_curve_points: below this many components the curve uses every k.
         progress: ``progress(done, total)``, see ``ablated_metrics``.
 
@@ -205,7 +212,7 @@ def single_ablation_effects(
     target: TargetModel,
     data: TaskData,
     components: Sequence[str] | None = None,
-    sets_per_batch: int = 8,
+    sets_per_batch: int | None = None,
     progress: Progress | None = None,
 ) -> dict[str, float]:
     """Effect of mean-ablating each component alone: m(ablated) - m(N), per id.

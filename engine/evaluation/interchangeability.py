@@ -129,7 +129,7 @@ def normalise_by_ablation(directed: np.ndarray, ablation: np.ndarray) -> np.ndar
 
 
 def measure_distances(
-    target: TargetModel, data: TaskData, heads: Sequence[str], swaps_per_batch: int = 8,
+    target: TargetModel, data: TaskData, heads: Sequence[str], swaps_per_batch: int | None = None,
     progress: Progress | None = None,
 ) -> dict[str, np.ndarray]:
     """Swap and ablation distances of ``heads``: ``m (m - 1)`` swaps plus ``m`` mean ablations.
@@ -251,7 +251,7 @@ def interchangeability(
     roles_source: str,
     null_draws: int = MIN_NULL_DRAWS,
     seed: int = 0,
-    swaps_per_batch: int = 8,
+    swaps_per_batch: int | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Score frozen roles by weight-swap interchangeability, on both distances.
@@ -263,7 +263,7 @@ def interchangeability(
         roles_source: how the roles were chosen (stored with the score).
         null_draws: draws of every null (≥ 200).
         seed: seed of the nulls.
-        swaps_per_batch: swaps per forward pass (memory vs speed).
+        swaps_per_batch: swaps per forward pass (None: sized from the memory budget, ``engine.memory``).
         progress: ``progress(done, total)`` in (swap, bucket) evaluations.
 
     Returns:

@@ -54,6 +54,7 @@ from engine.errors import ComponentError
 from engine.evaluation.batching import Progress, batch_plan
 from engine.evaluation.divergence import js_distance, last_token_logprobs
 from engine.hooks import AttentionInput, trace
+from engine.memory import copies_per_batch
 from engine.models import TargetModel
 from engine.tasks import Bucket, TaskData, logit_diff
 
@@ -187,22 +188,27 @@ def swap_hooks(
 
 
 class _Accumulator:
-    """Pair-weighted sums over buckets of one swap's per-prompt values."""
+    """Pair-weighted sums over buckets of one swap's per-prompt values.
+
+    The sums stay on the model's device (float64) until ``_outcomes`` reads
+    them, so the swap loop never waits for the host.
+    """
 
     def __init__(self) -> None:
-        self.js = 0.0
-        self.ld = 0.0
+        self.js: torch.Tensor | float = 0.0
+        self.ld: torch.Tensor | float = 0.0
         self.n = 0
 
     def add(self, js: torch.Tensor, ld: torch.Tensor) -> None:
-        self.js += float(js.sum())
-        self.ld += float(ld.sum())
+        self.js = self.js + js.double().sum()
+        self.ld = self.ld + ld.double().sum()
         self.n += int(js.numel())
 
 
 def _outcomes(pairs: Sequence[HeadPair], accs: list[_Accumulator], base_ld: float, n: int) -> list[SwapOutcome]:
     return [
-        SwapOutcome(str(t), ABLATED if s is None else str(s), acc.js / acc.n, base_ld / n, acc.ld / acc.n, acc.n)
+        SwapOutcome(str(t), ABLATED if s is None else str(s), float(acc.js) / acc.n, base_ld / n,
+                    float(acc.ld) / acc.n, acc.n)
         for (t, s), acc in zip(pairs, accs, strict=True)
     ]
 
@@ -220,7 +226,7 @@ def swap_effects(
     target: TargetModel,
     data: TaskData,
     pairs: Sequence[HeadPair],
-    swaps_per_batch: int = 8,
+    swaps_per_batch: int | None = None,
     progress: Progress | None = None,
 ) -> list[SwapOutcome]:
     """JS distance and metric change of each swap, over all clean prompts (fast path).
@@ -230,7 +236,8 @@ def swap_effects(
         data: tokenised task; every bucket's clean prompts are used.
         pairs: ``(target_head, source_head)`` ids; swap source into target
             (source None: mean-ablate the target head at its place).
-        swaps_per_batch: swaps sharing one forward (batch = this × bucket size).
+        swaps_per_batch: swaps sharing one forward (batch = this × bucket size); None: as
+            many as the memory budget allows (``engine.memory.copies_per_batch``).
         progress: ``progress(done, total)`` in (swap, bucket) evaluations.
 
     Returns:
@@ -240,7 +247,8 @@ def swap_effects(
     planned = [plan_swap(adapter, t, s) for t, s in pairs]
     if not planned:
         return []
-    chunks = batch_plan([s.layer for s in planned], adapter.n_layers, swaps_per_batch)
+    per_batch = copies_per_batch(target, data) if swaps_per_batch is None else swaps_per_batch
+    chunks = batch_plan([s.layer for s in planned], adapter.n_layers, per_batch)
     accs = [_Accumulator() for _ in planned]
     base_ld, n_total, done = 0.0, 0, 0
     with torch.no_grad():

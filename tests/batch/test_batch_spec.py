@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from autointerp.batch.spec import Job, SpecError, check_agent, load_spec, yaml_path
+from autointerp.batch.ray_executor import BatchError, check_gpu_request
+from autointerp.batch.spec import Job, RaySettings, SpecError, check_agent, load_spec, yaml_path
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -114,3 +115,27 @@ def test_cli_bad_spec_exits_2_with_one_sentence(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert not (tmp_path / "b.db").exists()  # nothing started
     json.dumps(lines)
+
+
+def test_device_and_dtype_are_validated_and_dtype_is_part_of_the_identity(tmp_path: Path) -> None:
+    _, jobs = load_spec(write(tmp_path, """
+        jobs:
+          - {task: ioi, model: m, dtype: bfloat16, device: CUDA:1}
+          - {task: ioi, model: m, device: cpu}
+          - {task: ioi, model: m}
+    """))
+    assert (jobs[0].dtype, jobs[0].device) == ("bfloat16", "cuda:1")
+    assert len(jobs) == 2  # where a job runs does not change what it is: the cpu job and the plain one are one
+    assert jobs[0].identity() != jobs[1].identity()  # its precision does
+    with pytest.raises(SpecError, match=r"jobs\[0\]\.device: unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps"):
+        load_spec(write(tmp_path, "jobs:\n  - {task: ioi, model: m, device: gpu}\n"))
+    with pytest.raises(SpecError, match=r"options\.dtype: unknown dtype 'half'"):
+        load_spec(write(tmp_path, "tasks: [ioi]\nmodels: [m]\noptions: {dtype: half}\n"))
+
+
+def test_ray_jobs_that_insist_on_cuda_need_gpu_actors(tmp_path: Path) -> None:
+    _, jobs = load_spec(write(tmp_path, "jobs:\n  - {task: ioi, model: m, device: cuda}\n  - {task: ioi, model: m}\n"))
+    with pytest.raises(BatchError, match=r"ask for a CUDA device but the spec's ray\.num_gpus is 0"):
+        check_gpu_request(jobs, RaySettings())
+    check_gpu_request(jobs, RaySettings(num_gpus=1))
+    check_gpu_request(jobs[1:], RaySettings())

@@ -53,7 +53,9 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     fake = FakeApi(die=True)
     monkeypatch.setattr(api, "explain", fake.explain)
     monkeypatch.setattr(api, "resume", fake.resume)
-    monkeypatch.setattr(worker, "load_model", lambda name: SimpleNamespace(name=name))  # no model is loaded
+    # no model is loaded; the placement the worker asks for is kept on the stand-in
+    monkeypatch.setattr(worker, "load_model",
+                        lambda name, device=None, dtype=None: SimpleNamespace(name=name, device=device, dtype=dtype))
     return fake
 
 
@@ -98,6 +100,15 @@ def test_without_workdir_a_temporary_store_is_used_and_removed(fake: FakeApi) ->
     assert out["record"]["artifacts"]  # the array bytes travel with the record
 
 
+def test_the_worker_loads_the_model_where_the_job_asks(fake: FakeApi) -> None:
+    cache: dict[str, Any] = {}
+    job = Job(task="ioi", model="m", device="cpu", dtype="bfloat16")
+    half = worker._target(job, cache)
+    assert (half.device, half.dtype) == ("cpu", "bfloat16") and worker._target(job, cache) is half  # cached
+    full = worker._target(Job(task="ioi", model="m"), cache)  # another placement is another model
+    assert (full.device, full.dtype) == (None, None) and len(cache) == 1  # the previous one was let go
+
+
 def test_real_api_accepts_every_job_option() -> None:
     job = Job(task="ioi", model="m", agent="scripted", seed=3, n=8, max_steps=5, circuit=("L0.H0",),
               null_draws=300, evaluate=False)
@@ -105,6 +116,12 @@ def test_real_api_accepts_every_job_option() -> None:
     assert {"task", "model", "agent", "seed", "db", "n", "max_steps", "circuit", "evaluate",
             "null_draws"} == set(kwargs)
     assert set(kwargs) | {"target"} <= set(inspect.signature(api.explain).parameters)
+
+
+def test_a_jobs_device_and_dtype_reach_the_api() -> None:
+    kwargs = _explain_kwargs(Job(task="ioi", model="m", device="cpu", dtype="bfloat16"), "sqlite:///x.db")
+    assert (kwargs["device"], kwargs["dtype"]) == ("cpu", "bfloat16")
+    assert {"device", "dtype"} <= set(inspect.signature(api.explain).parameters)
 
 
 def test_a_work_directory_in_use_by_another_process_is_waited_for(fake: FakeApi, tmp_path: Path) -> None:

@@ -13,14 +13,14 @@ import torch
 from engine import runner
 from engine.adapters import compute_head
 from engine.components import all_heads
-from engine.hooks import count_hooks, trace
+from engine.hooks import AttentionInput, count_hooks, trace
 
 PROMPT = "When Mary and John went to the store, John gave a drink to"
 
 
 def ids_for(target, batch: int = 2) -> torch.Tensor:
     row = target.tokenizer(PROMPT, add_special_tokens=False).input_ids
-    return torch.tensor([row] * batch)
+    return torch.tensor([row] * batch, device=target.device)
 
 
 def every_id(target) -> list[str]:
@@ -78,24 +78,41 @@ def test_component_values_match_independent_computation(any_model):
 
 @torch.no_grad()
 def test_head_recomputed_from_weights_equals_hooked_head(any_model):
-    """head_params (incl. GQA group and rotary) reproduce each head's real output."""
+    """head_params (incl. GQA group, rotary, QK-norm, soft-cap, sliding window) reproduce every head's output.
+
+    Every layer is checked, so alternating sliding-window / full layers and
+    per-layer-type rotary bases are all exercised.
+    """
     a, ids = any_model.adapter, ids_for(any_model)
-    layer = min(1, a.n_layers - 1)
+    inputs = [AttentionInput(layer) for layer in range(a.n_layers)]
+    heads = [f"L{layer}.H{h}" for layer in range(a.n_layers) for h in range(a.n_heads)]
+    with trace(a, read=[*inputs, *heads]) as cache:
+        any_model.model(ids)
+    ctx = a.block_context(a.embed(ids))
+    for layer in range(a.n_layers):
+        x = cache[AttentionInput(layer).id]
+        for head in range(a.n_heads):
+            z, pattern = compute_head(a, layer, a.head_params(layer, head), x, ctx)
+            torch.testing.assert_close(z, cache[f"L{layer}.H{head}"], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(pattern.sum(-1), torch.ones_like(pattern.sum(-1)))
+            assert torch.all(pattern.triu(1) == 0)
+
+
+def test_attention_input_point_is_the_attention_modules_input(any_model):
+    """The AttentionInput hook point (used above) reads what a plain forward pre-hook sees."""
+    a, ids = any_model.adapter, ids_for(any_model)
+    layer = a.n_layers - 1
     captured = {}
     handle = a.attention(layer).register_forward_pre_hook(
-        lambda _m, args, kwargs: captured.__setitem__("x", args[0] if args else kwargs["hidden_states"]), with_kwargs=True
+        lambda _m, args, kwargs: captured.__setitem__("x", args[0] if args else kwargs["hidden_states"]),
+        with_kwargs=True,
     )
     try:
-        with trace(a, read=[f"L{layer}.H{h}" for h in range(a.n_heads)]) as cache:
+        with torch.no_grad(), trace(a, read=[AttentionInput(layer)]) as cache:
             any_model.model(ids)
     finally:
         handle.remove()
-    ctx = a.block_context(a.embed(ids))
-    for head in range(a.n_heads):
-        z, pattern = compute_head(a, layer, a.head_params(layer, head), captured["x"], ctx)
-        torch.testing.assert_close(z, cache[f"L{layer}.H{head}"], atol=1e-5, rtol=1e-4)
-        torch.testing.assert_close(pattern.sum(-1), torch.ones_like(pattern.sum(-1)))
-        assert torch.all(pattern.triu(1) == 0)
+    assert torch.equal(cache[AttentionInput(layer).id], captured["x"])
 
 
 @torch.no_grad()

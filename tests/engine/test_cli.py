@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 
 def autointerp(*args: str) -> subprocess.CompletedProcess:
@@ -49,3 +50,32 @@ def test_unknown_model_and_task_exit_2():
     for args in (("task", "check", "ioi", "--model", "nope/nope"), ("task", "check", "nope", "--model", "tiny-gpt2")):
         proc = autointerp(*args)
         assert proc.returncode == 2 and "error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _one_error_line(proc) -> str:
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def test_bad_device_or_dtype_is_one_sentence_and_exit_2():
+    line = _one_error_line(autointerp("task", "check", "ioi", "--model", "tiny-gpt2", "--device", "gpu"))
+    assert "Unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps." in line
+    line = _one_error_line(autointerp("patch", "--task", "ioi", "--model", "tiny-gpt2", "--dtype", "float8"))
+    assert "Unknown dtype 'float8'; use float32, bfloat16, float16." in line
+    line = _one_error_line(autointerp("explain", "--task", "ioi", "--model", "tiny-gpt2", "--device", "cuda:x"))
+    assert "Unknown device 'cuda:x'" in line
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_asking_for_a_missing_gpu_is_one_sentence():
+    line = _one_error_line(autointerp("task", "check", "ioi", "--model", "tiny-gpt2", "--device", "cuda"))
+    assert "Device 'cuda' was asked for but PyTorch sees no CUDA GPU on this machine; use cpu or auto." in line
+
+
+def test_task_check_runs_a_new_family_in_bfloat16():
+    proc = autointerp("task", "check", "ioi", "--model", "tiny-gemma2", "--n", "6", "--dtype", "bfloat16",
+                      "--device", "cpu", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["model"] == "tiny-gemma2" and out["n_pairs"] == 6

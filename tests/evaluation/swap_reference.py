@@ -45,6 +45,9 @@ def reference_swapped_logits(target: TargetModel, ids: torch.Tensor, target_head
     for name in FIELDS:
         if getattr(dst, name) is not None:
             getattr(dst, name).copy_(getattr(src, name))
+    for name in ("q_norm", "k_norm"):  # QK-norm (Qwen3, Gemma 3) travels with the head's parameters
+        if getattr(dst, name) is not None:
+            getattr(dst, name).weight.copy_(getattr(src, name).weight)
     with trace(clone_adapter, read=[target_head]) as cache:
         clone(ids)
     z_new = cache[target_head]

@@ -109,8 +109,9 @@ def test_swap_matches_weight_rewrite_reference(tiny_model, data):
     bucket = data.buckets[0]
     adapter = tiny_model.adapter
     pairs = PAIRS[:3]
-    if adapter.n_kv_heads != adapter.n_heads:  # GQA: cross-layer and cross-group swaps
-        pairs = [("L0.H1", "L2.H4"), ("L2.H5", "L0.H0"), ("L1.H3", "L1.H2")]
+    if 1 < adapter.n_kv_heads < adapter.n_heads:  # GQA: cross-layer and cross-group swaps
+        last = adapter.n_heads - 1
+        pairs = [("L0.H1", f"L2.H{last}"), (f"L2.H{last}", "L0.H0"), (f"L1.H{last - 1}", "L1.H0")]
         assert all(adapter.kv_group(_split(t)[1]) != adapter.kv_group(_split(s)[1]) for t, s in pairs)
     ctx = adapter.block_context(adapter.embed(bucket.clean))
     base = tiny_model.model(bucket.clean).logits

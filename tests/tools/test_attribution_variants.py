@@ -27,6 +27,8 @@ from engine.patching import input_run, patch_sweep, task_metrics
 from engine.tasks import TaskData, logit_diff
 
 TINY = ("tiny-llama", "tiny-gpt2", "tiny-neox")
+#: the families with QK-norm, soft-capping and sliding windows: the recomputed patterns must follow them too
+PATTERN_MODELS = (*TINY, "tiny-gemma2", "tiny-gemma3", "tiny-qwen3")
 
 
 def _eager(name: str):
@@ -139,7 +141,7 @@ def test_ig_positions_add_up_and_steps_are_checked(load, data):
 
 # ----- the shared gradient pass: pattern gradients ---------------------------------------
 
-@pytest.mark.parametrize("name", TINY)
+@pytest.mark.parametrize("name", PATTERN_MODELS)
 def test_pattern_gradients_match_eager_attention(load, data, name):
     """Routing the gradient through recomputed heads gives the eager model's d(metric)/d(pattern),
     and leaves the components' own gradients as they are without it."""
@@ -157,14 +159,16 @@ def test_pattern_gradients_match_eager_attention(load, data, name):
         for a in out.attentions:
             a.retain_grad()
         logit_diff(out.logits, bucket.answer, bucket.distractor).sum().backward()
+    # QK-norm and soft-caps add float32 rounding steps the eager backward orders differently (seen: 2.3e-5 on qwen3)
+    grad_atol = 1e-5 if name in TINY else 5e-5
     for layer, h in heads:
         torch.testing.assert_close(run.patterns[(layer, h)], out.attentions[layer][:, h].detach(), atol=1e-5, rtol=1e-4)
-        torch.testing.assert_close(run.pattern_grads[(layer, h)], out.attentions[layer].grad[:, h], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(run.pattern_grads[(layer, h)], out.attentions[layer].grad[:, h], atol=grad_atol, rtol=1e-4)
 
 
 # ----- AtP*: the QK fix ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", TINY)
+@pytest.mark.parametrize("name", PATTERN_MODELS)
 def test_qk_fix_pattern_is_the_models_own_for_a_key_side_patch_at_one_position(load, data, name):
     """One head's change at one position, written into the stream entering the next layer: the QK fix's
     recomputed patterns equal what the eager model computes on a forward with that stream patched."""

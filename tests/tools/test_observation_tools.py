@@ -45,6 +45,18 @@ def test_read_activations_stats_and_raw_artifacts(make_ctx):
     assert "artifact directory" in no_dir.error
 
 
+@pytest.mark.parametrize("name", ["tiny-gemma3", "tiny-qwen3"])
+def test_direct_effect_of_the_final_stream_is_the_logit_diff_on_the_new_families(perturbed, data, name):
+    """The frozen final norm carries the family's gain (Gemma: 1 + weight), so the final stream's direct
+    effect is the model's own logit difference. (Per-block sums on Gemma also need its post-norms: not yet.)"""
+    ctx = ToolContext(perturbed(name), data(name, "ioi", 7))
+    final = f"L{ctx.target.n_layers}.RESID"
+    out = run_tool(get_tool("logit_lens"), ctx, {"components": [final], "top_k": 3})
+    assert out.ok, out.error
+    d = out.result.direct_effects
+    assert d[final] + out.result.norm_bias_effect == pytest.approx(out.result.actual_logit_diff, abs=1e-4)
+
+
 @pytest.mark.parametrize("name", TINY)
 def test_direct_effects_add_up_to_the_logit_diff(perturbed, data, name):
     """Frozen-norm DLA is linear: embeddings + every block output = the final stream; + norm bias = the logit diff."""
