@@ -10,28 +10,12 @@ mean ablation on the evaluation prompts.
 from __future__ import annotations
 
 import pytest
-import torch
 
 from agents.session import ExplainConfig, evaluation_data
 from autointerp import api
-from engine import runner
-from engine.ablation import ablation_edits
-from engine.components import all_heads, all_mlps
-from engine.hooks import trace
-from engine.tasks import load_task, logit_diff
+from engine.tasks import load_task
 from store import list_evaluations, load_run_for_audit, open_store
-
-
-@torch.no_grad()
-def _plain_metric(target, data, keep: set[str]) -> float:
-    universe = [c.id for c in all_heads(target.n_layers, target.n_heads)] + [c.id for c in all_mlps(target.n_layers)]
-    total = 0.0
-    for bucket in data.buckets:
-        edits = ablation_edits(target, bucket, [c for c in universe if c not in keep], kind="mean")
-        with trace(target.adapter, edit=edits):
-            logits = runner.forward(target.adapter, bucket.clean)
-        total += float(logit_diff(logits, bucket.answer, bucket.distractor).sum())
-    return total / data.n_pairs
+from tests.evaluation.ablation_reference import plain_f
 
 
 def test_core_is_the_chosen_faithful_prefix_and_opposing_is_reported_apart(db, load):
@@ -69,10 +53,4 @@ def test_core_is_the_chosen_faithful_prefix_and_opposing_is_reported_apart(db, l
     config = ExplainConfig(task="ioi", model="tiny-llama", n=8)
     data, prompts = evaluation_data(config, target, load_task("ioi", target, n=8, seed=config.seed))
     assert prompts["prompts"] == "held-out"
-    full, empty = _plain_metric(target, data, set(_all(target))), _plain_metric(target, data, set())
-    plain = (_plain_metric(target, data, set(core)) - empty) / (full - empty)
-    assert parts["heads_and_mlps"]["without_opposing"] == pytest.approx(plain, abs=1e-3)
-
-
-def _all(target) -> list[str]:
-    return [c.id for c in all_heads(target.n_layers, target.n_heads)] + [c.id for c in all_mlps(target.n_layers)]
+    assert parts["heads_and_mlps"]["without_opposing"] == pytest.approx(plain_f(target, data, core), abs=1e-3)

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
-from engine import runner
-from engine.ablation import ablation_edits
-from engine.components import all_heads, all_mlps
 from engine.evaluation.circuit_choice import PrefixCurve, circuit_parts, prefix_curve
-from engine.hooks import trace
-from engine.tasks import load_task, logit_diff
+from engine.tasks import load_task
+from tests.evaluation.ablation_reference import every_component, plain_metric
 from tools.base import ToolContext, run_tool
 from tools.registry import get_tool
 
@@ -33,24 +29,16 @@ def gpt2(load):
     return load("tiny-gpt2")
 
 
-@torch.no_grad()
 def _plain_metric(target, data, keep: set[str]) -> float:
-    """Mean logit difference with every head and MLP outside ``keep`` mean-ablated, one full forward each."""
-    universe = [c.id for c in all_heads(target.n_layers, target.n_heads)] + [c.id for c in all_mlps(target.n_layers)]
-    total = 0.0
-    for bucket in data.buckets:
-        edits = ablation_edits(target, bucket, [c for c in universe if c not in keep], kind="mean")
-        with trace(target.adapter, edit=edits):
-            logits = runner.forward(target.adapter, bucket.clean)
-        total += float(logit_diff(logits, bucket.answer, bucket.distractor).sum())
-    return total / data.n_pairs
+    """The metric with every head and MLP outside ``keep`` mean-ablated (independent reference)."""
+    return plain_metric(target, data, [c for c in every_component(target) if c not in keep])
 
 
 def test_prefix_curve_and_parts_match_plain_mean_ablation(gpt2):
     data = load_task("ioi", gpt2, n=8)
     ranking = ["L1.H0", "L0.MLP", "L2.H2", "L1.MLP"]
     curve = prefix_curve(gpt2, data, ranking)
-    full, empty = _plain_metric(gpt2, data, _everything(gpt2)), _plain_metric(gpt2, data, set())
+    full, empty = _plain_metric(gpt2, data, set(every_component(gpt2))), _plain_metric(gpt2, data, set())
     assert curve.m_full == pytest.approx(full, abs=1e-4) and curve.m_empty == pytest.approx(empty, abs=1e-4)
     for k in (1, 3):
         plain = (_plain_metric(gpt2, data, set(ranking[:k])) - empty) / (full - empty)
@@ -59,10 +47,6 @@ def test_prefix_curve_and_parts_match_plain_mean_ablation(gpt2):
     plain_core = (_plain_metric(gpt2, data, set(ranking[:2])) - empty) / (full - empty)
     assert parts["heads_and_mlps"]["without_opposing"] == pytest.approx(plain_core, abs=1e-3)
     assert parts["heads_and_mlps"]["with_opposing"] == pytest.approx(curve.f[curve.sizes.index(3)], abs=1e-6)
-
-
-def _everything(target) -> set[str]:
-    return {c.id for c in all_heads(target.n_layers, target.n_heads)} | {c.id for c in all_mlps(target.n_layers)}
 
 
 def test_the_tool_reports_the_curve_and_its_choice(gpt2):
@@ -75,7 +59,7 @@ def test_the_tool_reports_the_curve_and_its_choice(gpt2):
     reached = [p.size for p in res.curve if p.f is not None and p.f >= 0.5]
     assert res.chosen_size == (min(reached) if reached else max(res.curve, key=lambda p: p.f).size)
     empty = _plain_metric(gpt2, data, set())
-    full = _plain_metric(gpt2, data, _everything(gpt2))
+    full = _plain_metric(gpt2, data, set(every_component(gpt2)))
     assert fs[0] == pytest.approx((_plain_metric(gpt2, data, {"L1.H0"}) - empty) / (full - empty), abs=1e-3)
     bad = run_tool(get_tool("faithfulness"), ctx, {"components": ["L1.RESID"]})
     assert not bad.ok and "L1.RESID" in bad.error
