@@ -13,7 +13,9 @@ each is a measured property that does not depend on which other components
 happen to be in the circuit:
 
 - ``kind``: head or MLP (they never share a role);
-- ``polarity``: answer-promoting when its patching contribution is positive;
+- ``polarity``: answer-promoting when its contribution is positive (noising
+  plus denoising, ``signatures.contribution``: redundant components cost
+  little when removed, so their noising sign alone is noise);
 - ``pathway``: ``direct`` when at least half of its effect goes straight to
   the logits (path patching into the logits only), else ``indirect`` (it acts
   by changing what later components compute).
@@ -30,14 +32,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agents.evidence import ComponentEvidence
-from agents.signatures import pathway_shares
+from agents.signatures import contribution, pathway_shares
 
 #: share of the effect that must go straight to the logits for the ``direct`` pathway
 DIRECT_MIN = 0.5
 
 GROUPING_RULE = (
     "Components share a role exactly when they share a signature: same kind (head / MLP), same sign of "
-    f"patching contribution, and same pathway (direct when >= {DIRECT_MIN:.0%} of the effect goes straight "
+    f"contribution (noising plus denoising patching), and same pathway (direct when >= {DIRECT_MIN:.0%} of the effect goes straight "
     "to the logits under path patching, indirect otherwise). Fixed before the run; no swap or evaluation "
     "number is used."
 )
@@ -66,8 +68,7 @@ class Signature:
 def signature(ev: ComponentEvidence) -> Signature:
     """The signature of one component's evidence (see the module docstring)."""
     kind = "head" if ev.kind == "head" else "mlp"
-    contribution = ev.number("exact", ev.number("dla"))
-    polarity = "answer-promoting" if contribution > 0 else "answer-opposing"
+    polarity = "answer-promoting" if contribution(ev) > 0 else "answer-opposing"
     shares = pathway_shares(ev)
     pathway = "unmeasured" if shares is None else "direct" if shares["direct"] >= DIRECT_MIN else "indirect"
     return Signature(kind=kind, polarity=polarity, pathway=pathway)

@@ -16,6 +16,20 @@ from __future__ import annotations
 from agents.evidence import ComponentEvidence, finite_or
 
 
+def contribution(ev: ComponentEvidence) -> float:
+    """Signed contribution: what removing it costs the clean run plus what adding it gives the corrupt run.
+
+    Noising alone misjudges redundant components (the others cover for
+    them, so removing one costs almost nothing and its sign is noise);
+    denoising alone misjudges components that need company. Their sum has
+    the sign of the component's job in both directions. Falls back to direct
+    logit attribution when neither was measured.
+    """
+    if ev.value("exact") is None and ev.value("restore") is None:
+        return ev.number("dla")
+    return ev.number("exact") + ev.number("restore")
+
+
 def downstream_total(ev: ComponentEvidence) -> float:
     """Contribution through the downstream circuit components (0 when unmeasured)."""
     return ev.number("path_downstream")
@@ -60,7 +74,7 @@ def role_phrase(ev: ComponentEvidence) -> dict[str, str]:
         best = max(sorted(shares), key=lambda k: shares[k])
         if shares[best] >= 0.5:
             mode = {"direct": "direct", "circuit": "circuit-mediated", "other": "indirect"}[best]
-    contrib = ev.number("exact", ev.number("dla"))
+    contrib = contribution(ev)
     polarity = "answer-promoting" if contrib > 0 else "answer-opposing"
     role, frac = top_role(ev)
     attends = f"attending to {role}" if role and frac >= 0.3 else ""

@@ -112,8 +112,10 @@ def faithful_circuit(
         ``(core, opposing, reasons, faithfulness result)``, or None if the experiment failed.
     """
     cap = int(params["max_circuit"])
+    restoring = restoring or {}
     promoting, opposing = split_by_sign(exact, threshold)
-    opposing = opposing[: cap // 4]
+    # opposing only when noising and denoising together say so (a redundant component's noising sign is noise)
+    opposing = [c for c in opposing if -exact[c] + restoring.get(c, 0.0) < 0][: cap // 4]
     ranking = promoting[: max(cap - len(opposing), 1)]
     if not ranking:
         return None
@@ -132,7 +134,6 @@ def faithful_circuit(
         else:
             reasons[cid] = (f"out: {head}; beyond the chosen prefix of {size} (f with it "
                             f"{_f(f_at.get(rank + 1))}) [E{out.id}]")
-    restoring = restoring or {}
     top = max((abs(v) for v in restoring.values()), default=0.0)
     needed = float(params["threshold_frac"]) * top
     for cid in sorted(restoring, key=lambda c: -restoring[c]):
@@ -182,6 +183,7 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
         reasons = {c: f"in: given with --circuit (exact patching effect {exact.get(c, float('nan')):+.3f})"
                    for c in circuit}
         loc = Localisation(method="given", exact=exact, reasons=reasons, scale=_scale(out),
+                           exact_experiment=out.id if out is not None else None,
                            experiments=[o.id for o in lab.experiments])
         lab.note("localise", f"Circuit given by the user: {', '.join(circuit)}.")
     else:
@@ -198,7 +200,8 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
         circuit, reasons, threshold = choose_circuit(exact, atp, candidates, params)
         restore_out = lab.run("activation_patching", {"components": candidates, "direction": "denoising"}) \
             if candidates else None
-        chosen = faithful_circuit(lab, exact, threshold, params, _effects(restore_out))
+        restoring = _effects(restore_out)
+        chosen = faithful_circuit(lab, exact, threshold, params, restoring)
         method, opposing, curve = "attribution+exact", [], None
         if chosen is not None:
             core, opposing, faithful_reasons, curve = chosen
@@ -215,7 +218,9 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
                            exact=exact,
                            threshold=threshold, threshold_frac=params["threshold_frac"], reasons=reasons,
                            scale=scale, experiments=[o.id for o in lab.experiments], opposing=opposing,
-                           faithfulness=curve)
+                           faithfulness=curve, exact_experiment=exact_out.id if exact_out is not None else None,
+                           restoring=restoring,
+                           restoring_experiment=restore_out.id if restore_out is not None else None)
         lines = [f"{c}: {reasons[c]}" for c in sorted(reasons, key=lambda c: -abs(exact.get(c, atp.get(c, 0.0))))]
         lab.note("localise", "Localisation (attribution patching over all heads and MLPs, exact patching "
                  f"of the top {len(candidates)}, faithfulness of the promoting prefixes): kept "

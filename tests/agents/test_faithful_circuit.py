@@ -38,7 +38,8 @@ def test_core_is_the_chosen_faithful_prefix_and_opposing_is_reported_apart(db, l
     # the circuit by hand: faithful prefix, then sufficient (denoising) components, and the opposing part
     cap, frac = 20, 0.05
     threshold = frac * max(abs(v) for v in exact.values())
-    opposing = sorted((c for c, v in exact.items() if v > 0 and v >= threshold), key=lambda c: -exact[c])[: cap // 4]
+    opposing = [c for c in sorted(exact, key=lambda c: -exact[c])
+                if exact[c] > 0 and exact[c] >= threshold and -exact[c] + restoring.get(c, 0.0) < 0][: cap // 4]
     core = faith["ranking"][: max(faith["chosen_size"], 2)]
     needed = frac * max(abs(v) for v in restoring.values())
     for cid in sorted(restoring, key=lambda c: -restoring[c]):

@@ -115,3 +115,13 @@ def test_no_task_specific_answers_in_the_agent():
     for path in AGENTS.rglob("*.py"):
         text = path.read_text()
         assert not banned.search(text), f"{path.name}: {banned.search(text).group(0)}"
+
+
+def test_a_redundant_component_is_judged_by_noising_and_denoising_together():
+    # removing it costs nothing (its twins cover for it; the noising sign is noise), adding it restores 2.0
+    ev = _ev(exact=-0.02, direct=0.0, down=0.0)
+    ev.record("restore", 2.0, 8)
+    assert signature(ev).polarity == "answer-promoting"
+    assert signature(_ev(exact=-0.02, direct=0.0, down=0.0)).polarity == "answer-opposing"  # noising alone
+    ev.record("restore", -1.0, 8)  # both directions push away from the answer
+    assert signature(ev).polarity == "answer-opposing"
