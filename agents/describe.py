@@ -16,14 +16,19 @@ from agents.evidence import (
     Role,
     finite_or,
 )
+from agents.grouping import GROUPING_RULE, signature
 from agents.signatures import (
     KIND_NOUNS,
-    cluster_name,
     direct_share,
     downstream_total,
+    pathway_shares,
     role_phrase,
     top_role,
 )
+from engine.components import parse_component
+
+#: share of the final position's attention that makes a task role "the attended role" in a description
+ATTENDS_MIN = 0.3
 
 
 def _pct(x: float) -> str:
@@ -119,29 +124,58 @@ def describe_component(cid: str, ev: ComponentEvidence, hypotheses: list[Hypothe
                    evidence=ev, hypotheses=hypotheses)
 
 
+def _attends(cid: str, ev: ComponentEvidence) -> str:
+    """``L23.H3 attends to S2 (66%) and lowers that token's logit (copy score -0.84)``."""
+    role, frac = top_role(ev)
+    if role is None:
+        return f"{cid}'s attention was not measured"
+    if frac < ATTENDS_MIN:
+        return f"{cid} spreads its attention (at most {_pct(frac)} on one task role, {role})"
+    text = f"{cid} attends to {role} ({_pct(frac)})"
+    copy = ev.value("copy_score")
+    if copy is not None and abs(copy) >= 0.5:
+        text += f" and {'raises' if copy > 0 else 'lowers'} that token's logit (copy score {copy:+.2f})"
+    return text
+
+
 def describe_cluster(members: list[str], evidence: dict[str, ComponentEvidence]) -> Role:
-    """One role from its members' evidence: a name from their shared signature, a measured description."""
+    """One role from its members' evidence: named by their signature, described as a mechanism.
+
+    The name is the members' shared signature (``agents.grouping``); a group
+    whose members do not all share one (only in the opt-in fitted-to-swaps
+    mode) is named by its most common signature and says how many share it.
+    """
     evs = [evidence[m] for m in members]
-    name = cluster_name(evs)
+    sigs = [signature(ev) for ev in evs]
+    common = max(sorted(set(sigs)), key=sigs.count)
+    plural = len(members) > 1
+    name = common.name(plural)
+    if sigs.count(common) < len(sigs):
+        name = f"{name} ({sigs.count(common)} of {len(sigs)}; grouped by weight swaps)"
     scale = max(finite_or(evs[0].scale, 1.0), 1e-6)
-    parts = []
-    shares = [s for ev in evs if (s := direct_share(ev)) is not None]
+    sentences = []
+    if common.kind == "head":
+        sentences.append("From the final position " + "; ".join(_attends(m, ev) for m, ev in zip(members, evs,
+                                                                                              strict=True)))
+    shares = [sh for ev in evs if (sh := pathway_shares(ev)) is not None]
+    whose = "their" if plural else "its"
     if shares:
-        parts.append(f"on average {_pct(sum(shares) / len(shares))} of their effect goes directly to the logits")
-    exacts = [ev.number("exact") for ev in evs]
-    parts.append(f"mean patching contribution {sum(exacts) / len(exacts):+.3f} "
-                 f"({_pct(abs(sum(exacts) / len(exacts)) / scale)} of the gap)")
-    roles = [top_role(ev) for ev in evs]
-    attended = [r for r, f in roles if r and f >= 0.3]
-    if attended:
-        best = max(sorted(set(attended)), key=attended.count)
-        parts.append(f"{attended.count(best)} of {len(evs)} attend mostly to {best}")
-    copies = [c for ev in evs if (c := ev.value("copy_score")) is not None]
-    if copies:
-        parts.append(f"mean copy score {sum(copies) / len(copies):+.2f}")
+        direct = sum(sh["direct"] for sh in shares) / len(shares)
+        via = sum(sh["circuit"] for sh in shares) / len(shares)
+        receivers = sorted({r for ev in evs for r in ev.downstream}, key=lambda c: (parse_component(c).layer, c))
+        shown = f" ({', '.join(receivers[:6])}{' ...' if len(receivers) > 6 else ''})" if receivers else ""
+        sentences.append(f"on average {_pct(direct)} of {whose} effect goes straight to the logits and "
+                         f"{_pct(via)} through later circuit heads{shown} (path patching)")
+    total = sum(ev.number("exact") for ev in evs)
+    verb = "contribute" if plural else "contributes"
+    sentences.append(f"{'together they' if plural else 'it'} {verb} {total:+.3f} to the logit difference "
+                     f"({_pct(abs(total) / scale)} of the clean-corrupt gap)")
     ids = sorted({i for ev in evs for i in ev.evidence_ids()})
     cites = " [" + ", ".join(f"E{i}" for i in ids) + "]" if ids else ""
-    text = f"{', '.join(members)}: " + "; ".join(parts) + cites + "."
+    text = "; ".join(sentences) + cites + "."
+    text = text[0].upper() + text[1:]
+    if not plural:
+        text += " It is the only studied component with this signature, so it is a role of its own."
     return Role(name=name, description=text, members=list(members), evidence=ids)
 
 
@@ -155,12 +189,23 @@ def circuit_summary(
     lines = []
     if localisation.method == "given":
         lines.append(f"The circuit for {task} in {model} was given: {', '.join(circuit)}{loc_cite}.")
+    elif localisation.faithfulness is not None:
+        res = localisation.faithfulness
+        core = [c for c in circuit if c not in localisation.opposing]
+        lines.append(
+            f"Attribution patching over every head and MLP of {model}, confirmed by exact patching of the top "
+            f"{len(localisation.candidates)} candidates, ranks the answer-promoting components for {task}. The "
+            f"circuit's core is the first {len(core)} of them ({', '.join(core)}): with every other head and MLP "
+            f"mean-ablated on the research prompts, {res.reason}{loc_cite}.")
+        if localisation.opposing:
+            lines.append(f"Answer-opposing components with |effect| >= {finite_or(localisation.threshold):.3f} "
+                         f"are kept as their own part: {', '.join(localisation.opposing)}.")
     else:
         lines.append(
             f"Attribution patching over every head and MLP of {model}, confirmed by exact patching of the "
             f"top {len(localisation.candidates)} candidates, keeps {len(circuit)} components for "
             f"{task} with |effect| >= {finite_or(localisation.threshold):.3f}: {', '.join(circuit)}{loc_cite}.")
-    lines.append(f"They fall into {len(clusters)} functional role(s).")
+    lines.append(f"They fall into {len(clusters)} functional role(s), grouped by a fixed rule: {GROUPING_RULE}")
     for c in clusters:
         lines.append(f"{c.name[:1].upper()}{c.name[1:]} ({', '.join(c.members)}): {c.description}")
     if stop_reason:

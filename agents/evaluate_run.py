@@ -158,8 +158,11 @@ def evaluate_stored_run(
     target, data = _load(config, say)
     data, prompts = evaluation_data(config, target, data)
     say("phase", {"name": "evaluate"})
+    effects = _effects(store, run_id)
+    # the answer-opposing part: members whose patching effect raises the metric (as localisation split them)
+    opposing = [m for c in clusters for m in c["members"] if (effects or {}).get(m, 0.0) > 0]
     result = evaluate_explanation(target, data, clusters=clusters, roles_source=frozen.roles_source,
-                                  effects=_effects(store, run_id), null_draws=null_draws, seed=config.seed)
+                                  effects=effects, null_draws=null_draws, seed=config.seed, opposing=opposing)
     version = next_evaluation_version(store, run_id)
     params = {"null_draws": null_draws, "seed": config.seed, "clusters": clusters, "source": "autointerp eval",
               "prompts": prompts, "roles_source": frozen.roles_source, "roles_hash": frozen.roles_hash,

@@ -25,16 +25,17 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from engine.attribution import AttributionMethod
+from tools.results import FaithfulnessResult
 
 V = TypeVar("V")
 
 MeasureName = Literal[
     "exact", "attention", "dla", "path_logits", "path_downstream", "copy_score", "ablation",
-    "ablation_resample", "attention_corrupt",
+    "ablation_resample", "attention_corrupt", "restore",
 ]
 MEASURES: tuple[MeasureName, ...] = (
     "exact", "attention", "dla", "path_logits", "path_downstream", "copy_score", "ablation",
-    "ablation_resample", "attention_corrupt",
+    "ablation_resample", "attention_corrupt", "restore",
 )
 
 
@@ -51,7 +52,10 @@ class ComponentEvidence(BaseModel):
     Attributes:
         kind: ``head``, ``attn``, ``mlp`` or ``resid``.
         scale: the metric's clean-corrupt gap, to express effects as fractions of it.
-        exact: exact activation-patching contribution (localisation).
+        exact: exact activation-patching contribution (localisation; noising: what the clean
+            run loses when the component takes its corrupt-run value).
+        restore: denoising contribution (localisation: what the corrupt run gains when the
+            component takes its clean-run value).
         attention: mean attention from the final position to each task role
             (plus ``first token``), clean prompts.
         attention_corrupt: the same on the corrupt prompts.
@@ -67,6 +71,7 @@ class ComponentEvidence(BaseModel):
     kind: str
     scale: float = 1.0
     exact: Measured[float] | None = None
+    restore: Measured[float] | None = None
     attention: Measured[dict[str, float]] | None = None
     attention_corrupt: Measured[dict[str, float]] | None = None
     dla: Measured[float] | None = None
@@ -162,6 +167,11 @@ class Localisation(BaseModel):
         reasons: component -> why it is in or out.
         scale: the metric's clean-corrupt gap.
         experiments: the experiments localisation ran.
+        opposing: the answer-opposing part of the circuit (reported beside the core).
+        faithfulness: the prefix-faithfulness experiment that chose the core, if it ran.
+        exact_experiment: the experiment that measured ``exact``.
+        restoring: denoising effects of the candidates (corrupt run, clean activation patched
+            in; positive restores the answer), from experiment ``restoring_experiment``.
     """
 
     method: str
@@ -174,6 +184,11 @@ class Localisation(BaseModel):
     reasons: dict[str, str] = Field(default_factory=dict)
     scale: float = 1.0
     experiments: list[int] = Field(default_factory=list)
+    opposing: list[str] = Field(default_factory=list)
+    faithfulness: FaithfulnessResult | None = None
+    exact_experiment: int | None = None
+    restoring: dict[str, float] = Field(default_factory=dict)
+    restoring_experiment: int | None = None
 
 
 def localisation_of(state: Any) -> Localisation | None:

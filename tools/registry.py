@@ -12,6 +12,7 @@ from tools import (
     activation_patching,
     attention_pattern,
     attribution_patching,
+    faithfulness,
     logit_lens,
     path_patching,
     probe,
@@ -24,7 +25,7 @@ TOOLS: dict[str, ToolSpec] = {
     module.SPEC.name: module.SPEC
     for module in (
         read_activations, logit_lens, attention_pattern, activation_patching, path_patching,
-        ablation, attribution_patching, probe, weight_swap,
+        ablation, attribution_patching, probe, weight_swap, faithfulness,
     )
 }
 

@@ -126,6 +126,24 @@ class AblationResult(SweepResult):
     ablated_metric: dict[str, float]
 
 
+class FaithfulnessPoint(BaseModel):
+    #: the first ``size`` components of the ranking are kept, everything else ablatable is ablated
+    size: int
+    f: float | None
+
+
+class FaithfulnessResult(ToolOutput):
+    ablated: str
+    n_pairs: int
+    m_full: float
+    m_empty: float
+    ranking: list[str]
+    curve: list[FaithfulnessPoint]
+    target_f: float
+    chosen_size: int
+    reason: str
+
+
 class VerifiedEstimate(BaseModel):
     estimate: float
     exact: float

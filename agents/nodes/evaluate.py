@@ -59,11 +59,13 @@ def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
               "version": version, "code_version": code_version(),
               "label": evaluation_label(version, "explain", prompts, ctx.null_draws), "device": str(ctx.target.device),
               "dtype": dtype_name(ctx.target.dtype)}
+    loc = localisation_of(state)
+    opposing = list(loc.opposing) if loc is not None else []
     try:
         data = ctx.eval_data if ctx.eval_data is not None else ctx.data
         result = evaluate_explanation(
             ctx.target, data, clusters=clusters, roles_source=frozen.roles_source, effects=_effects(state),
-            null_draws=ctx.null_draws, seed=ctx.seed,
+            null_draws=ctx.null_draws, seed=ctx.seed, opposing=opposing,
             progress=lambda stage, done, total: ctx.progress("phase", {"name": f"evaluate: {stage} {done}/{total}"}))
     except Exception as exc:  # noqa: BLE001 - a failed evaluation must not lose the run
         log.warning("evaluation failed", exc_info=True)

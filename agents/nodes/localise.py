@@ -1,14 +1,24 @@
 """``localise``: find the components that carry the task metric.
 
-Why two stages: attribution patching (AtP, a first-order estimate from one
+Why three stages: attribution patching (AtP, a first-order estimate from one
 forward and one backward pass) ranks every head and MLP cheaply but can be
 wrong for components with non-linear effects; exact activation patching of
-the top candidates confirms them. A component is kept when its exact effect
-is at least ``threshold_frac`` of the largest exact effect (and the circuit
-is capped at ``max_circuit`` components); the reason for each candidate's
-inclusion or exclusion is recorded with the numbers behind it. With
-``--circuit`` the given components are used as they are (still measured by
-exact patching, so later steps have their effects).
+the top candidates confirms them; and a set of important components is not
+yet a circuit -- the circuit is the smallest prefix of the answer-promoting
+components (ranked by exact effect) whose *faithfulness* on the research
+prompts, with every other head and MLP mean-ablated, reaches ``target_f``
+(the ``faithfulness`` tool; the most faithful prefix when none does), then
+the components that alone restore the behaviour when patched into the
+corrupt run (denoising) though ablation never needs them -- redundant
+components the others cover for. The
+answer-opposing components whose effect passes the threshold rule
+(``threshold_frac`` of the largest effect) are kept as their own part of the
+circuit, at most a quarter of ``max_circuit``; the evaluator reports f with
+and without them on held-out prompts. When the faithfulness experiment
+cannot run, the threshold rule alone chooses, and the run says so. The reason
+for each candidate's inclusion or exclusion is recorded with the numbers
+behind it. With ``--circuit`` the given components are used as they are
+(still measured by exact patching, so later steps have their effects).
 """
 
 from __future__ import annotations
@@ -24,13 +34,14 @@ from agents.recorder import Experiment
 from agents.state import ResearchState
 from engine.attribution import DEFAULT_METHOD
 from engine.components import parse_component
-from tools.results import SweepResult
+from tools.results import FaithfulnessResult, SweepResult
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "n_candidates": 48,
     "threshold_frac": 0.05,
     "max_circuit": 20,
     "min_circuit": 2,
+    "target_f": 0.8,
 }
 
 
@@ -73,6 +84,78 @@ def choose_circuit(
     return order_components(kept), reasons, threshold
 
 
+def split_by_sign(exact: dict[str, float], threshold: float) -> tuple[list[str], list[str]]:
+    """Answer-promoting components (patching to corrupt lowers the metric), best first, and the
+    answer-opposing ones whose |effect| passes ``threshold``, largest first."""
+    promoting = sorted((c for c, v in exact.items() if v < 0), key=lambda c: exact[c])
+    opposing = sorted((c for c, v in exact.items() if v > 0 and v >= threshold), key=lambda c: -exact[c])
+    return promoting, opposing
+
+
+def faithful_circuit(
+    lab: Lab, exact: dict[str, float], threshold: float, params: dict[str, Any],
+    restoring: dict[str, float] | None = None,
+) -> tuple[list[str], list[str], dict[str, str], FaithfulnessResult] | None:
+    """Core (smallest faithful prefix of the promoters, then the sufficient ones) and opposing part.
+
+    Args:
+        lab: the localise node's lab.
+        exact: noising effects (clean run, corrupt activation patched in).
+        threshold: the threshold rule's |effect| for the opposing part.
+        params: localisation settings.
+        restoring: denoising effects (corrupt run, clean activation patched in); components that
+            alone restore at least ``threshold_frac`` of the largest restoration join the core
+            after the faithful prefix -- redundant components that ablation cannot find
+            because the others cover for them.
+
+    Returns:
+        ``(core, opposing, reasons, faithfulness result)``, or None if the experiment failed.
+    """
+    cap = int(params["max_circuit"])
+    restoring = restoring or {}
+    promoting, opposing = split_by_sign(exact, threshold)
+    # opposing only when noising and denoising together say so (a redundant component's noising sign is noise)
+    opposing = [c for c in opposing if -exact[c] + restoring.get(c, 0.0) < 0][: cap // 4]
+    ranking = promoting[: max(cap - len(opposing), 1)]
+    if not ranking:
+        return None
+    out = lab.run("faithfulness", {"components": ranking, "target_f": float(params["target_f"])})
+    res = out.result if out is not None and isinstance(out.result, FaithfulnessResult) else None
+    if res is None:
+        return None
+    size = max(res.chosen_size, min(int(params["min_circuit"]), len(ranking)))
+    core = res.ranking[:size]
+    f_at = {p.size: p.f for p in res.curve}
+    reasons: dict[str, str] = {}
+    for rank, cid in enumerate(res.ranking):
+        head = f"exact patching effect {exact[cid]:+.3f} (answer-promoting), rank {rank + 1}"
+        if cid in core:
+            reasons[cid] = f"in (core): {head}; {res.reason} [E{out.id}]"
+        else:
+            reasons[cid] = (f"out: {head}; beyond the chosen prefix of {size} (f with it "
+                            f"{_f(f_at.get(rank + 1))}) [E{out.id}]")
+    top = max((abs(v) for v in restoring.values()), default=0.0)
+    needed = float(params["threshold_frac"]) * top
+    for cid in sorted(restoring, key=lambda c: -restoring[c]):
+        if len(core) + len(opposing) >= cap or restoring[cid] < needed or restoring[cid] <= 0:
+            break
+        if cid in core or cid in opposing:
+            continue
+        core.append(cid)
+        reasons[cid] = (f"in (sufficient): patching its clean activation into the corrupt run restores "
+                        f"{restoring[cid]:+.3f} of the logit difference (>= {needed:.3f}, "
+                        f"{float(params['threshold_frac']):.0%} of the largest restoration), though ablation "
+                        "alone does not require it (others cover for it)")
+    for cid in opposing:
+        reasons[cid] = (f"in (opposing part): exact patching effect {exact[cid]:+.3f} pushes away from the answer, "
+                        f"|effect| >= threshold {threshold:.3f}; reported beside the core")
+    return core, opposing, reasons, res
+
+
+def _f(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.2f}"
+
+
 def _scale(out: Experiment | None) -> float:
     """The metric's clean - corrupt gap reported by a patching result (1.0 when unknown)."""
     res = out.result if out is not None else None
@@ -100,6 +183,7 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
         reasons = {c: f"in: given with --circuit (exact patching effect {exact.get(c, float('nan')):+.3f})"
                    for c in circuit}
         loc = Localisation(method="given", exact=exact, reasons=reasons, scale=_scale(out),
+                           exact_experiment=out.id if out is not None else None,
                            experiments=[o.id for o in lab.experiments])
         lab.note("localise", f"Circuit given by the user: {', '.join(circuit)}.")
     else:
@@ -114,13 +198,33 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
             lab.note("localise:fallback", "Exact patching gave no effects; the circuit uses attribution estimates.")
         scale = _scale(exact_out) or _scale(atp_out)
         circuit, reasons, threshold = choose_circuit(exact, atp, candidates, params)
-        loc = Localisation(method="attribution+exact", attribution_method=DEFAULT_METHOD, atp=atp,
-                           candidates=candidates, exact=exact, threshold=threshold,
-                           threshold_frac=params["threshold_frac"], reasons=reasons, scale=scale,
-                           experiments=[o.id for o in lab.experiments])
+        restore_out = lab.run("activation_patching", {"components": candidates, "direction": "denoising"}) \
+            if candidates else None
+        restoring = _effects(restore_out)
+        chosen = faithful_circuit(lab, exact, threshold, params, restoring)
+        method, opposing, curve = "attribution+exact", [], None
+        if chosen is not None:
+            core, opposing, faithful_reasons, curve = chosen
+            circuit = order_components(core + opposing)
+            reasons = {**{c: r for c, r in reasons.items() if c not in faithful_reasons}, **faithful_reasons}
+            for cid in set(reasons) - set(circuit) - set(faithful_reasons):
+                reasons[cid] = reasons[cid].replace("in: ", "out: outside the faithful core and the capped "
+                                                    "opposing part; ", 1)
+            method = "attribution+exact+faithfulness"
+        else:
+            lab.note("localise:threshold", "The faithfulness experiment did not run; the circuit is chosen by "
+                     "the threshold rule alone.")
+        loc = Localisation(method=method, attribution_method=DEFAULT_METHOD, atp=atp, candidates=candidates,
+                           exact=exact,
+                           threshold=threshold, threshold_frac=params["threshold_frac"], reasons=reasons,
+                           scale=scale, experiments=[o.id for o in lab.experiments], opposing=opposing,
+                           faithfulness=curve, exact_experiment=exact_out.id if exact_out is not None else None,
+                           restoring=restoring,
+                           restoring_experiment=restore_out.id if restore_out is not None else None)
         lines = [f"{c}: {reasons[c]}" for c in sorted(reasons, key=lambda c: -abs(exact.get(c, atp.get(c, 0.0))))]
         lab.note("localise", "Localisation (attribution patching over all heads and MLPs, exact patching "
-                 f"of the top {len(candidates)}): kept {', '.join(circuit) or 'nothing'}.\n" + "\n".join(lines))
+                 f"of the top {len(candidates)}, faithfulness of the promoting prefixes): kept "
+                 f"{', '.join(circuit) or 'nothing'}.\n" + "\n".join(lines))
     ctx.progress("circuit", {"circuit": circuit})
     return {**lab.updates(), "localisation": loc.model_dump(), "circuit": circuit, "queue": list(circuit),
             "params": params}

@@ -45,7 +45,10 @@ def initial_evidence(cid: str, state: ResearchState) -> ComponentEvidence:
     ev.scale = float(loc.scale or 1.0)
     exact = loc.exact.get(cid)
     if exact is not None:
-        ev.record("exact", -float(exact), loc.experiments[-1] if loc.experiments else None)
+        ev.record("exact", -float(exact), loc.exact_experiment)
+    restore = loc.restoring.get(cid)
+    if restore is not None:
+        ev.record("restore", float(restore), loc.restoring_experiment)
     return ev
 
 

@@ -1,7 +1,8 @@
 """``group`` and ``explain``: from per-component findings to roles and an explanation.
 
-The scripted agent clusters the evidence signatures (``agents.signatures``)
-and names each role from what its members share; only in the opt-in
+The scripted agent groups components by their discrete evidence signature
+(``agents.grouping``, a rule fixed in advance and recorded with the run) and
+names each role by that signature; only in the opt-in
 fitted-roles mode does it test and regroup them by weight swaps
 (``agents.roles``). LLM agents are asked to cluster and explain
 (``agents.llm_synthesis``) and fall back to the evidence clustering, with a
@@ -16,44 +17,30 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from langgraph.runtime import Runtime
 
 from agents.context import RunContext
 from agents.describe import circuit_summary, describe_cluster
 from agents.evidence import Finding, Localisation, Role, findings_of, localisation_of, roles_of
+from agents.grouping import GROUPING_RULE, group_by_signature
 from agents.llm_synthesis import llm_clusters, llm_summary
 from agents.nodes.common import Lab
 from agents.providers import Completion
 from agents.recorder import note
 from agents.roles import swap_test_roles, unique_names
-from agents.signatures import cluster_signatures, features
 from agents.state import ResearchState, budget_exhausted, llm_refused
 from engine.evaluation import FITTED
 from store import freeze_roles, save_explanation
 
 
-def evidence_clusters(findings: dict[str, Finding], roles: list[str]) -> list[Role]:
-    """Roles from clustering the studied components' evidence signatures."""
+def evidence_clusters(findings: dict[str, Finding]) -> list[Role]:
+    """Roles from the studied components' evidence signatures, by the fixed rule of ``agents.grouping``."""
     evidence = {c: f.evidence for c, f in findings.items() if f.evidence is not None}
     rest = [c for c in findings if c not in evidence]
     tail = [Role(name="unclassified", members=rest,
                  description="Components without a measured evidence signature (described individually).")
             ] if rest else []
-    if not evidence:
-        return tail
-    clusters: list[Role] = []
-    heads = [c for c, ev in evidence.items() if ev.kind == "head"]
-    others = [c for c in evidence if c not in heads]
-    for group in (heads, others):  # heads and MLPs never share a role
-        if not group:
-            continue
-        x = np.stack([features(evidence[c], roles) for c in group])
-        labels = cluster_signatures(x)
-        members: dict[int, list[str]] = {}
-        for cid, label in zip(group, labels, strict=True):
-            members.setdefault(int(label), []).append(cid)
-        clusters += [describe_cluster(m, evidence) for _, m in sorted(members.items())]
+    clusters = [describe_cluster(members, evidence) for _, members in group_by_signature(evidence)]
     return unique_names(clusters) + tail
 
 
@@ -83,7 +70,6 @@ def group_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, 
     ctx = runtime.context
     ctx.progress("phase", {"name": "group"})
     findings = findings_of(state)
-    roles = [*ctx.data.role_names, "first token"]
     clusters: list[Role] | None = None
     answer = None
     source = "evidence"
@@ -92,15 +78,16 @@ def group_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, 
         source = "llm"
     lab = Lab(state, runtime)
     if clusters is None:
-        clusters, source = evidence_clusters(findings, roles), "evidence"
+        clusters, source = evidence_clusters(findings), "evidence"
         spent = budget_exhausted(state)
         if ctx.swaps_allowed and not (spent and spent.kind == "steps"):  # opt-in: roles fitted to swaps
             evidence = {c: f.evidence for c, f in findings.items() if f.evidence is not None}
             clusters = swap_test_roles(lab, clusters, evidence)
     if ctx.swaps_allowed:
         source = FITTED  # the agent could see swap distances before its roles were final
+    rule = f" Rule: {GROUPING_RULE}" if source == "evidence" else ""
     note(ctx, state["run_id"], "group", "assistant",
-         f"Functional roles ({source}): " + "; ".join(f"{c.name}: {', '.join(c.members)}" for c in clusters))
+         f"Functional roles ({source}):{rule} " + "; ".join(f"{c.name}: {', '.join(c.members)}" for c in clusters))
     return {**lab.updates(), "clusters": [c.model_dump() for c in clusters], "roles_source": source,
             **_spent(state, ctx, answer)}
 

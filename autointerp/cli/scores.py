@@ -56,7 +56,19 @@ def interchangeability_lines(inter: Mapping[str, Any]) -> list[str]:
 def faithfulness_line(faith: Mapping[str, Any]) -> str:
     return (f"faithfulness  f={_num(faith.get('normalized'))} ({faith.get('circuit_size')} components, "
             f"{faith.get('ablation')} ablation of {faith.get('ablated')}) CPR={_num(faith.get('cpr'))} "
-            f"CMD={_num(faith.get('cmd'))}")
+            f"CMD={_num(faith.get('cmd'))}" + _parts(faith.get("parts")))
+
+
+def _parts(parts: Any) -> str:
+    """The circuit's f with heads and MLPs ablated, and without its answer-opposing part."""
+    if not isinstance(parts, Mapping) or not isinstance(parts.get("heads_and_mlps"), Mapping):
+        return ""
+    both, heads = parts["heads_and_mlps"], parts["heads"]
+    text = f"\n              heads and MLPs ablated: f={_num(both.get('with_opposing'))}"
+    if parts.get("opposing"):
+        text += (f"; without the answer-opposing part ({', '.join(parts['opposing'])}): "
+                 f"f={_num(both.get('without_opposing'))} (heads only: {_num(heads.get('without_opposing'))})")
+    return text
 
 
 def permutation_line(perm: Mapping[str, Any]) -> str:

@@ -17,9 +17,10 @@ compares against a published circuit, so neither rewards memorisation;
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from engine.evaluation.circuit_choice import circuit_parts
 from engine.evaluation.divergence import JS_DISTANCE_MAX, js_distance
 from engine.evaluation.faithfulness import faithfulness, single_ablation_effects
 from engine.evaluation.interchangeability import (
@@ -44,6 +45,7 @@ def evaluate_explanation(
     null_draws: int = 200,
     seed: int = 0,
     ablate_mlps: bool = False,
+    opposing: Sequence[str] = (),
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict:
     """Score an explanation's role clustering and circuit.
@@ -58,7 +60,10 @@ def evaluate_explanation(
         effects: component id -> effect, ranking the faithfulness curve (optional).
         null_draws: random relabellings of the interchangeability null (≥ 200).
         seed: relabelling seed.
-        ablate_mlps: faithfulness also mean-ablates MLPs (default: heads only).
+        ablate_mlps: the curve and headline f also mean-ablate MLPs (default: heads only).
+        opposing: the circuit's answer-opposing part; faithfulness adds ``parts``: f with
+            and without it, with heads only and with heads and MLPs ablated
+            (``circuit_choice.circuit_parts``).
         progress: ``progress(stage, done, total)``, stage ``interchangeability`` then
             ``faithfulness``.
 
@@ -73,14 +78,17 @@ def evaluate_explanation(
     def stage(name: str):
         return None if progress is None else (lambda done, total: progress(name, done, total))
 
+    faith = faithfulness(target, data, circuit, effects, ablate_mlps=ablate_mlps, progress=stage("faithfulness"))
+    opposing = [c for c in opposing if c in circuit]
+    core = [c for c in circuit if c not in opposing]
+    faith["parts"] = {"core": core, "opposing": opposing,
+                      **circuit_parts(target, data, core, opposing, progress=stage("faithfulness parts"))}
     return {
         "interchangeability": interchangeability(
             target, data, clusters, roles_source, null_draws=null_draws, seed=seed,
             progress=stage("interchangeability"),
         ),
-        "faithfulness": faithfulness(
-            target, data, circuit, effects, ablate_mlps=ablate_mlps, progress=stage("faithfulness")
-        ),
+        "faithfulness": faith,
     }
 
 
@@ -111,6 +119,22 @@ def interchangeability_line(inter: Mapping[str, Any]) -> str:
             + "; ".join(p for p in parts if p) + f" -> {inter.get('verdict')}")
 
 
+def _parts_text(parts: Mapping[str, Any] | None) -> str:
+    """``; with heads and MLPs ablated f=0.52 (0.61 without the 3 opposing)`` -- or empty."""
+    if not parts or not isinstance(parts.get("heads_and_mlps"), Mapping):
+        return ""
+    both = parts["heads_and_mlps"]
+    text = f"; with heads and MLPs ablated f={_num(both.get('with_opposing'))}"
+    if parts.get("opposing"):
+        text += (f" ({_num(both.get('without_opposing'))} without the {len(parts['opposing'])} answer-opposing; "
+                 f"heads only {_num(parts['heads'].get('without_opposing'))})")
+    return text
+
+
+def _num(x: Any) -> str:
+    return "undefined" if x is None else f"{float(x):.2f}"
+
+
 def interpretation_line(result: Mapping[str, Any]) -> str:
     """One sentence summarising ``evaluate_explanation``'s result.
 
@@ -132,6 +156,7 @@ def interpretation_line(result: Mapping[str, Any]) -> str:
         else:
             parts.append(
                 f"circuit faithfulness f={f:.2f} ({faith['circuit_size']} components, {faith['ablation']} ablation)"
+                + _parts_text(faith.get("parts"))
             )
     return "; ".join(parts) if parts else "no evaluation"
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
-
 from agents.describe import describe_component
 from agents.evidence import ComponentEvidence, Finding, HypothesisRecord, Measured
+from agents.grouping import Signature, signature
 from agents.nodes.localise import choose_circuit, order_components
 from agents.nodes.synthesis import evidence_clusters
 from agents.scripted import propose
-from agents.signatures import cluster_signatures
 
 AGENTS = Path(__file__).resolve().parents[2] / "agents"
 
@@ -73,19 +71,32 @@ def test_roles_separate_different_signatures():
                                                                      direct=0.9, copy=2.0))
         findings[f"L5.H{i}"] = Finding(description="", evidence=_ev(attn={"A": 0.05, "B": 0.85, "END": 0.1},
                                                                      direct=0.02, down=0.8, copy=-0.1))
-    clusters = evidence_clusters(findings, ["A", "B", "END"])
+    clusters = evidence_clusters(findings)
     groups = sorted(sorted(c.members) for c in clusters)
     assert groups == [["L5.H0", "L5.H1", "L5.H2"], ["L9.H0", "L9.H1", "L9.H2"]]
     names = {c.name for c in clusters}
-    assert len(names) == 2 and any(n.startswith("direct") for n in names) and any("circuit-mediated" in n for n in names)
+    assert names == {"answer-promoting heads writing directly to the logits",
+                     "answer-promoting heads acting through later components"}
     assert all(re.search(r"\[E\d+", c.description) for c in clusters)
 
 
-def test_cluster_count_follows_the_silhouette():
-    x = np.array([[0, 0], [0, 0.1], [5, 5], [5, 5.1], [10, 0], [10, 0.1]])
-    labels = cluster_signatures(x)
-    assert len(set(labels.tolist())) == 3
-    assert labels.tolist() == [0, 0, 1, 1, 2, 2]  # the three tight pairs, numbered in order of appearance
+def test_the_grouping_rule_reads_the_signature_by_hand():
+    # exact 1.0, 0.8 of it straight to the logits: direct
+    ev = _ev(attn={"A": 0.62, "B": 0.3, "END": 0.08}, down=0.1)
+    assert signature(ev) == Signature(kind="head", polarity="answer-promoting", pathway="direct")
+    # opposing, a tenth of the effect straight to the logits: indirect (attention is described, not grouped on)
+    ev = _ev(exact=-1.0, attn={"A": 0.25, "B": 0.25, "END": 0.2}, direct=-0.1, down=0.05)
+    assert signature(ev) == Signature(kind="head", polarity="answer-opposing", pathway="indirect")
+    assert signature(_ev(kind="mlp", direct=0.5)).pathway == "direct"  # exactly half counts as direct
+    # the same evidence always gives the same roles, whatever the order the components come in
+    findings = {f"L{i}.H0": Finding(description="", evidence=_ev(attn={"A": 0.8}, exact=1.0 + i, direct=0.8 * (1 + i)))
+                for i in range(4)}
+    findings["L2.H1"] = Finding(description="", evidence=_ev(attn={"B": 0.8}, direct=0.1, down=0.9))
+    forward = {c.name: sorted(c.members) for c in evidence_clusters(findings)}
+    backward = {c.name: sorted(c.members) for c in evidence_clusters(dict(reversed(list(findings.items()))))}
+    assert forward == backward
+    single = [c for c in evidence_clusters(findings) if c.members == ["L2.H1"]][0]
+    assert "only studied component with this signature" in single.description
 
 
 def test_descriptions_cite_the_experiments_they_state():
@@ -104,3 +115,13 @@ def test_no_task_specific_answers_in_the_agent():
     for path in AGENTS.rglob("*.py"):
         text = path.read_text()
         assert not banned.search(text), f"{path.name}: {banned.search(text).group(0)}"
+
+
+def test_a_redundant_component_is_judged_by_noising_and_denoising_together():
+    # removing it costs nothing (its twins cover for it; the noising sign is noise), adding it restores 2.0
+    ev = _ev(exact=-0.02, direct=0.0, down=0.0)
+    ev.record("restore", 2.0, 8)
+    assert signature(ev).polarity == "answer-promoting"
+    assert signature(_ev(exact=-0.02, direct=0.0, down=0.0)).polarity == "answer-opposing"  # noising alone
+    ev.record("restore", -1.0, 8)  # both directions push away from the answer
+    assert signature(ev).polarity == "answer-opposing"

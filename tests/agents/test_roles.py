@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from agents.describe import describe_cluster
 from agents.evidence import ComponentEvidence, Measured, Role
 from agents.roles import role_fit, unique_names
 from agents.session import HELD_OUT_SEED, ExplainConfig, evaluation_data
@@ -83,9 +84,10 @@ def _ev(exact: float, direct: float) -> ComponentEvidence:
     return ComponentEvidence(kind="head", exact=Measured(value=exact), path_logits=Measured(value=direct))
 
 
-def test_role_names_claim_a_sign_only_when_every_member_has_it() -> None:
-    from agents.signatures import cluster_name
-
-    assert cluster_name([_ev(1.0, 0.9), _ev(0.5, 0.5)]) == "direct answer-promoting heads"
-    assert cluster_name([_ev(1.0, 0.9), _ev(0.5, 0.5), _ev(-0.4, -0.4)]) == "direct heads"
-    assert cluster_name([_ev(1.0, 0.9), _ev(-0.5, 0.0)]) == "heads of mixed signature"
+def test_role_names_never_mix_signs_or_say_mixed_signature() -> None:
+    evidence = {"L1.H0": _ev(1.0, 0.9), "L1.H1": _ev(0.5, 0.5), "L2.H0": _ev(-0.5, -0.45)}
+    same = describe_cluster(["L1.H0", "L1.H1"], evidence)
+    assert same.name == "answer-promoting heads writing directly to the logits"
+    fitted = describe_cluster(["L1.H0", "L1.H1", "L2.H0"], evidence)  # only the swap-fitted mode mixes signatures
+    assert fitted.name.startswith("answer-promoting heads") and "(2 of 3; grouped by weight swaps)" in fitted.name
+    assert "mixed" not in fitted.name and "opposing" not in fitted.name

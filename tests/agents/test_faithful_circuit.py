@@ -1,0 +1,57 @@
+"""The scripted agent chooses its circuit by faithfulness on its own prompts, and the evaluator re-scores it.
+
+Checked against the stored experiments themselves: the ranking is the exact
+patching effects sorted by hand, the core is the prefix the faithfulness
+experiment chose, the opposing part is what pushes away from the answer, and
+the evaluation's f with heads and MLPs ablated is recomputed with plain
+mean ablation on the evaluation prompts.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.session import ExplainConfig, evaluation_data
+from autointerp import api
+from engine.tasks import load_task
+from store import list_evaluations, load_run_for_audit, open_store
+from tests.evaluation.ablation_reference import plain_f
+
+
+def test_core_is_the_chosen_faithful_prefix_and_opposing_is_reported_apart(db, load):
+    target = load("tiny-llama")
+    run = api.explain(task="ioi", model="tiny-llama", db=db, n=8, target=target)
+    with open_store(db) as st:
+        audit = load_run_for_audit(st, run.run_id)
+        evaluations = {e["kind"]: e["scores"] for e in list_evaluations(st, run.run_id)}
+    exps = audit["experiments"]
+    patching = [e for e in exps if e["tool"] == "activation_patching"]
+    exact = patching[0]["result"]["effects"]
+    assert patching[1]["args"]["direction"] == "denoising"
+    restoring = patching[1]["result"]["effects"]
+    faith = next(e for e in exps if e["tool"] == "faithfulness")["result"]
+    promoting = sorted((c for c, v in exact.items() if v < 0), key=lambda c: exact[c])
+    assert faith["ranking"] == promoting[: len(faith["ranking"])]
+    reached = [p["size"] for p in faith["curve"] if p["f"] is not None and p["f"] >= faith["target_f"]]
+    best = max((p for p in faith["curve"] if p["f"] is not None), key=lambda p: (round(p["f"], 6), -p["size"]))
+    assert faith["chosen_size"] == (min(reached) if reached else best["size"])
+    # the circuit by hand: faithful prefix, then sufficient (denoising) components, and the opposing part
+    cap, frac = 20, 0.05
+    threshold = frac * max(abs(v) for v in exact.values())
+    opposing = [c for c in sorted(exact, key=lambda c: -exact[c])
+                if exact[c] > 0 and exact[c] >= threshold and -exact[c] + restoring.get(c, 0.0) < 0][: cap // 4]
+    core = faith["ranking"][: max(faith["chosen_size"], 2)]
+    needed = frac * max(abs(v) for v in restoring.values())
+    for cid in sorted(restoring, key=lambda c: -restoring[c]):
+        if len(core) + len(opposing) >= cap or restoring[cid] < needed or restoring[cid] <= 0:
+            break
+        if cid not in core and cid not in opposing:
+            core.append(cid)
+    assert sorted(run.circuit) == sorted(core + opposing)
+    # the evaluator re-measures on held-out prompts: f of the core with heads and MLPs ablated, by plain hooks
+    parts = evaluations["faithfulness"]["parts"]
+    assert sorted(parts["core"]) == sorted(core) and sorted(parts["opposing"]) == sorted(opposing)
+    config = ExplainConfig(task="ioi", model="tiny-llama", n=8)
+    data, prompts = evaluation_data(config, target, load_task("ioi", target, n=8, seed=config.seed))
+    assert prompts["prompts"] == "held-out"
+    assert parts["heads_and_mlps"]["without_opposing"] == pytest.approx(plain_f(target, data, core), abs=1e-3)
