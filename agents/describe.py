@@ -31,6 +31,11 @@ from engine.components import parse_component
 ATTENDS_MIN = 0.3
 
 
+def order_ids(ids: list[str]) -> list[str]:
+    """Component ids in layer order (heads before the MLP of the same layer)."""
+    return sorted(ids, key=lambda c: (parse_component(c).layer, parse_component(c).head is None, c))
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
@@ -191,12 +196,18 @@ def circuit_summary(
         lines.append(f"The circuit for {task} in {model} was given: {', '.join(circuit)}{loc_cite}.")
     elif localisation.faithfulness is not None:
         res = localisation.faithfulness
-        core = [c for c in circuit if c not in localisation.opposing]
+        prefix = res.ranking[: max(res.chosen_size, 1)]
+        added = [c for c in circuit if c not in localisation.opposing and c not in prefix]
         lines.append(
             f"Attribution patching over every head and MLP of {model}, confirmed by exact patching of the top "
             f"{len(localisation.candidates)} candidates, ranks the answer-promoting components for {task}. The "
-            f"circuit's core is the first {len(core)} of them ({', '.join(core)}): with every other head and MLP "
-            f"mean-ablated on the research prompts, {res.reason}{loc_cite}.")
+            f"circuit's core is the first {len(prefix)} of them ({', '.join(order_ids(prefix))}): with every other "
+            f"head and MLP mean-ablated on the research prompts, {res.reason}{loc_cite}.")
+        if added:
+            one = len(added) == 1
+            lines.append(f"{len(added)} more {'restores' if one else 'restore'} the behaviour alone when patched into "
+                         f"the corrupt run, though ablation does not need {'it' if one else 'them'} (others cover "
+                         f"for {'it' if one else 'them'}): {', '.join(added)}.")
         if localisation.opposing:
             lines.append(f"Answer-opposing components with |effect| >= {finite_or(localisation.threshold):.3f} "
                          f"are kept as their own part: {', '.join(localisation.opposing)}.")
