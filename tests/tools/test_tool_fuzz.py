@@ -41,6 +41,7 @@ VALID: dict[str, dict[str, Any]] = {
     "attribution_patching": {"components": "heads", "top_k": 3, "method": "ig", "ig_steps": 2},
     "probe": {"component": "L1.RESID", "label": "clean_vs_corrupt", "n_controls": 1},
     "weight_swap": {"target": "L1.H0", "source": "L1.H1", "n": 2},
+    "faithfulness": {"components": ["L2.H0", "L1.MLP"], "target_f": 0.5},
 }
 
 JUNK: list[Any] = [
