@@ -51,13 +51,17 @@ from tools.results import ActivationPatchingResult
 
 
 def _effects(store: Store, run_id: str) -> dict[str, float] | None:
-    """Exact patching effects the run measured (later experiments override earlier ones)."""
+    """Exact noising effects over all positions the run measured (later experiments override earlier ones).
+
+    Denoising and position-specific sweeps measure other quantities, so they never override these.
+    """
     effects: dict[str, float] = {}
     spec = get_spec("activation_patching")
     for exp in load_run_for_audit(store, run_id)["experiments"]:
         if spec is not None and exp["tool"] == spec.name and not exp["error"]:
             result = spec.parse_result(exp["result"])
-            if isinstance(result, ActivationPatchingResult) and not result.together:
+            if (isinstance(result, ActivationPatchingResult) and not result.together
+                    and result.direction == "noising" and result.positions == "all"):
                 effects.update(result.effects)
     return effects or None
 
@@ -159,8 +163,9 @@ def evaluate_stored_run(
     data, prompts = evaluation_data(config, target, data)
     say("phase", {"name": "evaluate"})
     effects = _effects(store, run_id)
-    # the answer-opposing part: members whose patching effect raises the metric (as localisation split them)
-    opposing = [m for c in clusters for m in c["members"] if (effects or {}).get(m, 0.0) > 0]
+    # the answer-opposing part, as localisation split it and the explanation stored it
+    explained = (get_explanation(store, run_id) or {}).get("components") or []
+    opposing = [str(c["id"]) for c in explained if isinstance(c, dict) and c.get("part") == "opposing"]
     result = evaluate_explanation(target, data, clusters=clusters, roles_source=frozen.roles_source,
                                   effects=effects, null_draws=null_draws, seed=config.seed, opposing=opposing)
     version = next_evaluation_version(store, run_id)

@@ -100,14 +100,17 @@ def explain_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
     clusters = roles_of(state)
     circuit = list(state.get("circuit") or [])
     role_of = {m: c.name for c in clusters for m in c.members}
+    loc = localisation_of(state) or Localisation(method="none")
     components = [
         {"id": cid, "role": role_of.get(cid), "description": f.description, "evidence": f.evidence_ids,
          "hypotheses": [h.model_dump() for h in f.hypotheses],
-         "headline": f.headline or f.description.split(". ")[0]}
+         "headline": f.headline or f.description.split(". ")[0],
+         # which part of the circuit it belongs to: the evaluator scores f with and without the opposing part
+         "part": "opposing" if cid in loc.opposing else "core"}
         for cid in circuit if (f := findings.get(cid)) is not None
     ]
     summary = circuit_summary(ctx.data.task.name, ctx.target.name, circuit, clusters,
-                              localisation_of(state) or Localisation(method="none"), state.get("stop_reason"))
+                              loc, state.get("stop_reason"))
     answer = None
     if _llm_allowed(state, ctx):
         text, answer = llm_summary(state, ctx, clusters)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from agents.evaluate_run import evaluate_stored_run
 from agents.session import ExplainConfig, evaluation_data
 from autointerp import api
 from engine.tasks import load_task
@@ -55,3 +56,11 @@ def test_core_is_the_chosen_faithful_prefix_and_opposing_is_reported_apart(db, l
     data, prompts = evaluation_data(config, target, load_task("ioi", target, n=8, seed=config.seed))
     assert prompts["prompts"] == "held-out"
     assert parts["heads_and_mlps"]["without_opposing"] == pytest.approx(plain_f(target, data, core), abs=1e-3)
+    # `autointerp eval` later reads the same parts from the stored explanation (not from the later sweeps)
+    assert {c["id"]: c["part"] for c in run.explanation["components"]} == {
+        c: "opposing" if c in opposing else "core" for c in run.circuit}
+    with open_store(db) as st:
+        again = evaluate_stored_run(st, run.run_id)
+    assert sorted(again["faithfulness"]["parts"]["opposing"]) == sorted(opposing)
+    assert again["faithfulness"]["parts"]["heads_and_mlps"]["without_opposing"] == pytest.approx(
+        parts["heads_and_mlps"]["without_opposing"], abs=1e-6)
