@@ -196,7 +196,8 @@ def circuit_summary(
         lines.append(f"The circuit for {task} in {model} was given: {', '.join(circuit)}{loc_cite}.")
     elif localisation.faithfulness is not None:
         res = localisation.faithfulness
-        prefix = res.ranking[: max(res.chosen_size, 1)]
+        # the prefix localisation kept: the chosen size, at least its default minimum of two
+        prefix = res.ranking[: max(res.chosen_size, min(2, len(res.ranking)))]
         added = [c for c in circuit if c not in localisation.opposing and c not in prefix]
         lines.append(
             f"Attribution patching over every head and MLP of {model}, confirmed by exact patching of the top "
