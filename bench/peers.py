@@ -40,6 +40,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import nnsight
 import torch
 from nnsight import NNsight
+from patching import (
+    naive_head_sweep,  # the plain-hook loop, shared with bench/patching.py (script dir on sys.path)
+)
 
 from engine.components import all_heads
 from engine.models import TargetModel, load_model
@@ -66,44 +69,6 @@ def nnsight_sweep(model: NNsight, target: TargetModel, data: TaskData) -> Effect
                 with model.trace(bucket.clean):
                     layers[layer].self_attn.o_proj.input[:, :, cols] = corrupt_z[layer][:, :, cols]
                     logits = model.output.logits[:, -1].save()
-                effect = logit_diff(logits, bucket.answer, bucket.distractor) - base
-                key = f"L{layer}.H{head}"
-                sums[key] = sums.get(key, 0.0) + float(effect.sum())
-    return {k: v / data.n_pairs for k, v in sums.items()}
-
-
-def hooks_sweep(target: TargetModel, data: TaskData) -> Effects:
-    """Noising of every head with plain forward pre-hooks, one full forward per head and bucket."""
-    adapter, model = target.adapter, target.model
-    dh = adapter.d_head
-    sums: dict[str, float] = {}
-    for bucket in data.buckets:
-        corrupt_z: dict[int, torch.Tensor] = {}
-
-        def keep(layer: int, store: dict[int, torch.Tensor] = corrupt_z):
-            return lambda _module, args: store.__setitem__(layer, args[0].detach().clone())
-
-        handles = [adapter.out_proj(layer).register_forward_pre_hook(keep(layer)) for layer in range(adapter.n_layers)]
-        try:
-            model(bucket.corrupt)
-        finally:
-            for handle in handles:
-                handle.remove()
-        base = logit_diff(model(bucket.clean).logits, bucket.answer, bucket.distractor)
-        for layer in range(adapter.n_layers):
-            for head in range(adapter.n_heads):
-                cols = slice(head * dh, (head + 1) * dh)
-
-                def patch(_module, args, cols=cols, src=corrupt_z[layer][..., cols]):
-                    x = args[0].clone()
-                    x[..., cols] = src
-                    return (x, *args[1:])
-
-                handle = adapter.out_proj(layer).register_forward_pre_hook(patch)
-                try:
-                    logits = model(bucket.clean).logits
-                finally:
-                    handle.remove()
                 effect = logit_diff(logits, bucket.answer, bucket.distractor) - base
                 key = f"L{layer}.H{head}"
                 sums[key] = sums.get(key, 0.0) + float(effect.sum())
@@ -153,7 +118,7 @@ def main() -> None:
 
     ways = {
         "autointerp patch --method exact (engine)": lambda: patch_sweep(target, data, heads, "noising").effects,
-        "plain PyTorch hooks, forward per head": lambda: hooks_sweep(target, data),
+        "plain PyTorch hooks, forward per head": lambda: naive_head_sweep(target, data),
         "nnsight, trace per head": lambda: nnsight_sweep(wrapped, target, data),
     }
     timings = {name: Timing() for name in ways}
