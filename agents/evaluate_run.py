@@ -13,6 +13,9 @@ roles and descriptions are mapped through the permutation. An
 evidence-following agent names the images of the heads it named before,
 groups and describes them the same way; an agent that recites published head
 indices names the same literal ids and fails (rules: ``agents.memorisation``).
+For a disguised run (``explain --disguise SEED``) it runs the dual check: the
+plain run's circuit, roles and descriptions must come back on the task with
+its entities renamed and its name and role names hidden.
 
 For a run on a planted model (``planted-*``, roles known) it also grades the
 frozen roles and the circuit against the model's established truth
@@ -24,18 +27,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agents.memorisation import verdict
+from agents.memorisation import disguise_verdict, verdict
 from agents.provenance import code_version, evaluation_label
 from agents.replicate_run import stored_replication
 from agents.replication import explanation_descriptions, explanation_roles
-from agents.session import ExplainConfig, _load, evaluation_data, with_placement
+from agents.session import (
+    ExplainConfig,
+    _load,
+    evaluation_data,
+    pairs_wanted,
+    research_task,
+    with_placement,
+)
 from agents.toolbox import get_spec
 from engine.catalog import PLANTED_MODELS
 from engine.errors import AutointerpError
 from engine.evaluation import evaluate_explanation, interpretation_line, permutation_consistency
 from engine.models.placement import dtype_name
+from engine.patching import task_metrics
 from engine.planted import planted_truth
 from engine.planted.score import PlantedScore, score_planted
+from engine.tasks import tokenize_for
+from engine.tasks.disguise import Disguise
 from store import (
     Store,
     frozen_roles,
@@ -72,10 +85,10 @@ def _original_run(store: Store, run: Any, config: ExplainConfig, original: str |
     for candidate in list_runs(store, task=run.task, model=run.model, agent=run.agent, status="finished"):
         other = ExplainConfig.model_validate(candidate.config)
         same = (other.seed, other.n, other.params) == (config.seed, config.n, config.params)
-        if other.permute_heads is None and same:
+        if other.permute_heads is None and other.disguise is None and same:
             return candidate
     raise AutointerpError(
-        f"No finished unpermuted run of {run.task} on {run.model} with agent {run.agent} and seed "
+        f"No finished plain (unpermuted, undisguised) run of {run.task} on {run.model} with agent {run.agent} and seed "
         f"{config.seed} (and the same pairs and settings) to compare run '{run.id}' with; run it first or name "
         "one with --original."
     )
@@ -106,6 +119,39 @@ def permutation_check(store: Store, run: Any, config: ExplainConfig, original: s
     return result
 
 
+def disguise_check(store: Store, run: Any, config: ExplainConfig, original: str | None,
+                   target: Any) -> dict[str, Any]:
+    """Does the disguised run report what the plain run of the same model reported?
+
+    Ids are the same in both runs; the disguised run's descriptions are
+    compared after its disguise is undone (images and neutral role names read
+    back as the originals). How much of the behaviour the renaming kept is
+    measured on the research prompts of both runs (``behaviour_kept``: the
+    disguised clean - corrupt logit difference over the plain one). Rules:
+    :func:`agents.memorisation.disguise_verdict`.
+    """
+    stored = (run.meta or {}).get("disguise")
+    if not stored:
+        raise AutointerpError(f"Run '{run.id}' has no stored disguise.")
+    disguise = Disguise(seed=int(stored["seed"]), words=dict(stored["words"]), roles=dict(stored["roles"]))
+    base = _original_run(store, run, config, original)
+    ours, theirs = get_explanation(store, run.id), get_explanation(store, base.id)
+    n = pairs_wanted(config)
+    gaps = []
+    for variant in (config.model_copy(update={"disguise": None}), config):
+        clean, corrupt = task_metrics(target, tokenize_for(research_task(variant, target.tokenizer, n, config.seed),
+                                                           target))
+        gaps.append(clean - corrupt)
+    kept = gaps[1] / gaps[0] if gaps[0] > 0 else None
+    revealed = {c: disguise.reveal(text) for c, text in explanation_descriptions(ours).items()}
+    judged = disguise_verdict(
+        [c["id"] for c in (theirs or {}).get("components") or []], [c["id"] for c in (ours or {}).get("components") or []],
+        target.n_layers * (target.n_heads + 1), explanation_roles(theirs), explanation_roles(ours),
+        explanation_descriptions(theirs), revealed, kept)
+    return {"original_run": base.id, "plain_gap": gaps[0], "disguised_gap": gaps[1], "disguise": disguise.to_json(),
+            **judged.model_dump()}
+
+
 def planted_check(store: Store, run_id: str, clusters: list[dict[str, Any]], model: str) -> PlantedScore:
     """The frozen roles and the explanation's circuit graded against planted model ``model``'s truth."""
     explanation = get_explanation(store, run_id) or {}
@@ -129,7 +175,7 @@ def evaluate_stored_run(
         store: the open store holding the run.
         run_id: the run to score.
         null_draws: random relabellings of the interchangeability null (≥ 200).
-        original: for a head-permuted run, the unpermuted run to compare with
+        original: for a head-permuted or disguised run, the plain run to compare with
             (default: the newest finished one with the same settings).
         progress: optional ``(event, payload)`` callback.
         device, dtype: where and in what precision the model runs (None: the run's own settings).
@@ -138,7 +184,8 @@ def evaluate_stored_run(
         ``{"run_id", "interchangeability", "faithfulness", "interpretation",
         "process", "replication"}`` (``process``: the research-process metrics, not a
         score; ``replication``: stored replication scores, newest per explainer)
-        plus ``"permutation"`` for a head-permuted run and ``"planted"``
+        plus ``"permutation"`` for a head-permuted run, ``"disguise"`` for a
+        disguised run (``agents.memorisation.DisguiseVerdict`` and the two gaps) and ``"planted"``
         (``engine.planted.score.PlantedScore``) for an unpermuted run on a
         planted model.
 
@@ -149,9 +196,9 @@ def evaluate_stored_run(
     """
     run = get_run(store, run_id)
     if original is not None:  # checked before any model is loaded
-        if (run.config or {}).get("permute_heads") is None:
-            raise AutointerpError(f"--original applies only to a run on a head-permuted model (explain "
-                                  f"--permute-heads); run '{run_id}' is not one.")
+        if (run.config or {}).get("permute_heads") is None and (run.config or {}).get("disguise") is None:
+            raise AutointerpError(f"--original applies only to a memorisation-control run (explain "
+                                  f"--permute-heads or --disguise); run '{run_id}' is not one.")
         get_run(store, original)
     frozen = frozen_roles(store, run_id)
     clusters = [{"name": c["name"], "members": list(c["members"])} for c in frozen.clusters]
@@ -181,6 +228,10 @@ def evaluate_stored_run(
     if config.permute_heads is not None:
         out["permutation"] = permutation_check(store, run, config, original)
         save_evaluation(store, run_id, "permutation", out["permutation"],
+                        {"original_run": original, "version": version, "label": params["label"]})
+    elif config.disguise is not None:
+        out["disguise"] = disguise_check(store, run, config, original, target)
+        save_evaluation(store, run_id, "disguise", out["disguise"],
                         {"original_run": original, "version": version, "label": params["label"]})
     elif config.model in PLANTED_MODELS:
         planted = planted_check(store, run_id, clusters, config.model).model_dump()

@@ -26,6 +26,14 @@ chance:
   must agree about *which* component they describe, not only share a
   template. With a single matched pair there is no mismatched pair, and the
   margin is taken over zero.
+
+The disguised-task check (``explain --disguise``, ``engine.tasks.disguise``)
+is the dual: the ids stay and the task's name, role names and entity words
+change, so a narrative cannot be recognised. The disguised run is compared
+with the plain run component for component by the same three rules (the
+circuit by overlap both ways, beyond chance; descriptions after the disguise
+is undone), and the check applies only when the renamed task keeps at least
+``BEHAVIOUR_MIN`` of the plain task's logit-difference gap.
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ from engine.evaluation.agreement import adjusted_rand_index
 ARI_MIN = 0.5
 DESC_MIN = 0.5
 DESC_MARGIN = 0.05
+#: the disguised task must keep this share of the plain task's clean - corrupt gap for its check to apply
+BEHAVIOUR_MIN = 0.5
 _IDS = re.compile(r"\bL\d+\.(?:H\d+|MLP|ATTN|RESID)\b|\bE\d+\b")
 _WORD = re.compile(r"[a-z]+|[-+]?\d+(?:\.\d+)?%?")
 
@@ -69,6 +79,21 @@ def similarity(a: str, b: str) -> float:
     return len(x & y) / len(x | y) if x | y else 1.0
 
 
+def _roles(original_roles: dict[str, str], other_roles: dict[str, str]) -> tuple[float | None, bool, int]:
+    """ARI of two role assignments (ids already in one space), whether it passes, components compared."""
+    ari = adjusted_rand_index(original_roles, other_roles)
+    return ari, ari is not None and ari >= ARI_MIN, len(set(original_roles) & set(other_roles))
+
+
+def _descriptions(pairs: list[tuple[str, str]]) -> tuple[float | None, float | None, bool]:
+    """Mean similarity of matched description pairs, of mismatched ones, and whether the rule passes."""
+    matched = [similarity(a, b) for a, b in pairs]
+    mismatched = [similarity(pairs[i][0], pairs[j][1]) for i, j in product(range(len(pairs)), repeat=2) if i != j]
+    sim = sum(matched) / len(matched) if matched else None
+    null = sum(mismatched) / len(mismatched) if mismatched else None
+    return sim, null, sim is not None and sim >= DESC_MIN and sim >= (null or 0.0) + DESC_MARGIN
+
+
 def verdict(
     circuit: dict[str, Any],
     mapping: dict[str, str],
@@ -77,7 +102,7 @@ def verdict(
     original_descriptions: dict[str, str],
     permuted_descriptions: dict[str, str],
 ) -> MemorisationVerdict:
-    """Judge the three agreements (see the module docstring).
+    """Judge the three agreements of a head-permuted run (see the module docstring).
 
     Args:
         circuit: ``engine.evaluation.permutation_consistency``'s result.
@@ -91,19 +116,69 @@ def verdict(
     mapped = circuit.get("mapped_matches")
     circuit_ok = bool(mapped is not None and mapped >= 0.5 and (chance is None or mapped > chance)
                       and not circuit.get("literal_matches"))
-    carried = {mapping.get(c, c): role for c, role in original_roles.items()}
-    shared = set(carried) & set(permuted_roles)
-    ari = adjusted_rand_index(carried, permuted_roles)
-    roles_ok = ari is not None and ari >= ARI_MIN
-    pairs = [(c, mapping.get(c, c)) for c in original_descriptions if mapping.get(c, c) in permuted_descriptions]
-    matched = [similarity(original_descriptions[c], permuted_descriptions[m]) for c, m in pairs]
-    mismatched = [similarity(original_descriptions[c], permuted_descriptions[m2])
-                  for (c, m), (_, m2) in product(pairs, pairs) if m != m2]
-    sim = sum(matched) / len(matched) if matched else None
-    null = sum(mismatched) / len(mismatched) if mismatched else None
-    descriptions_ok = sim is not None and sim >= DESC_MIN and sim >= (null or 0.0) + DESC_MARGIN
+    ari, roles_ok, shared = _roles({mapping.get(c, c): role for c, role in original_roles.items()}, permuted_roles)
+    pairs = [(text, permuted_descriptions[mapping.get(c, c)]) for c, text in original_descriptions.items()
+             if mapping.get(c, c) in permuted_descriptions]
+    sim, null, descriptions_ok = _descriptions(pairs)
     return MemorisationVerdict(
-        circuit_ok=circuit_ok, circuit_chance=chance, ari=ari, roles_ok=roles_ok, n_roles_compared=len(shared),
+        circuit_ok=circuit_ok, circuit_chance=chance, ari=ari, roles_ok=roles_ok, n_roles_compared=shared,
         description_similarity=sim, description_null=null, descriptions_ok=descriptions_ok,
         passed=circuit_ok and roles_ok and descriptions_ok,
+    )
+
+
+class DisguiseVerdict(BaseModel):
+    """The disguised-task check: the plain and the disguised run agree, on a behaviour the disguise kept."""
+
+    circuit_recall: float | None
+    circuit_precision: float | None
+    circuit_chance: float | None
+    circuit_ok: bool
+    ari: float | None
+    roles_ok: bool
+    n_roles_compared: int
+    description_similarity: float | None
+    description_null: float | None
+    descriptions_ok: bool
+    behaviour_kept: float | None
+    applicable: bool
+    passed: bool
+
+
+def disguise_verdict(
+    original_circuit: list[str],
+    disguised_circuit: list[str],
+    n_components: int,
+    original_roles: dict[str, str],
+    disguised_roles: dict[str, str],
+    original_descriptions: dict[str, str],
+    revealed_descriptions: dict[str, str],
+    behaviour_kept: float | None,
+) -> DisguiseVerdict:
+    """Judge a disguised run against the plain run of the same model (ids are the same in both).
+
+    The circuit agrees when at least half of each run's components are in the
+    other's and the overlap beats a random circuit of the disguised run's size
+    (chance: its size over ``n_components``); roles and descriptions by the
+    rules of the permutation check, descriptions compared after the disguise
+    is undone (``revealed_descriptions``). The check applies only when the
+    disguised task keeps at least ``BEHAVIOUR_MIN`` of the plain task's
+    clean - corrupt logit difference.
+    """
+    plain, disguised = set(original_circuit), set(disguised_circuit)
+    recall = len(plain & disguised) / len(plain) if plain else None
+    precision = len(plain & disguised) / len(disguised) if disguised else None
+    chance = len(disguised) / n_components if n_components else None
+    circuit_ok = bool(recall is not None and precision is not None and min(recall, precision) >= 0.5
+                      and (chance is None or recall > chance))
+    ari, roles_ok, shared = _roles(original_roles, disguised_roles)
+    sim, null, descriptions_ok = _descriptions([(text, revealed_descriptions[c])
+                                                for c, text in original_descriptions.items()
+                                                if c in revealed_descriptions])
+    applicable = behaviour_kept is not None and behaviour_kept >= BEHAVIOUR_MIN
+    return DisguiseVerdict(
+        circuit_recall=recall, circuit_precision=precision, circuit_chance=chance, circuit_ok=circuit_ok,
+        ari=ari, roles_ok=roles_ok, n_roles_compared=shared, description_similarity=sim, description_null=null,
+        descriptions_ok=descriptions_ok, behaviour_kept=behaviour_kept, applicable=applicable,
+        passed=applicable and circuit_ok and roles_ok and descriptions_ok,
     )

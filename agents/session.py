@@ -10,7 +10,7 @@ from the run's last checkpoint (``thread_id`` = run id).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -29,7 +29,8 @@ from engine.errors import AutointerpError
 from engine.evaluation import permute_heads
 from engine.models import load_model
 from engine.models.placement import dtype_name
-from engine.tasks import BUILTIN_TASKS, build_task, load_task, tokenize_for
+from engine.tasks import BUILTIN_TASKS, Task, build_task, tokenize_for
+from engine.tasks.disguise import Disguise, disguise_task, make_disguise
 from store import Store, finish_run, get_run, hold_lease, open_store, redact, resume_run, start_run
 from tools.base import ToolContext
 
@@ -59,6 +60,8 @@ class ExplainConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     #: run on a function-preserving head permutation of the model (memorisation control)
     permute_heads: int | None = Field(None, ge=0, le=MAX_SEED)
+    #: run on a disguised task: entities renamed, name and role names hidden (memorisation control)
+    disguise: int | None = Field(None, ge=0, le=MAX_SEED)
     #: hard caps (0 = unlimited): LLM requests of the run, seconds of one invocation
     max_llm_requests: int = Field(default_factory=lambda: run_limits().max_llm_requests, ge=0)
     max_wall_s: float = Field(default_factory=lambda: run_limits().max_wall_s, ge=0)
@@ -84,11 +87,15 @@ class ExplainConfig(BaseModel):
     def checked(cls, **values: Any) -> ExplainConfig:
         """Validate ``values``; a value out of range is one sentence (``ConfigError``)."""
         try:
-            return cls(**values)
+            config = cls(**values)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "the settings"
             raise ConfigError(f"Invalid {where} ({err.get('input')!r}): {err['msg']}.") from None
+        if config.disguise is not None and config.permute_heads is not None:
+            raise ConfigError("Choose --disguise or --permute-heads, not both: each memorisation check compares "
+                              "its run with a plain run of the same task and model.")
+        return config
 
 
 DEFAULT_N = 32
@@ -120,15 +127,29 @@ def _load(config: ExplainConfig, progress: ProgressFn, target: Any = None):
     if target is None:
         progress("phase", {"name": f"loading {config.model}"})
         target = load_model(config.model, device=config.device, dtype=config.dtype)
-    n = _n_pairs(config)
+    n = pairs_wanted(config)
     if config.permute_heads is not None:
 
         progress("phase", {"name": f"permuting heads (seed {config.permute_heads})"})
         target, _ = permute_heads(target, seed=config.permute_heads)
-    data = load_task(config.task, target, n=n, seed=config.seed)
+    data = tokenize_for(research_task(config, target.tokenizer, n, config.seed), target)
     for cid in config.circuit:
         parse_component(cid, target.n_layers, target.n_heads)
     return target, data
+
+
+def task_disguise(config: ExplainConfig, tokenizer: Any) -> Disguise | None:
+    """The run's disguise (None for a plain run); it depends only on the task, the tokenizer and the seed."""
+    if config.disguise is None:
+        return None
+    return make_disguise(build_task(config.task, tokenizer, n=1), tokenizer, config.disguise)
+
+
+def research_task(config: ExplainConfig, tokenizer: Any, n: int | None, seed: int) -> Task:
+    """``n`` pairs of the run's task drawn with ``seed``, disguised when the run is."""
+    task = build_task(config.task, tokenizer, n=n, seed=seed)
+    disguise = task_disguise(config, tokenizer)
+    return task if disguise is None else disguise_task(task, disguise)
 
 
 def with_placement(config: ExplainConfig, device: str | None, dtype: str | None) -> ExplainConfig:
@@ -137,7 +158,7 @@ def with_placement(config: ExplainConfig, device: str | None, dtype: str | None)
     return ExplainConfig.model_validate({**config.model_dump(), **update}) if update else config
 
 
-def _n_pairs(config: ExplainConfig) -> int | None:
+def pairs_wanted(config: ExplainConfig) -> int | None:
 
     if config.n is not None:
         return config.n
@@ -164,14 +185,11 @@ def evaluation_data(config: ExplainConfig, target: Any, data: Any) -> tuple[Any,
     with the research (``overlap``). A JSONL task's pairs are fixed, so it is
     scored on its research prompts, and the description says so.
     """
-    from dataclasses import replace
-
-
     if config.task not in BUILTIN_TASKS:
         return data, {"prompts": "research", "n_pairs": data.n_pairs,
                       "note": "a JSONL task's pairs are fixed, so it is scored on the research prompts"}
     seed, n = config.seed + HELD_OUT_SEED, data.n_pairs
-    draw = build_task(config.task, target.tokenizer, n=min(4 * n, MAX_PAIRS), seed=seed)
+    draw = research_task(config, target.tokenizer, min(4 * n, MAX_PAIRS), seed)
     seen = {p.clean for p in data.task.pairs}
     fresh = [p for p in draw.pairs if p.clean not in seen][:n]
     kind = "held-out" if len(fresh) >= min(n, MIN_HELD_OUT) else "resampled"
@@ -262,6 +280,10 @@ def run_explain(
     if config.permute_heads is not None:
         # the original-id -> permuted-id map, for `autointerp eval`'s memorisation control
         meta["head_permutation"] = ctx.target.head_permutation
+    disguise = task_disguise(config, ctx.target.tokenizer)
+    if disguise is not None:
+        # entity word -> image and role -> neutral name, for `autointerp eval`'s disguised-task check
+        meta["disguise"] = disguise.to_json()
     run_id = start_run(store, task=config.task, model=config.model, agent=config.agent,
                        config=config.model_dump(mode="json"), seed=config.seed, run_id=run_id, meta=meta,
                        code_version=code_version())

@@ -50,6 +50,7 @@ def explain(
     run_id: str | None = None,
     target: Any = None,
     permute_heads: int | None = None,
+    disguise: int | None = None,
     max_llm_requests: int | None = None,
     max_wall_s: float | None = None,
     api_key_env: str | None = None,
@@ -115,7 +116,7 @@ def explain(
                                    max_steps=max_steps, max_component_steps=max_component_steps,
                                    max_tokens=max_tokens, seed=seed, n=n, evaluate=evaluate,
                                    null_draws=null_draws, params=dict(params or {}),
-                                   permute_heads=permute_heads, fit_roles_to_swaps=fit_roles_to_swaps,
+                                   permute_heads=permute_heads, disguise=disguise, fit_roles_to_swaps=fit_roles_to_swaps,
                                    api_key_env=api_key_env, device=device, dtype=dtype, **limits)
     with open_store(db) as store:
         kwargs: dict[str, Any] = {"chat_model": chat_model, "http_client": http_client, "target": target}

@@ -115,6 +115,10 @@ def explain(
     permute_heads: int = typer.Option(None, "--permute-heads", min=0, max=MAX_SEED,
                                       help="Run on a function-preserving head permutation of the model (this "
                                            "seed): the memorisation control."),
+    disguise: int = typer.Option(None, "--disguise", min=0, max=MAX_SEED,
+                                 help="Run on the task disguised with this seed (entity words renamed; its name, "
+                                      "description and role names hidden): the disguised-task check of the "
+                                      "memorisation control; `autointerp eval` compares it with the plain run."),
     fit_roles_to_swaps: bool = typer.Option(
         False, "--fit-roles-to-swaps", help="Opt-in: let the agent test and regroup its roles by weight swaps. "
         "The roles are then recorded as fitted_to_swaps and scored against a selection-aware null."),
@@ -128,7 +132,7 @@ def explain(
     with stages(quiet, hold=True) as shown:
         outcome = api.explain(task=task, model=model, agent=agent, circuit=circuit, max_steps=max_steps,
                               max_component_steps=max_component_steps, max_tokens=max_tokens, db=db, seed=seed,
-                              n=n, evaluate=not no_eval, permute_heads=permute_heads,
+                              n=n, evaluate=not no_eval, permute_heads=permute_heads, disguise=disguise,
                               fit_roles_to_swaps=fit_roles_to_swaps,
                               max_llm_requests=max_llm_requests, max_wall_s=max_wall, api_key_env=api_key_env,
                               device=device, dtype=dtype, progress=_Progress(shown))

@@ -79,6 +79,15 @@ def permutation_line(perm: Mapping[str, Any]) -> str:
             + ("passed" if perm["passed"] else "FAILED"))
 
 
+def disguise_line(check: Mapping[str, Any]) -> str:
+    kept = (f"the renamed task keeps {_num(check.get('behaviour_kept'))} of the logit-difference gap"
+            + ("" if check.get("applicable") else " (too little: the check does not apply)"))
+    return (f"disguised-task check vs {check['original_run']}: {kept}; circuit recall "
+            f"{_num(check.get('circuit_recall'))} precision {_num(check.get('circuit_precision'))}; roles ARI "
+            f"{_num(check.get('ari'))}; descriptions {_num(check.get('description_similarity'))} vs "
+            f"{_num(check.get('description_null'))} mismatched -> " + ("passed" if check["passed"] else "FAILED"))
+
+
 def process_line(proc: Mapping[str, Any]) -> str:
     """One line of research-process figures (store.process.RunProcess as JSON)."""
     return (f"process  {proc.get('tool_calls')} tool calls ({proc.get('failed_calls')} failed), "
@@ -132,6 +141,8 @@ def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
         lines.append(faithfulness_line(evaluation["faithfulness"]))
     if isinstance(evaluation.get("permutation"), Mapping):
         lines.append(permutation_line(evaluation["permutation"]))
+    if isinstance(evaluation.get("disguise"), Mapping):
+        lines.append(disguise_line(evaluation["disguise"]))
     if isinstance(evaluation.get("planted"), Mapping):
         lines += planted_lines(evaluation["planted"])
     if isinstance(evaluation.get("replication"), Sequence) and evaluation["replication"]:

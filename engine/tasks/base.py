@@ -45,6 +45,8 @@ class Task:
     description: str
     pairs: list[Pair]
     role_names: tuple[str, ...] = ()
+    #: words the task can rename without changing the behaviour (names, random tokens); the disguise renames them
+    entities: tuple[str, ...] = ()
 
 
 @dataclass

@@ -40,4 +40,5 @@ def make_induction(tokenizer, n: int = 48, seed: int = 0, length: int = 12, repe
             Pair(clean, corrupt, " " + answer, " " + distractor, {"A": a_pos, "B": b_pos},
                  origin=f"induction pair {i + 1}")
         )
-    return Task("induction", "copy the token that followed the current token earlier", pairs, ROLES)
+    return Task("induction", "copy the token that followed the current token earlier", pairs, ROLES,
+                entities=tuple(words))

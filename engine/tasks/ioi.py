@@ -69,4 +69,5 @@ def make_ioi(tokenizer, n: int = 48, seed: int = 0) -> Task:
             roles = {"IO": pos[io_key], "S1": pos[s_key], "S2": pos["S"]}
             pairs.append(Pair(clean, corrupt, " " + io, " " + s, roles, origin=f"ioi pair {len(pairs) + 1}"))
         couple += 1
-    return Task("ioi", "indirect object identification (ABC corruption, counterbalanced names)", pairs, ROLES)
+    return Task("ioi", "indirect object identification (ABC corruption, counterbalanced names)", pairs, ROLES,
+                entities=tuple(names))

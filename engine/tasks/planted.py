@@ -61,7 +61,7 @@ def planted_maker(name: str) -> Callable[..., Task]:
         check_vocabulary(name, tokenizer)
         rng = random.Random(seed)
         pairs = [pair_from(name, task_episode(family)(rng), i) for i in range(n)]
-        return Task(name, DESCRIPTIONS[family], pairs, ROLE_NAMES[family])
+        return Task(name, DESCRIPTIONS[family], pairs, ROLE_NAMES[family], entities=RECIPES[name].task_words)
 
     make.__name__ = f"make_{name.replace('-', '_')}"
     return make

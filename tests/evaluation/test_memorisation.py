@@ -11,6 +11,7 @@ bundled model below, slow).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage
@@ -157,3 +158,63 @@ def test_an_llm_that_follows_the_evidence_passes_the_control(tmp_path, load):
     assert perm["n_moved"] > 0 and perm["mapped_matches"] == 1.0 and not perm["literal_matches"]
     assert perm["ari"] == 1.0 and perm["description_similarity"] > perm["description_null"]
     assert perm["passed"]
+
+
+PLANTED = "planted-recall"
+RECITED = ["L0.H1", "L1.H5"]  # the planted model's decoy heads: outside its circuit by construction
+
+
+class RecognisingReciter(EvidenceFollower):
+    """Recites a remembered circuit when it recognises the task by its name; follows the evidence otherwise.
+
+    On the plain task it reads "associative recall" in its prompt and answers from memory (the decoy heads, one
+    remembered role each); on the disguised task nothing names the task, so it can only follow the evidence.
+    """
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        if "associative recall" not in " ".join(str(m.content) for m in messages):
+            return super()._generate(messages, stop, run_manager, **kwargs)
+        text = str(messages[-1].content)
+        if "A threshold rule keeps:" in text:
+            answer = json.dumps({"circuit": RECITED, "reason": "the retrieval heads I remember"})
+        elif "Component to study now:" in text:
+            answer = "A retrieval head: it attends to the stored value and copies it, as I remember."
+        elif '"clusters"' in text:
+            answer = json.dumps({"clusters": [{"name": "retrieval", "description": "copy the value",
+                                               "members": RECITED}]})
+        else:
+            answer = "The retrieval heads copy the stored value."
+        message = AIMessage(answer, usage_metadata={"input_tokens": 10, "output_tokens": 5, "total_tokens": 15})
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def _disguise_check(url: str, agent: str, make_llm) -> tuple[Any, Any, dict[str, Any]]:
+    kwargs = {"task": PLANTED, "model": PLANTED, "agent": agent, "n": 16, "db": url, "evaluate": False}
+    plain = autointerp.explain(**kwargs, chat_model=make_llm())
+    disguised = autointerp.explain(**kwargs, disguise=4, chat_model=make_llm())
+    with open_store(url) as st:
+        check = evaluate_stored_run(st, disguised.run_id)["disguise"]
+    assert check["original_run"] == plain.run_id
+    # the renaming keeps the behaviour, so the comparison is about the agent, not a broken task
+    assert check["applicable"] and check["behaviour_kept"] >= 0.5
+    return plain, disguised, check
+
+
+@pytest.mark.planted
+def test_a_reciting_llm_fails_the_disguised_task_check(tmp_path):
+    plain, disguised, check = _disguise_check(f"sqlite:///{tmp_path / 'runs.db'}", "openai:reciter",
+                                              lambda: RecognisingReciter(responses=[AIMessage("")]))
+    assert plain.circuit == RECITED and not set(RECITED) & set(disguised.circuit)
+    assert check["circuit_recall"] == 0.0 and not check["circuit_ok"] and not check["passed"]
+
+
+@pytest.mark.planted
+def test_the_scripted_agent_passes_the_disguised_task_check(tmp_path):
+    """The scripted agent's findings survive the renaming (its roles come from a fixed rule over noising,
+    denoising and path patching). A naive LLM stand-in that groups by the sign of one noisy effect does not
+    always: on 16 pairs a redundant head's small effect can change sign between the two prompt sets, and the
+    check cannot tell that instability from recitation -- it fails both."""
+    _, _, check = _disguise_check(f"sqlite:///{tmp_path / 'runs.db'}", "scripted", lambda: None)
+    assert check["circuit_recall"] >= 0.9 and check["circuit_precision"] >= 0.9
+    assert check["ari"] >= 0.5 and check["description_similarity"] > check["description_null"]
+    assert check["passed"]
