@@ -60,23 +60,31 @@ from store import (
     process_metrics,
     save_evaluation,
 )
-from tools.results import ActivationPatchingResult
+from tools.results import ActivationPatchingResult, AttributionPatchingResult
 
 
 def _effects(store: Store, run_id: str) -> dict[str, float] | None:
-    """Exact noising effects over all positions the run measured (later experiments override earlier ones).
+    """A noising effect for every component the run measured, ranking the faithfulness curve.
 
-    Denoising and position-specific sweeps measure other quantities, so they never override these.
+    Exact noising effects over all positions where the run measured them (later experiments override
+    earlier ones); for every other component, the run's attribution-patching estimate of the same quantity
+    (localisation estimates every head and MLP), so the curve ranks every component, not only the ones
+    exact-patched. Denoising and position-specific sweeps measure other quantities and are never used.
     """
-    effects: dict[str, float] = {}
-    spec = get_spec("activation_patching")
+    estimates: dict[str, float] = {}
+    exact: dict[str, float] = {}
     for exp in load_run_for_audit(store, run_id)["experiments"]:
-        if spec is not None and exp["tool"] == spec.name and not exp["error"]:
-            result = spec.parse_result(exp["result"])
-            if (isinstance(result, ActivationPatchingResult) and not result.together
-                    and result.direction == "noising" and result.positions == "all"):
-                effects.update(result.effects)
-    return effects or None
+        spec = get_spec(exp["tool"])
+        if spec is None or exp["error"] or exp["tool"] not in {"activation_patching", "attribution_patching"}:
+            continue
+        result = spec.parse_result(exp["result"])
+        if (isinstance(result, AttributionPatchingResult) and result.direction == "noising"
+                and result.positions == "all"):
+            estimates.update(result.effects)
+        elif (isinstance(result, ActivationPatchingResult) and not result.together
+                and result.direction == "noising" and result.positions == "all"):
+            exact.update(result.effects)
+    return {**estimates, **exact} or None
 
 
 def _original_run(store: Store, run: Any, config: ExplainConfig, original: str | None) -> Any:

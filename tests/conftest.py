@@ -47,3 +47,16 @@ def tiny_model(request):
 @pytest.fixture(scope="session")
 def smollm():
     return cached_model("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def ioi_smollm_run(tmp_path_factory, smollm):
+    """One scripted IOI run on the bundled model (24 pairs, seed 0, not evaluated) and its store's URL.
+
+    Shared by the slow tests that read such a run (the scripted agent's findings, the memorisation
+    control's plain run), so the suite explains IOI on the bundled model once instead of once per test.
+    """
+    import autointerp
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('ioi_smollm') / 'runs.db'}"
+    return url, autointerp.explain(task="ioi", model="smollm2-135m", n=24, db=url, evaluate=False, target=smollm)

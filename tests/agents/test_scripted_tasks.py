@@ -70,8 +70,8 @@ def test_induction_on_a_tiny_model(db, load):
 
 
 @pytest.mark.slow
-def test_ioi_on_smollm2_finds_the_top_heads_and_separates_roles(db, smollm):
-    run = api.explain(task="ioi", model="smollm2-135m", db=db, n=24, evaluate=False, target=smollm)
+def test_ioi_on_smollm2_finds_the_top_heads_and_separates_roles(ioi_smollm_run):
+    db, run = ioi_smollm_run
     audit = check_evidence_based(db, run)
     # the four heads with the largest exact patching effects (a full exact sweep of all
     # 270 heads on these prompts: L23.H3 -2.4, L20.H0 -1.5, L17.H4 -1.5, L16.H0 -1.4)

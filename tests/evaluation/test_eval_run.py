@@ -13,8 +13,8 @@ import sys
 import pytest
 
 import autointerp
-from agents.evaluate_run import evaluate_stored_run
-from store import frozen_roles, list_evaluations, open_store
+from agents.evaluate_run import _effects, evaluate_stored_run
+from store import frozen_roles, list_evaluations, load_run_for_audit, open_store
 
 MODEL, TASK = "tiny-llama", "ioi"
 
@@ -75,3 +75,22 @@ def test_eval_cli_json_and_unknown_run(runs):
     bad = subprocess.run([sys.executable, "-m", "autointerp.cli.app", "eval", "run-nope", "--db", url],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "No run with id 'run-nope'" in bad.stderr
+
+
+def test_the_faithfulness_curve_ranks_every_component(tmp_path, load):
+    """Exact noising effects where the run measured them, attribution estimates for every other component;
+    the run's denoising sweep (another quantity) never enters the ranking."""
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    run = autointerp.explain(task=TASK, model=MODEL, n=8, db=url, evaluate=False, params={"n_candidates": 4})
+    with open_store(url) as st:
+        experiments = load_run_for_audit(st, run.run_id)["experiments"]
+        ranking = _effects(st, run.run_id)
+    by_kind = {(e["tool"], e["args"]["direction"]): e["result"]["effects"] for e in experiments
+               if e["tool"] in {"attribution_patching", "activation_patching"} and e["args"].get("positions") == "all"}
+    exact, estimates = by_kind[("activation_patching", "noising")], by_kind[("attribution_patching", "noising")]
+    restoring = by_kind[("activation_patching", "denoising")]
+    target = load(MODEL)
+    assert len(exact) == 4 and set(ranking) == set(estimates)
+    assert len(ranking) == target.n_layers * (target.n_heads + 1)  # every head and MLP
+    assert all(ranking[c] == exact[c] != restoring[c] for c in exact)
+    assert all(ranking[c] == estimates[c] for c in set(estimates) - set(exact))

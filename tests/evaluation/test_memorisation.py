@@ -94,11 +94,10 @@ def test_reciting_llm_fails_the_control_without_circuit(tmp_path, load):
 
 
 @pytest.mark.slow
-def test_scripted_agent_passes_the_control_on_ioi_with_the_bundled_model(tmp_path, smollm):
+def test_scripted_agent_passes_the_control_on_ioi_with_the_bundled_model(ioi_smollm_run, smollm):
     """IOI on SmolLM2-135M: the honest scripted agent's permuted run maps back (figures printed with -s)."""
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
-    original = autointerp.explain(task="ioi", model="smollm2-135m", n=16, db=url, evaluate=False, target=smollm)
-    permuted = autointerp.explain(task="ioi", model="smollm2-135m", n=16, db=url, evaluate=False, permute_heads=SEED,
+    url, original = ioi_smollm_run
+    permuted = autointerp.explain(task="ioi", model="smollm2-135m", n=24, db=url, evaluate=False, permute_heads=SEED,
                                   target=smollm)
     with open_store(url) as st:
         perm = evaluate_stored_run(st, permuted.run_id)["permutation"]
