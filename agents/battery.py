@@ -6,11 +6,14 @@ experiment. It has two parts:
 
 * a *survey* of the whole circuit in a few batched calls -- attention from the
   final position to the task's token roles (``attention_pattern``, up to 12
-  heads a call), direct logit attribution (``logit_lens``) and mean-ablation
-  effects (``ablation`` sweep) -- cheap because one forward serves every
-  component;
+  heads a call), direct logit attribution (``logit_lens``), mean-ablation
+  effects (``ablation`` sweep) and, per task role, exact patching of every
+  component's output at that role's position only (which query position its
+  effect is computed at) -- cheap because one forward serves every component;
 * *per-component* tests -- path patching into the logits only and into the
-  downstream circuit heads only (``path_patching``), resample ablation.
+  downstream circuit heads only (``path_patching``), then into only their
+  queries, keys or values (which input the component composes with),
+  resample ablation.
 
 Copy/suppression is read from two surveyed measurements and the task's
 tokens: a head that attends to a position whose token is the answer (or the
@@ -22,12 +25,13 @@ towards the answer): for noising effects that is ``-effect``.
 
 from __future__ import annotations
 
-from agents.evidence import ComponentEvidence, MeasureName
+from agents.evidence import COMPOSITION, ComponentEvidence, Measured, MeasureName
 from agents.nodes.common import Lab
 from agents.recorder import Experiment
 from engine.tasks import TaskData
 from tools.results import (
     AblationResult,
+    ActivationPatchingResult,
     AttentionPatternResult,
     HeadAttention,
     LogitLensResult,
@@ -68,8 +72,11 @@ def _role_attention(entry: HeadAttention | None) -> dict[str, float] | None:
     return roles
 
 
-def survey(lab: Lab, circuit: list[str], evidence: dict[str, ComponentEvidence]) -> None:
-    """Attention, direct logit attribution and mean ablation of every circuit component (batched)."""
+def survey(
+    lab: Lab, circuit: list[str], evidence: dict[str, ComponentEvidence], roles: tuple[str, ...] = (),
+) -> None:
+    """Attention, direct logit attribution, mean ablation and, for each task role in ``roles``, patching at that
+    role's position only, of every circuit component (batched: one experiment per measure or role)."""
     heads = [c for c in circuit if evidence[c].kind == "head"]
     for start in range(0, len(heads), MAX_HEADS_PER_CALL):
         chunk = heads[start:start + MAX_HEADS_PER_CALL]
@@ -90,6 +97,15 @@ def survey(lab: Lab, circuit: list[str], evidence: dict[str, ComponentEvidence])
         eff = effects.get(cid)
         evidence[cid].record("ablation", None if eff is None else -eff, out.id if out else None)
         evidence[cid].ablation_kind = "mean"
+    # which query position each component's effect is computed at: patch its output at one role's position only
+    for role in roles:
+        out = lab.run("activation_patching", {"components": circuit, "positions": [role]})
+        if out is None or not isinstance(out.result, ActivationPatchingResult):
+            continue
+        for cid in circuit:
+            eff = out.result.effects.get(cid)
+            if eff is not None:
+                evidence[cid].at_position[role] = Measured(value=-eff, exp=out.id)
 
 
 def copy_score(ev: ComponentEvidence, tokens: dict[str, str]) -> float | None:
@@ -105,8 +121,13 @@ def copy_score(ev: ComponentEvidence, tokens: dict[str, str]) -> float | None:
     return (dla if which == "answer" else -dla) / ref
 
 
-def _path(lab: Lab, cid: str, receivers: list[str], hyps: list[int]) -> tuple[float | None, Experiment | None]:
-    out = lab.run("path_patching", {"sender": cid, "receivers": receivers}, cid, hyps)
+def _path(
+    lab: Lab, cid: str, receivers: list[str], hyps: list[int], inputs: tuple[str, ...] = ("q", "k", "v"),
+) -> tuple[float | None, Experiment | None]:
+    args: dict[str, object] = {"sender": cid, "receivers": receivers}
+    if tuple(inputs) != ("q", "k", "v"):
+        args["receiver_input"] = list(inputs)
+    out = lab.run("path_patching", args, cid, hyps)
     if out is None or not isinstance(out.result, PathPatchingResult):
         return None, out
     return -out.result.effect, out
@@ -125,12 +146,14 @@ def measure(
     if name == "path_logits":
         value, out = _path(lab, cid, ["logits"], hyps)
         ev.record(name, value, out.id if out else None)
-    elif name == "path_downstream":
+    elif name in ("path_downstream", *COMPOSITION):
         heads = [d for d in downstream if ".H" in d]
         if not heads:
             ev.record(name, None, None)
             return
-        value, out = _path(lab, cid, heads, hyps)
+        # path_q / path_k / path_v: the receivers' query, key or value input only (path_downstream: all three)
+        inputs = ("q", "k", "v") if name == "path_downstream" else (name[-1],)
+        value, out = _path(lab, cid, heads, hyps, inputs)
         ev.downstream = heads
         ev.record(name, value, out.id if out else None)
     elif name == "ablation_resample":

@@ -17,8 +17,10 @@ from agents.evidence import (
     finite_or,
 )
 from agents.grouping import GROUPING_RULE, signature
+from agents.scripted import INPUT_NAMES, PATH_OF
 from agents.signatures import (
     KIND_NOUNS,
+    composition,
     direct_share,
     downstream_total,
     pathway_shares,
@@ -69,6 +71,9 @@ def measured_sentences(cid: str, ev: ComponentEvidence) -> list[str]:
         shown = ", ".join(receivers[:6]) + (" ..." if len(receivers) > 6 else "")
         out.append(f"Path patching into the later circuit heads only ({shown}): contribution "
                    f"{downstream_total(ev):+.3f}{ev.cite('path_downstream')}.")
+    if (shares := composition(ev)) is not None:
+        paths = ", ".join(f"{INPUT_NAMES[x]} {ev.number(PATH_OF[x]):+.3f} ({_pct(shares[x])})" for x in "qkv")
+        out.append(f"Into only their queries, keys or values: {paths}{ev.cite('path_q', 'path_k', 'path_v')}.")
     copy = ev.value("copy_score")
     if copy is not None:
         role, _ = top_role(ev)
@@ -81,6 +86,12 @@ def measured_sentences(cid: str, ev: ComponentEvidence) -> list[str]:
     if corrupt is not None and role in corrupt:
         out.append(f"On the corrupt prompts its attention to {role} is {_pct(finite_or(corrupt[role]))}"
                    f"{ev.cite('attention_corrupt')}.")
+    shares = ev.position_shares()
+    if shares:
+        ranked = sorted(ev.at_position.items(), key=lambda kv: -abs(finite_or(kv[1].value)))
+        parts = ", ".join(f"{role} {finite_or(m.value):+.3f} ({_pct(shares.get(role, 0.0))})" for role, m in ranked)
+        out.append(f"Patched at one task role's position at a time, its contribution is {parts} of the "
+                   f"all-position one{ev.cite_positions()}.")
     res = ev.value("ablation_resample")
     if res is not None:
         out.append(f"Resample-ablating it changes the logit difference by {-res:+.3f}{ev.cite('ablation_resample')}.")
@@ -89,6 +100,24 @@ def measured_sentences(cid: str, ev: ComponentEvidence) -> list[str]:
         out.append(f"{ev.ablation_kind.capitalize()}-ablating it changes the logit difference by {-abl:+.3f} "
                    f"({_pct(abs(abl) / scale)} of the gap){ev.cite('ablation')}.")
     return out
+
+
+def acts_at(ev: ComponentEvidence) -> tuple[str, float] | None:
+    """The task role whose position alone carries >= half of the component's contribution, and the share."""
+    shares = ev.position_shares()
+    if not shares:
+        return None
+    role = max(sorted(shares), key=lambda r: shares[r])
+    return (role, shares[role]) if shares[role] >= 0.5 else None
+
+
+def composes_through(ev: ComponentEvidence) -> str | None:
+    """``keys`` when one input of the later circuit heads carries >= half of the three single-input paths."""
+    shares = composition(ev)
+    if shares is None:
+        return None
+    best = max("qkv", key=lambda x: shares[x])
+    return INPUT_NAMES[best] if shares[best] >= 0.5 else None
 
 
 def headline(cid: str, ev: ComponentEvidence, hypotheses: list[HypothesisRecord]) -> str:
@@ -107,7 +136,9 @@ def headline(cid: str, ev: ComponentEvidence, hypotheses: list[HypothesisRecord]
     if p["mode"] == "direct":
         bits.append("acting directly on the logits")
     elif p["mode"] == "circuit-mediated":
-        bits.append("acting through the later circuit heads")
+        through = composes_through(ev)
+        bits.append(f"acting through the later circuit heads' {through}" if through
+                    else "acting through the later circuit heads")
     elif p["mode"] == "indirect":
         bits.append("acting mostly through components outside the circuit")
     supported = [h for h in hypotheses if h.status == "supported"]
@@ -133,14 +164,25 @@ def _attends(cid: str, ev: ComponentEvidence) -> str:
     """``L23.H3 attends to S2 (66%) and lowers that token's logit (copy score -0.84)``."""
     role, frac = top_role(ev)
     if role is None:
-        return f"{cid}'s attention was not measured"
+        return f"{cid}'s attention was not measured" + _where(ev)
     if frac < ATTENDS_MIN:
-        return f"{cid} spreads its attention (at most {_pct(frac)} on one task role, {role})"
+        return f"{cid} spreads its attention (at most {_pct(frac)} on one task role, {role})" + _where(ev)
     text = f"{cid} attends to {role} ({_pct(frac)})"
     copy = ev.value("copy_score")
     if copy is not None and abs(copy) >= 0.5:
         text += f" and {'raises' if copy > 0 else 'lowers'} that token's logit (copy score {copy:+.2f})"
-    return text
+    return text + _where(ev)
+
+
+def _where(ev: ComponentEvidence) -> str:
+    """``, acting at END (93% of its effect)`` when one task role's position carries it."""
+    at = acts_at(ev)
+    if at is None:
+        return ""
+    role, share = at
+    if share > 1.05:  # other positions offset part of it: the one position alone gives more than the whole
+        return f", acting at {role} (patched there alone: {_pct(share)} of its all-position contribution)"
+    return f", acting at {role} ({_pct(share)} of its effect)"
 
 
 def describe_cluster(members: list[str], evidence: dict[str, ComponentEvidence]) -> Role:
@@ -171,6 +213,10 @@ def describe_cluster(members: list[str], evidence: dict[str, ComponentEvidence])
         shown = f" ({', '.join(receivers[:6])}{' ...' if len(receivers) > 6 else ''})" if receivers else ""
         sentences.append(f"on average {_pct(direct)} of {whose} effect goes straight to the logits and "
                          f"{_pct(via)} through later circuit heads{shown} (path patching)")
+        inputs = [(m, through) for m, ev in zip(members, evs, strict=True) if (through := composes_through(ev))]
+        if inputs:
+            sentences.append("into those heads " + ", ".join(f"{m} acts mainly on their {through}"
+                                                             for m, through in inputs))
     total = sum(ev.number("exact") for ev in evs)
     verb = "contribute" if plural else "contributes"
     sentences.append(f"{'together they' if plural else 'it'} {verb} {total:+.3f} to the logit difference "

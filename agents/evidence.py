@@ -30,13 +30,15 @@ from tools.results import FaithfulnessResult
 V = TypeVar("V")
 
 MeasureName = Literal[
-    "exact", "attention", "dla", "path_logits", "path_downstream", "copy_score", "ablation",
-    "ablation_resample", "attention_corrupt", "restore",
+    "exact", "attention", "dla", "path_logits", "path_downstream", "path_q", "path_k", "path_v", "copy_score",
+    "ablation", "ablation_resample", "attention_corrupt", "restore",
 ]
 MEASURES: tuple[MeasureName, ...] = (
-    "exact", "attention", "dla", "path_logits", "path_downstream", "copy_score", "ablation",
-    "ablation_resample", "attention_corrupt", "restore",
+    "exact", "attention", "dla", "path_logits", "path_downstream", "path_q", "path_k", "path_v", "copy_score",
+    "ablation", "ablation_resample", "attention_corrupt", "restore",
 )
+#: the receiver inputs the composition measures patch, in order (query, key, value)
+COMPOSITION: tuple[MeasureName, ...] = ("path_q", "path_k", "path_v")
 
 
 class Measured(BaseModel, Generic[V]):
@@ -62,9 +64,14 @@ class ComponentEvidence(BaseModel):
         dla: direct logit attribution.
         path_logits: path-patching contribution into the logits only.
         path_downstream: path-patching contribution into the later circuit heads only.
+        path_q / path_k / path_v: the same path into only the queries / keys / values of
+            those heads (Q-, K-, V-composition).
         copy_score: DLA towards the attended token, relative to the component's own effect.
         ablation: mean-ablation contribution; ``ablation_resample`` the resample one.
         downstream: the later circuit heads ``path_downstream`` went through.
+        at_position: exact noising contribution when only the component's output at one task
+            role's position is patched (role -> measurement): which query position its
+            effect is computed at.
         promoted: tokens its direct output promotes most (logit lens).
     """
 
@@ -77,12 +84,16 @@ class ComponentEvidence(BaseModel):
     dla: Measured[float] | None = None
     path_logits: Measured[float] | None = None
     path_downstream: Measured[float] | None = None
+    path_q: Measured[float] | None = None
+    path_k: Measured[float] | None = None
+    path_v: Measured[float] | None = None
     copy_score: Measured[float] | None = None
     ablation: Measured[float] | None = None
     ablation_resample: Measured[float] | None = None
     ablation_kind: str = "mean"
     downstream: list[str] = Field(default_factory=list)
     promoted: list[str] = Field(default_factory=list)
+    at_position: dict[str, Measured[float]] = Field(default_factory=dict)
 
     def measured(self, name: MeasureName) -> Measured[Any] | None:
         """The measurement called ``name`` (None when it was never attempted)."""
@@ -110,7 +121,20 @@ class ComponentEvidence(BaseModel):
 
     def evidence_ids(self) -> list[int]:
         """Every experiment id behind this record's measurements."""
-        return sorted({i for n in MEASURES if (i := self.exp(n)) is not None})
+        ids = {i for n in MEASURES if (i := self.exp(n)) is not None}
+        return sorted(ids | {m.exp for m in self.at_position.values() if m.exp is not None})
+
+    def position_shares(self) -> dict[str, float] | None:
+        """Each task role's position-only contribution as a share of the all-position one (None if unmeasured)."""
+        ref = self.number("exact")
+        if not self.at_position or abs(ref) < 1e-9:
+            return None
+        return {role: finite_or(m.value) / ref for role, m in self.at_position.items() if m.value is not None}
+
+    def cite_positions(self) -> str:
+        """`` [E7, E8]`` for the position-specific sweeps (empty when none ran)."""
+        ids = sorted({m.exp for m in self.at_position.values() if m.exp is not None})
+        return " [" + ", ".join(f"E{i}" for i in ids) + "]" if ids else ""
 
     def cite(self, *names: MeasureName) -> str:
         """`` [E12, E15]`` for the experiments behind ``names`` (empty when none)."""

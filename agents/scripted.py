@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agents.evidence import ComponentEvidence, HypothesisRecord, MeasureName, finite_or
-from agents.signatures import downstream_total, top_role
+from agents.signatures import composition, downstream_total, top_role
 
 Verdict = tuple[str, str]  # (status, reason)
 
@@ -27,6 +27,10 @@ STRONG = 0.5  # share of the component's own effect that counts as "carries it"
 WEAK = 0.2  # below this share a pathway "does not carry it"
 SUFFICIENT = 0.9  # a direct share this large leaves no room for an indirect path worth testing
 COPY = 0.5  # copy score beyond which the output copies / suppresses the attended token
+#: what the receivers' inputs are called in hypotheses and descriptions
+INPUT_NAMES = {"q": "queries", "k": "keys", "v": "values"}
+#: the measure that patches only that input of the receivers
+PATH_OF: dict[str, MeasureName] = {"q": "path_q", "k": "path_k", "v": "path_v"}
 
 
 @dataclass
@@ -183,3 +187,36 @@ def propose(cid: str, ev: ComponentEvidence, downstream: list[str], tokens: dict
                      "contribution", "ablation", _share_rule("ablation", "mean-ablation contribution"),
         followups=(("ablation_resample", _share_rule("ablation_resample", "resample-ablation contribution")),)))
     return hyps[:5]
+
+
+def _composition_rule(which: str) -> Callable[[ComponentEvidence], Verdict]:
+    """Judge 'it acts through the receivers' ``which`` input' by that input's share of the three paths."""
+
+    def judge(ev: ComponentEvidence) -> Verdict:
+        shares = composition(ev)
+        if shares is None:
+            return "inconclusive", "the single-input paths could not be measured (or are all zero)"
+        paths = ", ".join(f"{x} {ev.number(PATH_OF[x]):+.3f}" for x in "qkv")
+        text = (f"path patching into only the later circuit heads' {INPUT_NAMES[which]} carries "
+                f"{shares[which]:.0%} of the three single-input paths ({paths})")
+        if shares[which] >= STRONG:
+            return "supported", f"{text} (>= {STRONG:.0%})"
+        if shares[which] < WEAK:
+            return "refuted", f"{text} (< {WEAK:.0%})"
+        return "inconclusive", f"{text} (between {WEAK:.0%} and {STRONG:.0%})"
+
+    return judge
+
+
+def propose_composition(cid: str) -> list[Hypothesis]:
+    """Three competing hypotheses about *how* ``cid`` acts through the later circuit heads.
+
+    Proposed once 'acts through downstream circuit components' is supported:
+    a sender can change what a receiver looks for (its queries:
+    Q-composition), where it finds it (its keys: K-composition) or what it
+    moves once it attends (its values: V-composition).
+    """
+    return [Hypothesis(
+        f"{x}-composition", f"{cid} acts on the later circuit heads through their {INPUT_NAMES[x]} "
+                            f"({x.upper()}-composition): at least {STRONG:.0%} of the three single-input paths",
+        PATH_OF[x], _composition_rule(x)) for x in "qkv"]

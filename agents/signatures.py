@@ -13,7 +13,7 @@ A component's evidence is one ``agents.evidence.ComponentEvidence`` record.
 
 from __future__ import annotations
 
-from agents.evidence import ComponentEvidence, finite_or
+from agents.evidence import COMPOSITION, ComponentEvidence, finite_or
 
 
 def contribution(ev: ComponentEvidence) -> float:
@@ -49,6 +49,27 @@ def pathway_shares(ev: ComponentEvidence) -> dict[str, float] | None:
     total = max(abs(ref), abs(direct) + abs(via), 1e-9)
     d, c = abs(direct) / total, abs(via) / total
     return {"direct": d, "circuit": c, "other": max(0.0, 1.0 - d - c)}
+
+
+def composition(ev: ComponentEvidence) -> dict[str, float] | None:
+    """How the path through later circuit heads splits over their query, key and value inputs.
+
+    Each share is that input's single-input path-patching contribution over
+    the sum of the three, counting only paths that push the same way as the
+    joint path into all three inputs (``path_downstream``); a path pushing
+    the other way gets share 0 (the measured sentence still reports it). The
+    single-input paths need not add up to the joint one: the inputs
+    interact. None unless all four were measured and some path pushes the
+    joint path's way.
+    """
+    joint = ev.value("path_downstream")
+    values = {name[-1]: ev.value(name) for name in COMPOSITION}
+    if joint is None or any(v is None for v in values.values()):
+        return None
+    sign = 1.0 if finite_or(joint) >= 0 else -1.0
+    aligned = {k: max(0.0, sign * finite_or(v)) for k, v in values.items()}
+    total = sum(aligned.values())
+    return None if total < 1e-9 else {k: v / total for k, v in aligned.items()}
 
 
 def direct_share(ev: ComponentEvidence) -> float | None:

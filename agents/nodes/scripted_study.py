@@ -25,7 +25,7 @@ from agents.evidence import (
 from agents.nodes.common import Lab
 from agents.recorder import propose as record_hypothesis
 from agents.recorder import resolve
-from agents.scripted import Hypothesis, Verdict, propose
+from agents.scripted import Hypothesis, Verdict, propose, propose_composition
 from agents.state import ResearchState, component_budget_left
 from engine.components import parse_component
 
@@ -97,6 +97,31 @@ def study_component(
             if not ev.has(follow):
                 measure(lab, follow, cid, ev, downstream, [h.id] if h.id else [], tokens)
             _apply(lab, h, ev, follow, rule)
+    # 6. when the effect goes through later circuit heads, ask through which of their inputs
+    indirect = next((h for h in hyps if h.key == "indirect"), None)
+    if indirect is not None and indirect.status == "supported" and not lab.exhausted:
+        hyps += _composition(lab, cid, ev, downstream, tokens)
+    return hyps
+
+
+def _composition(
+    lab: Lab, cid: str, ev: ComponentEvidence, downstream: list[str], tokens: dict[str, str],
+) -> list[Hypothesis]:
+    """Q-, K- and V-composition hypotheses, each judged on all three single-input paths."""
+    hyps = propose_composition(cid)
+    for h in hyps:
+        h.id = record_hypothesis(lab.ctx, lab.run_id, cid, f"{cid}:{h.key}", h.text)
+    lab.note(f"hyp:{cid}:composition", f"{cid} acts through the later circuit heads; through which of their "
+             "inputs? " + "; ".join(h.text for h in hyps))
+    for h in hyps:
+        if not ev.has(h.test):
+            measure(lab, h.test, cid, ev, downstream, [h.id] if h.id is not None else [], tokens)
+    paths = sorted({i for h in hyps if (i := ev.exp(h.test)) is not None})
+    for h in hyps:
+        h.status, h.reason = h.judge(ev)
+        h.evidence = paths
+        if h.id is not None:
+            resolve(lab.ctx, h.id, h.status, h.reason, ev.exp(h.test))
     return hyps
 
 

@@ -18,7 +18,7 @@ from tests.agents.test_scripted_tasks import check_evidence_based
 
 @pytest.mark.parametrize("name", ["tiny-gemma2", "tiny-gemma3", "tiny-qwen3"])
 def test_explain_runs_end_to_end_on_each_new_family(name, db, load):
-    run = api.explain(task="ioi", model=name, db=db, n=4, max_steps=40, target=load(name))
+    run = api.explain(task="ioi", model=name, db=db, n=4, max_steps=80, target=load(name))
     check_evidence_based(db, run)
     assert run.evaluation["interchangeability"]["n_components"] >= 1
     heads = [c for c in run.circuit if ".H" in c]  # faithfulness ablates heads; MLPs are kept

@@ -52,7 +52,7 @@ def test_crash_then_resume_matches_an_uninterrupted_run(tmp_path, load, monkeypa
 
 def test_step_budget_stops_cleanly(db, load):
     with open_store(db) as st:
-        out = run_explain(_config(max_steps=9), st)
+        out = run_explain(_config(max_steps=13), st)
         run = get_run(st, out.run_id)
     assert run.status == "stopped"
     assert "step budget spent" in run.stop_reason

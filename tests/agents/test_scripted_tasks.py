@@ -51,7 +51,13 @@ def check_evidence_based(db: str, run) -> dict:
         by_comp.setdefault(h["component"], []).append(h)
     for cid in run.circuit:
         hyps = by_comp[cid]
-        assert 3 <= len(hyps) <= 5
+        # 3-5 competing hypotheses from the first evidence; Q/K/V-composition (three) only once the component
+        # was found to act through later circuit heads
+        composition = [h for h in hyps if "-composition)" in h["text"]]
+        first = [h for h in hyps if h not in composition]
+        assert 3 <= len(first) <= 5 and len(composition) in (0, 3), [h["text"] for h in hyps]
+        indirect = [h for h in first if "acts by changing the inputs of downstream" in h["text"]]
+        assert not composition or (indirect and indirect[0]["status"] == "supported")
         assert all(h["status"] in ("supported", "refuted", "inconclusive") for h in hyps)
     assert {h["status"] for h in audit["hypotheses"]} - {"inconclusive"}  # experiments decided some
     assert re.search(r"\[E\d+", run.explanation["summary"])
