@@ -55,8 +55,8 @@ _IDS = re.compile(r"\bL\d+\.(?:H\d+|MLP|ATTN|RESID)\b|\bE\d+\b")
 _WORD = re.compile(r"[a-z]+|[-+]?\d+(?:\.\d+)?%?")
 
 
-class MemorisationVerdict(BaseModel):
-    """The three agreements of the control and whether it passes."""
+class Agreement(BaseModel):
+    """The three agreements every memorisation check judges, and whether it passes."""
 
     circuit_ok: bool
     circuit_chance: float | None
@@ -67,6 +67,10 @@ class MemorisationVerdict(BaseModel):
     description_null: float | None
     descriptions_ok: bool
     passed: bool
+
+
+class MemorisationVerdict(Agreement):
+    """The head-permutation check."""
 
 
 def _words(text: str) -> set[str]:
@@ -127,22 +131,13 @@ def verdict(
     )
 
 
-class DisguiseVerdict(BaseModel):
+class DisguiseVerdict(Agreement):
     """The disguised-task check: the plain and the disguised run agree, on a behaviour the disguise kept."""
 
     circuit_recall: float | None
     circuit_precision: float | None
-    circuit_chance: float | None
-    circuit_ok: bool
-    ari: float | None
-    roles_ok: bool
-    n_roles_compared: int
-    description_similarity: float | None
-    description_null: float | None
-    descriptions_ok: bool
     behaviour_kept: float | None
     applicable: bool
-    passed: bool
 
 
 def disguise_verdict(
