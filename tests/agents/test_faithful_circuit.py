@@ -44,19 +44,13 @@ def test_core_is_grown_greedily_by_faithfulness_and_opposing_is_reported_apart(d
     reached = [p["size"] for p in faith["curve"] if p["f"] is not None and p["f"] >= faith["target_f"]]
     best = max((p for p in faith["curve"] if p["f"] is not None), key=lambda p: (round(p["f"], 6), -p["size"]))
     assert faith["chosen_size"] == (min(reached) if reached else best["size"])
-    # the circuit by hand: the greedy core, then sufficient (denoising) components, and the opposing part
+    # the circuit by hand: the greedy core and the opposing part
     cap, frac = 20, 0.05
     threshold = frac * max(abs(v) for v in exact.values())
     opposing = [c for c in sorted(exact, key=lambda c: -exact[c])
                 if exact[c] > 0 and exact[c] >= threshold and -exact[c] + restoring.get(c, 0.0) < 0][: cap // 4]
     core = faith["order"][: max(faith["chosen_size"], 2)]
     opposing = [c for c in opposing if c not in core]  # greedy may need a noising-opposing component
-    needed = frac * max(abs(v) for v in restoring.values())
-    for cid in sorted(restoring, key=lambda c: -restoring[c]):
-        if len(core) + len(opposing) >= cap or restoring[cid] < needed or restoring[cid] <= 0:
-            break
-        if cid not in core and cid not in opposing:
-            core.append(cid)
     assert sorted(run.circuit) == sorted(core + opposing)
     # the evaluator re-measures on held-out prompts: f of the core with heads and MLPs ablated, by plain hooks
     parts = evaluations["faithfulness"]["parts"]
