@@ -12,10 +12,12 @@ on the research prompts with every other head and MLP mean-ablated, until f
 reaches ``target_f`` or the core fills its share of ``max_circuit`` (the
 most faithful step when f never reaches it); a prefix by single-component
 effect misses components that matter only together (an early MLP every head
-needs, many MLPs each carrying a little). Components that alone restore the
-behaviour when patched into the corrupt run (denoising) are no longer added
-on top: on IOI/smollm2-135m such additions (L23.H0, L23.H1) lowered the
-held-out f of the greedy core from 0.54 to 0.33. The
+needs, many MLPs each carrying a little). Then the components that alone
+restore the behaviour when patched into the corrupt run (denoising) though
+ablation never needs them -- redundant components the others cover for, such
+as a planted model's several induction heads -- join when there is room and
+only if together they do not lower the core's f on the research prompts (on
+IOI/smollm2-135m, L23.H0 and L23.H1 would lower it). The
 answer-opposing components whose effect passes the threshold rule
 (``threshold_frac`` of the largest effect) are kept as their own part of the
 circuit, at most a quarter of ``max_circuit`` (unless greedy selection found
@@ -154,10 +156,44 @@ def faithful_circuit(
                             f"is {size} [E{out.id}]")
         elif cid in exact:
             reasons[cid] = f"out: {effect}; never the best addition in greedy faithfulness selection [E{out.id}]"
+    core += _sufficient(lab, core, opposing, f_at.get(size), restoring, params, reasons)
     for cid in opposing:
         reasons[cid] = (f"in (opposing part): exact patching effect {exact[cid]:+.3f} pushes away from the answer, "
                         f"|effect| >= threshold {threshold:.3f}; reported beside the core")
     return core, opposing, reasons, res
+
+
+def _sufficient(
+    lab: Lab, core: list[str], opposing: list[str], f_core: float | None, restoring: dict[str, float],
+    params: dict[str, Any], reasons: dict[str, str],
+) -> list[str]:
+    """Components that alone restore the behaviour (denoising) though ablation does not need them.
+
+    Redundant components that the others cover for (e.g. several induction heads doing one job) are
+    invisible to ablation; they join the core when the room allows and only if, together, they do not
+    lower the core's faithfulness on the research prompts (one more ``faithfulness`` experiment).
+    """
+    cap = int(params["max_circuit"])
+    needed = float(params["threshold_frac"]) * max((abs(v) for v in restoring.values()), default=0.0)
+    ranked = [c for c in sorted(restoring, key=lambda c: -restoring[c])
+              if restoring[c] > 0 and restoring[c] >= needed and c not in core and c not in opposing]
+    extra = ranked[: max(cap - len(core) - len(opposing), 0)]
+    if not extra or f_core is None:
+        return []
+    out = lab.run("faithfulness", {"components": extra, "start": core + extra, "target_f": float(params["target_f"]),
+                                   "max_size": len(core) + len(extra)})
+    res = out.result if out is not None and isinstance(out.result, FaithfulnessResult) else None
+    f_with = res.curve[0].f if res is not None and res.curve else None
+    kept = f_with is not None and f_with >= f_core
+    for cid in extra:
+        restores = (f"patching its clean activation into the corrupt run restores {restoring[cid]:+.3f} of the "
+                    f"logit difference (>= {needed:.3f}, {float(params['threshold_frac']):.0%} of the largest "
+                    "restoration), though ablation alone does not require it (others cover for it)")
+        reasons[cid] = (f"in (sufficient): {restores}; with them the core's f is {_f(f_with)} (without "
+                        f"{_f(f_core)}) [E{out.id if out is not None else '?'}]" if kept else
+                        f"out: {restores}, but adding the sufficient components lowers the core's f from "
+                        f"{_f(f_core)} to {_f(f_with)} [E{out.id if out is not None else '?'}]")
+    return extra if kept else []
 
 
 def _f(value: float | None) -> str:

@@ -31,7 +31,7 @@ def test_core_is_grown_greedily_by_faithfulness_and_opposing_is_reported_apart(d
     exact = patching[0]["result"]["effects"]
     assert patching[1]["args"]["direction"] == "denoising"
     restoring = patching[1]["result"]["effects"]
-    faith = next(e for e in exps if e["tool"] == "faithfulness")["result"]
+    faith, *check = [e["result"] for e in exps if e["tool"] == "faithfulness"]
     promoting = sorted((c for c, v in exact.items() if v < 0), key=lambda c: exact[c])
     assert faith["start"] == promoting[:2] and faith["order"][:2] == promoting[:2] and len(faith["order"]) > 2
     # every later member is the best addition by plain mean ablation on the research prompts
@@ -51,6 +51,17 @@ def test_core_is_grown_greedily_by_faithfulness_and_opposing_is_reported_apart(d
                 if exact[c] > 0 and exact[c] >= threshold and -exact[c] + restoring.get(c, 0.0) < 0][: cap // 4]
     core = faith["order"][: max(faith["chosen_size"], 2)]
     opposing = [c for c in opposing if c not in core]  # greedy may need a noising-opposing component
+    needed = frac * max(abs(v) for v in restoring.values())
+    extra = [c for c in sorted(restoring, key=lambda c: -restoring[c])
+             if restoring[c] > 0 and restoring[c] >= needed and c not in core and c not in opposing]
+    extra = extra[: cap - len(core) - len(opposing)]
+    # the sufficient ones join only if they do not lower the core's f (by plain mean ablation, research prompts)
+    assert len(check) == (1 if extra else 0)
+    if extra:
+        assert check[0]["start"] == core + extra
+        f_with, f_core = plain_f(target, research, core + extra), plain_f(target, research, core)
+        assert check[0]["curve"][0]["f"] == pytest.approx(f_with, abs=1e-3)
+        core += extra if f_with >= f_core else []
     assert sorted(run.circuit) == sorted(core + opposing)
     # the evaluator re-measures on held-out prompts: f of the core with heads and MLPs ablated, by plain hooks
     parts = evaluations["faithfulness"]["parts"]
