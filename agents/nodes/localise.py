@@ -15,9 +15,9 @@ effect misses components that matter only together (an early MLP every head
 needs, many MLPs each carrying a little). Then the components that alone
 restore the behaviour when patched into the corrupt run (denoising) though
 ablation never needs them -- redundant components the others cover for, such
-as a planted model's several induction heads -- join when there is room and
-only if together they do not lower the core's f on the research prompts (on
-IOI/smollm2-135m, L23.H0 and L23.H1 would lower it). The
+as several heads doing one job -- join when there is room and only if
+together they do not lower the core's f on the research prompts (adding
+heads can lower f in the ablated model). The
 answer-opposing components whose effect passes the threshold rule
 (``threshold_frac`` of the largest effect) are kept as their own part of the
 circuit, at most a quarter of ``max_circuit`` (unless greedy selection found
@@ -169,7 +169,7 @@ def _sufficient(
 ) -> list[str]:
     """Components that alone restore the behaviour (denoising) though ablation does not need them.
 
-    Redundant components that the others cover for (e.g. several induction heads doing one job) are
+    Redundant components that the others cover for (e.g. several heads doing one job) are
     invisible to ablation; they join the core when the room allows and only if, together, they do not
     lower the core's faithfulness on the research prompts (one more ``faithfulness`` experiment).
     """
