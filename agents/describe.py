@@ -242,19 +242,25 @@ def circuit_summary(
         lines.append(f"The circuit for {task} in {model} was given: {', '.join(circuit)}{loc_cite}.")
     elif localisation.faithfulness is not None:
         res = localisation.faithfulness
-        # the prefix localisation kept: the chosen size, at least its default minimum of two
-        prefix = res.ranking[: max(res.chosen_size, min(2, len(res.ranking)))]
-        added = [c for c in circuit if c not in localisation.opposing and c not in prefix]
+        # the core localisation kept: the chosen size, at least its default minimum of two
+        grown = res.order[: max(res.chosen_size, min(2, len(res.order)))]
+        joined = [c for c in grown if c not in res.start]
+        added = [c for c in circuit if c not in localisation.opposing and c not in grown]
+        start = (f"starting from the top {len(res.start)} by exact effect ({', '.join(res.start)}), "
+                 if res.start else "")
         lines.append(
             f"Attribution patching over every head and MLP of {model}, confirmed by exact patching of the top "
             f"{len(localisation.candidates)} candidates, ranks the answer-promoting components for {task}. The "
-            f"circuit's core is the first {len(prefix)} of them ({', '.join(order_ids(prefix))}): with every other "
-            f"head and MLP mean-ablated on the research prompts, {res.reason}{loc_cite}.")
+            f"circuit's core of {len(grown)} ({', '.join(order_ids(grown))}) was grown greedily on the research "
+            f"prompts with every other head and MLP mean-ablated, {start}adding at each step the candidate that "
+            f"raised faithfulness most ({', '.join(joined) or 'none needed'}, in that order): {res.reason}"
+            f"{loc_cite}.")
         if added:
             one = len(added) == 1
             lines.append(f"{len(added)} more {'restores' if one else 'restore'} the behaviour alone when patched into "
                          f"the corrupt run, though ablation does not need {'it' if one else 'them'} (others cover "
-                         f"for {'it' if one else 'them'}): {', '.join(added)}.")
+                         f"for {'it' if one else 'them'}), without lowering the core's faithfulness: "
+                         f"{', '.join(added)}.")
         if localisation.opposing:
             lines.append(f"Answer-opposing components with |effect| >= {finite_or(localisation.threshold):.3f} "
                          f"are kept as their own part: {', '.join(localisation.opposing)}.")

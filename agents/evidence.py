@@ -192,7 +192,7 @@ class Localisation(BaseModel):
         scale: the metric's clean-corrupt gap.
         experiments: the experiments localisation ran.
         opposing: the answer-opposing part of the circuit (reported beside the core).
-        faithfulness: the prefix-faithfulness experiment that chose the core, if it ran.
+        faithfulness: the greedy faithfulness selection that chose the core, if it ran.
         exact_experiment: the experiment that measured ``exact``.
         restoring: denoising effects of the candidates (corrupt run, clean activation patched
             in; positive restores the answer), from experiment ``restoring_experiment``.

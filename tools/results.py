@@ -12,7 +12,7 @@ validated back into it (``parse_result``).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from engine.attribution import AttributionMethod
 
@@ -127,7 +127,7 @@ class AblationResult(SweepResult):
 
 
 class FaithfulnessPoint(BaseModel):
-    #: the first ``size`` components of the ranking are kept, everything else ablatable is ablated
+    #: the first ``size`` components of ``order`` are kept, everything else ablatable is ablated
     size: int
     f: float | None
 
@@ -137,7 +137,12 @@ class FaithfulnessResult(ToolOutput):
     n_pairs: int
     m_full: float
     m_empty: float
-    ranking: list[str]
+    #: the components in the order they joined the circuit (results stored before greedy selection: the
+    #: prefix ranking, which is the same thing for a prefix)
+    order: list[str] = Field(validation_alias=AliasChoices("order", "ranking"))
+    #: the candidates greedy selection chose from, and the set it started with
+    candidates: list[str] = Field(default_factory=list)
+    start: list[str] = Field(default_factory=list)
     curve: list[FaithfulnessPoint]
     target_f: float
     chosen_size: int

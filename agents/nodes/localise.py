@@ -4,16 +4,24 @@ Why three stages: attribution patching (AtP, a first-order estimate from one
 forward and one backward pass) ranks every head and MLP cheaply but can be
 wrong for components with non-linear effects; exact activation patching of
 the top candidates confirms them; and a set of important components is not
-yet a circuit -- the circuit is the smallest prefix of the answer-promoting
-components (ranked by exact effect) whose *faithfulness* on the research
-prompts, with every other head and MLP mean-ablated, reaches ``target_f``
-(the ``faithfulness`` tool; the most faithful prefix when none does), then
-the components that alone restore the behaviour when patched into the
-corrupt run (denoising) though ablation never needs them -- redundant
-components the others cover for. The
+yet a circuit -- the circuit is grown by greedy selection on faithfulness
+(the ``faithfulness`` tool): starting from the top ``min_circuit``
+answer-promoting components by exact effect, each step adds the candidate
+(the exact-patched ones and every MLP) whose addition gives the largest f
+on the research prompts with every other head and MLP mean-ablated, until f
+reaches ``target_f`` or the core fills its share of ``max_circuit`` (the
+most faithful step when f never reaches it); a prefix by single-component
+effect misses components that matter only together (an early MLP every head
+needs, many MLPs each carrying a little). Then the components that alone
+restore the behaviour when patched into the corrupt run (denoising) though
+ablation never needs them -- redundant components the others cover for, such
+as several heads doing one job -- join when there is room and only if
+together they do not lower the core's f on the research prompts (adding
+heads can lower f in the ablated model). The
 answer-opposing components whose effect passes the threshold rule
 (``threshold_frac`` of the largest effect) are kept as their own part of the
-circuit, at most a quarter of ``max_circuit``; the evaluator reports f with
+circuit, at most a quarter of ``max_circuit`` (unless greedy selection found
+one needed in the core: noising and mean ablation can disagree); the evaluator reports f with
 and without them on held-out prompts. When the faithfulness experiment
 cannot run, the threshold rule alone chooses, and the run says so. The reason
 for each candidate's inclusion or exclusion is recorded with the numbers
@@ -33,7 +41,7 @@ from agents.nodes.common import Lab
 from agents.recorder import Experiment
 from agents.state import ResearchState
 from engine.attribution import DEFAULT_METHOD
-from engine.components import parse_component
+from engine.components import all_mlps, parse_component
 from tools.results import FaithfulnessResult, SweepResult
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -96,17 +104,15 @@ def faithful_circuit(
     lab: Lab, exact: dict[str, float], threshold: float, params: dict[str, Any],
     restoring: dict[str, float] | None = None,
 ) -> tuple[list[str], list[str], dict[str, str], FaithfulnessResult] | None:
-    """Core (smallest faithful prefix of the promoters, then the sufficient ones) and opposing part.
+    """Core (grown greedily by faithfulness) and opposing part.
 
     Args:
         lab: the localise node's lab.
-        exact: noising effects (clean run, corrupt activation patched in).
+        exact: noising effects (clean run, corrupt activation patched in) of the candidates.
         threshold: the threshold rule's |effect| for the opposing part.
         params: localisation settings.
-        restoring: denoising effects (corrupt run, clean activation patched in); components that
-            alone restore at least ``threshold_frac`` of the largest restoration join the core
-            after the faithful prefix -- redundant components that ablation cannot find
-            because the others cover for them.
+        restoring: denoising effects (corrupt run, clean activation patched in); an opposing
+            component is kept only when noising and denoising agree on its sign.
 
     Returns:
         ``(core, opposing, reasons, faithfulness result)``, or None if the experiment failed.
@@ -116,40 +122,78 @@ def faithful_circuit(
     promoting, opposing = split_by_sign(exact, threshold)
     # opposing only when noising and denoising together say so (a redundant component's noising sign is noise)
     opposing = [c for c in opposing if -exact[c] + restoring.get(c, 0.0) < 0][: cap // 4]
-    ranking = promoting[: max(cap - len(opposing), 1)]
-    if not ranking:
+    if not promoting:
         return None
-    out = lab.run("faithfulness", {"components": ranking, "target_f": float(params["target_f"])})
+    start = promoting[: int(params["min_circuit"])]
+    # candidates: the promoters by effect, the rest of the patched ones, then every MLP (mean ablation of an
+    # MLP matters even where corrupt patching hardly does, and there are few of them); a component whose
+    # noising effect opposes the answer may still be needed once the others are ablated, so it may join too
+    others = sorted((c for c in exact if c not in promoting), key=lambda c: -abs(exact[c]))
+    pool = list(dict.fromkeys(promoting + others + [c.id for c in all_mlps(lab.ctx.target.n_layers)]))
+    out = lab.run("faithfulness", {"components": pool, "start": start, "target_f": float(params["target_f"]),
+                                   "max_size": max(cap - len(opposing), len(start))})
     res = out.result if out is not None and isinstance(out.result, FaithfulnessResult) else None
     if res is None:
         return None
-    size = max(res.chosen_size, min(int(params["min_circuit"]), len(ranking)))
-    core = res.ranking[:size]
+    size = max(res.chosen_size, min(int(params["min_circuit"]), len(res.order)))
+    core = res.order[:size]
+    opposing = [c for c in opposing if c not in core]
     f_at = {p.size: p.f for p in res.curve}
     reasons: dict[str, str] = {}
-    for rank, cid in enumerate(res.ranking):
-        head = f"exact patching effect {exact[cid]:+.3f} (answer-promoting), rank {rank + 1}"
-        if cid in core:
-            reasons[cid] = f"in (core): {head}; {res.reason} [E{out.id}]"
-        else:
-            reasons[cid] = (f"out: {head}; beyond the chosen prefix of {size} (f with it "
-                            f"{_f(f_at.get(rank + 1))}) [E{out.id}]")
-    top = max((abs(v) for v in restoring.values()), default=0.0)
-    needed = float(params["threshold_frac"]) * top
-    for cid in sorted(restoring, key=lambda c: -restoring[c]):
-        if len(core) + len(opposing) >= cap or restoring[cid] < needed or restoring[cid] <= 0:
-            break
-        if cid in core or cid in opposing:
-            continue
-        core.append(cid)
-        reasons[cid] = (f"in (sufficient): patching its clean activation into the corrupt run restores "
-                        f"{restoring[cid]:+.3f} of the logit difference (>= {needed:.3f}, "
-                        f"{float(params['threshold_frac']):.0%} of the largest restoration), though ablation "
-                        "alone does not require it (others cover for it)")
+    for cid in pool:
+        effect = f"exact patching effect {exact[cid]:+.3f}" if cid in exact else "not exact-patched"
+        if cid in start:
+            reasons[cid] = (f"in (core): {effect}, among the top {len(start)} answer-promoting components the "
+                            f"greedy faithfulness selection starts from (f {_f(f_at.get(len(start)))} together); "
+                            f"{res.reason} [E{out.id}]")
+        elif cid in core:
+            step = res.order.index(cid) + 1
+            reasons[cid] = (f"in (core): {effect}; added at size {step} by greedy faithfulness selection, the "
+                            f"candidate raising f most (to {_f(f_at.get(step))}); {res.reason} [E{out.id}]")
+        elif cid in res.order:
+            step = res.order.index(cid) + 1
+            reasons[cid] = (f"out: {effect}; added at size {step} (f {_f(f_at.get(step))}) but the chosen size "
+                            f"is {size} [E{out.id}]")
+        elif cid in exact:
+            reasons[cid] = f"out: {effect}; never the best addition in greedy faithfulness selection [E{out.id}]"
+    core += _sufficient(lab, core, opposing, f_at.get(size), restoring, params, reasons)
     for cid in opposing:
         reasons[cid] = (f"in (opposing part): exact patching effect {exact[cid]:+.3f} pushes away from the answer, "
                         f"|effect| >= threshold {threshold:.3f}; reported beside the core")
     return core, opposing, reasons, res
+
+
+def _sufficient(
+    lab: Lab, core: list[str], opposing: list[str], f_core: float | None, restoring: dict[str, float],
+    params: dict[str, Any], reasons: dict[str, str],
+) -> list[str]:
+    """Components that alone restore the behaviour (denoising) though ablation does not need them.
+
+    Redundant components that the others cover for (e.g. several heads doing one job) are
+    invisible to ablation; they join the core when the room allows and only if, together, they do not
+    lower the core's faithfulness on the research prompts (one more ``faithfulness`` experiment).
+    """
+    cap = int(params["max_circuit"])
+    needed = float(params["threshold_frac"]) * max((abs(v) for v in restoring.values()), default=0.0)
+    ranked = [c for c in sorted(restoring, key=lambda c: -restoring[c])
+              if restoring[c] > 0 and restoring[c] >= needed and c not in core and c not in opposing]
+    extra = ranked[: max(cap - len(core) - len(opposing), 0)]
+    if not extra or f_core is None:
+        return []
+    out = lab.run("faithfulness", {"components": extra, "start": core + extra, "target_f": float(params["target_f"]),
+                                   "max_size": len(core) + len(extra)})
+    res = out.result if out is not None and isinstance(out.result, FaithfulnessResult) else None
+    f_with = res.curve[0].f if res is not None and res.curve else None
+    kept = f_with is not None and f_with >= f_core
+    for cid in extra:
+        restores = (f"patching its clean activation into the corrupt run restores {restoring[cid]:+.3f} of the "
+                    f"logit difference (>= {needed:.3f}, {float(params['threshold_frac']):.0%} of the largest "
+                    "restoration), though ablation alone does not require it (others cover for it)")
+        reasons[cid] = (f"in (sufficient): {restores}; with them the core's f is {_f(f_with)} (without "
+                        f"{_f(f_core)}) [E{out.id if out is not None else '?'}]" if kept else
+                        f"out: {restores}, but adding the sufficient components lowers the core's f from "
+                        f"{_f(f_core)} to {_f(f_with)} [E{out.id if out is not None else '?'}]")
+    return extra if kept else []
 
 
 def _f(value: float | None) -> str:
@@ -206,6 +250,10 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
         if chosen is not None:
             core, opposing, faithful_reasons, curve = chosen
             circuit = order_components(core + opposing)
+            # MLPs beyond the candidates may join; measured like the rest, so every member has its exact effect
+            extra = [c for c in circuit if c not in exact]
+            extra_out = lab.run("activation_patching", {"components": extra}) if extra else None
+            exact = {**exact, **_effects(extra_out)}
             reasons = {**{c: r for c, r in reasons.items() if c not in faithful_reasons}, **faithful_reasons}
             for cid in set(reasons) - set(circuit) - set(faithful_reasons):
                 reasons[cid] = reasons[cid].replace("in: ", "out: outside the faithful core and the capped "
@@ -223,7 +271,7 @@ def localise_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
                            restoring_experiment=restore_out.id if restore_out is not None else None)
         lines = [f"{c}: {reasons[c]}" for c in sorted(reasons, key=lambda c: -abs(exact.get(c, atp.get(c, 0.0))))]
         lab.note("localise", "Localisation (attribution patching over all heads and MLPs, exact patching "
-                 f"of the top {len(candidates)}, faithfulness of the promoting prefixes): kept "
+                 f"of the top {len(candidates)}, greedy selection by faithfulness): kept "
                  f"{', '.join(circuit) or 'nothing'}.\n" + "\n".join(lines))
     ctx.progress("circuit", {"circuit": circuit})
     return {**lab.updates(), "localisation": loc.model_dump(), "circuit": circuit, "queue": list(circuit),

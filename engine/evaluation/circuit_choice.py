@@ -1,20 +1,26 @@
-"""Choosing a circuit by faithfulness: the smallest prefix that carries the behaviour.
+"""Choosing a circuit by faithfulness: greedy forward selection of the set that carries the behaviour.
 
 Why: a circuit kept because each member's patching effect passes a threshold
 is a list of important components, not a set that *alone* carries the
 behaviour. Faithfulness asks the second question (``faithfulness``): with
 every other head and MLP mean-ablated, how much of the full model's metric is
-left? This module answers it for nested candidate sets -- the first k of a
-ranking, k = 1 .. cap -- in one batched pass, and picks the smallest k whose
-f reaches a stated target (else the k with the largest f, the smaller on a
-tie). The ranking and the curve are measured on the *research* prompts; the
-evaluator re-measures the chosen circuit on held-out prompts, so the set is
-never scored on the prompts that chose it.
+left? A prefix of a ranking by single-component effect answers it poorly
+when the behaviour needs components together (an early MLP without which no
+head works; many MLPs each carrying a small part): a component's effect
+alone says little about what it adds to the others. So the circuit is grown
+greedily: starting from a given set (e.g. the top two by effect), each step
+adds the candidate whose addition gives the largest f, all candidates
+measured in one batched pass (``ablated_metrics``), until f reaches a stated
+target or the set reaches its cap; the chosen size is the smallest reaching
+the target, else the most faithful (the smaller on a tie). The selection
+sees only the *research* prompts; the evaluator re-measures the chosen
+circuit on held-out prompts, so the set is never scored on the prompts that
+chose it.
 
 Answer-opposing components (patching them towards corrupt *raises* the
-metric) make the metric larger when ablated, so a prefix of promoters is
-chosen first and the opposing part is measured separately: f with and without
-it (``circuit_parts``), as a researcher reports negative name movers beside
+metric) make the metric larger when ablated, so the core is grown without
+them and the opposing part is measured separately: f with and without it
+(``circuit_parts``), as a researcher reports negative name movers beside
 the circuit rather than hidden in it.
 """
 
@@ -30,17 +36,21 @@ from engine.tasks import TaskData
 
 #: the faithfulness a chosen circuit aims for (MIB reports f; 0.8 is a common bar)
 DEFAULT_TARGET = 0.8
+#: the most components a chosen circuit holds unless told otherwise
+DEFAULT_CAP = 20
 
 
 @dataclass(frozen=True)
-class PrefixCurve:
-    """Faithfulness of the first k components of a ranking, for every k in ``sizes``.
+class GreedyCurve:
+    """Components in the order they joined the circuit, and f after each join.
 
-    ``f[i]`` belongs to ``sizes[i]``; ``m_full``/``m_empty`` are the metric
-    with nothing and with everything ablatable ablated.
+    ``order[:sizes[i]]`` has faithfulness ``f[i]`` (None when the full and the
+    fully ablated metric are equal); the first size is the start set's when a
+    start set was given. ``m_full``/``m_empty`` are the metric with nothing
+    and with everything ablatable ablated.
     """
 
-    ranking: list[str]
+    order: list[str]
     sizes: list[int]
     f: list[float | None]
     m_full: float
@@ -51,45 +61,73 @@ class PrefixCurve:
         """The chosen size and the reason, in one sentence."""
         measured = [(k, f) for k, f in zip(self.sizes, self.f, strict=True) if f is not None and k > 0]
         if not measured:
-            return (min(len(self.ranking), 2), "faithfulness undefined (the ablated and full metrics are "
-                    "equal); kept the top two")
+            return (min(len(self.order), 2), "faithfulness undefined (the ablated and full metrics are "
+                    "equal); kept the first two")
         for k, f in measured:
             if f >= target:
-                return k, f"f = {f:.2f} at {k} components, the smallest prefix reaching f >= {target:.2f}"
+                return k, (f"f = {f:.2f} at {k} components, the first step of greedy selection reaching "
+                           f"f >= {target:.2f}")
         k, f = max(measured, key=lambda kf: (round(kf[1], 6), -kf[0]))
         top = max(self.sizes)
-        return k, (f"f = {f:.2f} at {k} components, the most faithful prefix (none of up to {top} components "
-                   f"reaches f >= {target:.2f})")
+        return k, (f"f = {f:.2f} at {k} components, the most faithful step of greedy selection (none of up to "
+                   f"{top} components reaches f >= {target:.2f})")
 
 
-def prefix_curve(
+def greedy_circuit(
     target: TargetModel,
     data: TaskData,
-    ranking: Sequence[str],
-    sizes: Sequence[int] | None = None,
+    candidates: Sequence[str],
+    start: Sequence[str] = (),
+    target_f: float = DEFAULT_TARGET,
+    cap: int = DEFAULT_CAP,
     ablate_mlps: bool = True,
     progress: Progress | None = None,
-) -> PrefixCurve:
-    """f of the first k components of ``ranking`` (everything else ablatable mean-ablated).
+) -> GreedyCurve:
+    """Grow a circuit from ``start`` by adding, each step, the candidate that gives the largest f.
+
+    Every head (and MLP, with ``ablate_mlps``) outside the set is mean-ablated.
+    Stops when f reaches ``target_f``, the set holds ``cap`` components, or no
+    candidate is left. Ties go to the candidate listed first.
 
     Args:
         target: loaded model.
         data: tokenised task (the research prompts when choosing a circuit).
-        ranking: component ids, best first (heads and MLPs).
-        sizes: the k to measure (default 1 .. len(ranking)).
-        ablate_mlps: MLPs outside the prefix are ablated too (default: yes).
-        progress: ``progress(done, total)``.
+        candidates: component ids that may join (heads and MLPs), best first (the tie order).
+        start: component ids the set begins with (measured together, as the first point).
+        target_f: the faithfulness to reach.
+        cap: the most components in the set (start included).
+        ablate_mlps: MLPs outside the set are ablated too (default: yes).
+        progress: ``progress(step, cap)`` after each step.
+
+    Returns:
+        The order of joining and f after each step (one batched ``ablated_metrics`` call per step).
     """
     universe = ablatable(target, ablate_mlps)
-    order = [c for c in dict.fromkeys(ranking) if c in set(universe)]
-    ks = sorted(set(sizes if sizes is not None else range(1, len(order) + 1)))
-    ks = [k for k in ks if 0 <= k <= len(order)]
-    sets = [frozenset(), frozenset(universe)] + [frozenset(c for c in universe if c not in set(order[:k]))
-                                                 for k in ks]
-    m_full, m_empty, *ms = ablated_metrics(target, data, sets, progress=progress)
+    allowed = set(universe)
+    chosen = [c for c in dict.fromkeys(start) if c in allowed][:cap]
+    pool = [c for c in dict.fromkeys(candidates) if c in allowed and c not in set(chosen)]
+
+    def without(keep: set[str]) -> frozenset[str]:
+        return frozenset(c for c in universe if c not in keep)
+
+    head = [frozenset(), frozenset(universe)] + ([without(set(chosen))] if chosen else [])
+    m_full, m_empty, *m_start = ablated_metrics(target, data, head, progress=None)
     span = m_full - m_empty
-    fs = [None if span == 0 else (m - m_empty) / span for m in ms]
-    return PrefixCurve(ranking=order, sizes=ks, f=fs, m_full=m_full, m_empty=m_empty,
+    sizes = [len(chosen)] if chosen else []
+    fs: list[float | None] = [None if span == 0 else (m_start[0] - m_empty) / span] if chosen else []
+    reached = bool(fs) and fs[-1] is not None and fs[-1] >= target_f
+    while span != 0 and not reached and pool and len(chosen) < cap:
+        ms = ablated_metrics(target, data, [without(set(chosen) | {c}) for c in pool])
+        step_f = [(m - m_empty) / span for m in ms]  # maximise f, not m: the span may be negative
+        best = max(range(len(pool)), key=lambda i: (step_f[i], -i))
+        chosen.append(pool.pop(best))
+        f = step_f[best]
+        sizes.append(len(chosen))
+        fs.append(f)
+        reached = f >= target_f
+        if progress is not None:
+            progress(len(chosen), cap)
+    return GreedyCurve(order=chosen, sizes=sizes, f=fs, m_full=m_full, m_empty=m_empty,
                        ablated="heads and MLPs" if ablate_mlps else "heads (MLPs kept)")
 
 

@@ -1,8 +1,9 @@
 """The scripted agent chooses its circuit by faithfulness on its own prompts, and the evaluator re-scores it.
 
-Checked against the stored experiments themselves: the ranking is the exact
-patching effects sorted by hand, the core is the prefix the faithfulness
-experiment chose, the opposing part is what pushes away from the answer, and
+Checked against the stored experiments themselves: greedy selection starts
+from the top two exact patching effects sorted by hand, each later member is
+the best addition by plain mean ablation, the core is the size the
+faithfulness experiment chose, the opposing part is what pushes away from the answer, and
 the evaluation's f with heads and MLPs ablated is recomputed with plain
 mean ablation on the evaluation prompts.
 """
@@ -19,7 +20,7 @@ from store import list_evaluations, load_run_for_audit, open_store
 from tests.evaluation.ablation_reference import plain_f
 
 
-def test_core_is_the_chosen_faithful_prefix_and_opposing_is_reported_apart(db, load):
+def test_core_is_grown_greedily_by_faithfulness_and_opposing_is_reported_apart(db, load):
     target = load("tiny-llama")
     run = api.explain(task="ioi", model="tiny-llama", db=db, n=8, target=target)
     with open_store(db) as st:
@@ -30,24 +31,37 @@ def test_core_is_the_chosen_faithful_prefix_and_opposing_is_reported_apart(db, l
     exact = patching[0]["result"]["effects"]
     assert patching[1]["args"]["direction"] == "denoising"
     restoring = patching[1]["result"]["effects"]
-    faith = next(e for e in exps if e["tool"] == "faithfulness")["result"]
+    faith, *check = [e["result"] for e in exps if e["tool"] == "faithfulness"]
     promoting = sorted((c for c, v in exact.items() if v < 0), key=lambda c: exact[c])
-    assert faith["ranking"] == promoting[: len(faith["ranking"])]
+    assert faith["start"] == promoting[:2] and faith["order"][:2] == promoting[:2] and len(faith["order"]) > 2
+    # every later member is the best addition by plain mean ablation on the research prompts
+    research = load_task("ioi", target, n=8, seed=0)
+    for k, cid in enumerate(faith["order"][2:], start=2):
+        options = {c: plain_f(target, research, faith["order"][:k] + [c]) for c in faith["candidates"]
+                   if c not in faith["order"][:k]}
+        assert options[cid] == pytest.approx(max(options.values()), abs=1e-4)
+        assert faith["curve"][k - 1]["f"] == pytest.approx(options[cid], abs=1e-3)
     reached = [p["size"] for p in faith["curve"] if p["f"] is not None and p["f"] >= faith["target_f"]]
     best = max((p for p in faith["curve"] if p["f"] is not None), key=lambda p: (round(p["f"], 6), -p["size"]))
     assert faith["chosen_size"] == (min(reached) if reached else best["size"])
-    # the circuit by hand: faithful prefix, then sufficient (denoising) components, and the opposing part
+    # the circuit by hand: the greedy core and the opposing part
     cap, frac = 20, 0.05
     threshold = frac * max(abs(v) for v in exact.values())
     opposing = [c for c in sorted(exact, key=lambda c: -exact[c])
                 if exact[c] > 0 and exact[c] >= threshold and -exact[c] + restoring.get(c, 0.0) < 0][: cap // 4]
-    core = faith["ranking"][: max(faith["chosen_size"], 2)]
+    core = faith["order"][: max(faith["chosen_size"], 2)]
+    opposing = [c for c in opposing if c not in core]  # greedy may need a noising-opposing component
     needed = frac * max(abs(v) for v in restoring.values())
-    for cid in sorted(restoring, key=lambda c: -restoring[c]):
-        if len(core) + len(opposing) >= cap or restoring[cid] < needed or restoring[cid] <= 0:
-            break
-        if cid not in core and cid not in opposing:
-            core.append(cid)
+    extra = [c for c in sorted(restoring, key=lambda c: -restoring[c])
+             if restoring[c] > 0 and restoring[c] >= needed and c not in core and c not in opposing]
+    extra = extra[: cap - len(core) - len(opposing)]
+    # the sufficient ones join only if they do not lower the core's f (by plain mean ablation, research prompts)
+    assert len(check) == (1 if extra else 0)
+    if extra:
+        assert check[0]["start"] == core + extra
+        f_with, f_core = plain_f(target, research, core + extra), plain_f(target, research, core)
+        assert check[0]["curve"][0]["f"] == pytest.approx(f_with, abs=1e-3)
+        core += extra if f_with >= f_core else []
     assert sorted(run.circuit) == sorted(core + opposing)
     # the evaluator re-measures on held-out prompts: f of the core with heads and MLPs ablated, by plain hooks
     parts = evaluations["faithfulness"]["parts"]
