@@ -85,12 +85,16 @@ def test_the_faithfulness_curve_ranks_every_component(tmp_path, load):
     with open_store(url) as st:
         experiments = load_run_for_audit(st, run.run_id)["experiments"]
         ranking = _effects(st, run.run_id)
-    by_kind = {(e["tool"], e["args"]["direction"]): e["result"]["effects"] for e in experiments
-               if e["tool"] in {"attribution_patching", "activation_patching"} and e["args"].get("positions") == "all"}
+    by_kind: dict[tuple[str, str], dict[str, float]] = {}
+    for e in experiments:  # in run order: a later sweep of a component overrides an earlier one
+        if e["tool"] in {"attribution_patching", "activation_patching"} and e["args"].get("positions") == "all":
+            by_kind.setdefault((e["tool"], e["args"]["direction"]), {}).update(e["result"]["effects"])
     exact, estimates = by_kind[("activation_patching", "noising")], by_kind[("attribution_patching", "noising")]
     restoring = by_kind[("activation_patching", "denoising")]
     target = load(MODEL)
-    assert len(exact) == 4 and set(ranking) == set(estimates)
+    # the 4 candidates, plus any MLP greedy selection took in without an exact effect (patched afterwards)
+    assert 4 <= len(exact) < len(estimates) and set(ranking) == set(estimates)
     assert len(ranking) == target.n_layers * (target.n_heads + 1)  # every head and MLP
-    assert all(ranking[c] == exact[c] != restoring[c] for c in exact)
+    assert all(ranking[c] == exact[c] for c in exact)
+    assert restoring and all(ranking[c] != restoring[c] for c in restoring)
     assert all(ranking[c] == estimates[c] for c in set(estimates) - set(exact))
