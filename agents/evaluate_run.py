@@ -34,6 +34,7 @@ from agents.replication import explanation_descriptions, explanation_roles
 from agents.session import (
     ExplainConfig,
     _load,
+    check_stored_disguise,
     evaluation_data,
     pairs_wanted,
     research_task,
@@ -215,6 +216,7 @@ def evaluate_stored_run(
     config = with_placement(ExplainConfig.model_validate(run.config), device, dtype)
     say = progress or (lambda _event, _payload: None)
     target, data = _load(config, say)
+    check_stored_disguise(run, config, target.tokenizer)
     data, prompts = evaluation_data(config, target, data)
     say("phase", {"name": "evaluate"})
     effects = _effects(store, run_id)

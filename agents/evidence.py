@@ -127,7 +127,8 @@ class ComponentEvidence(BaseModel):
     def position_shares(self) -> dict[str, float] | None:
         """Each task role's position-only contribution as a share of the all-position one (None if unmeasured)."""
         ref = self.number("exact")
-        if not self.at_position or abs(ref) < 1e-9:
+        # a component whose own effect is under 1% of the clean-corrupt gap has no meaningful shares
+        if not self.at_position or abs(ref) < 0.01 * max(abs(finite_or(self.scale, 1.0)), 1e-9):
             return None
         return {role: finite_or(m.value) / ref for role, m in self.at_position.items() if m.value is not None}
 

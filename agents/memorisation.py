@@ -56,7 +56,7 @@ _WORD = re.compile(r"[a-z]+|[-+]?\d+(?:\.\d+)?%?")
 
 
 class Agreement(BaseModel):
-    """The three agreements every memorisation check judges, and whether it passes."""
+    """The three agreements every memorisation check judges."""
 
     circuit_ok: bool
     circuit_chance: float | None
@@ -66,11 +66,12 @@ class Agreement(BaseModel):
     description_similarity: float | None
     description_null: float | None
     descriptions_ok: bool
-    passed: bool
 
 
 class MemorisationVerdict(Agreement):
-    """The head-permutation check."""
+    """The head-permutation check: all three agreements hold."""
+
+    passed: bool
 
 
 def _words(text: str) -> set[str]:
@@ -138,6 +139,8 @@ class DisguiseVerdict(Agreement):
     circuit_precision: float | None
     behaviour_kept: float | None
     applicable: bool
+    #: None when the check does not apply (the renaming did not keep the behaviour): neither passed nor failed
+    passed: bool | None
 
 
 def disguise_verdict(
@@ -175,5 +178,5 @@ def disguise_verdict(
         circuit_recall=recall, circuit_precision=precision, circuit_chance=chance, circuit_ok=circuit_ok,
         ari=ari, roles_ok=roles_ok, n_roles_compared=shared, description_similarity=sim, description_null=null,
         descriptions_ok=descriptions_ok, behaviour_kept=behaviour_kept, applicable=applicable,
-        passed=applicable and circuit_ok and roles_ok and descriptions_ok,
+        passed=(circuit_ok and roles_ok and descriptions_ok) if applicable else None,
     )

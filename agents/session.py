@@ -145,6 +145,21 @@ def task_disguise(config: ExplainConfig, tokenizer: Any) -> Disguise | None:
     return make_disguise(build_task(config.task, tokenizer, n=1), tokenizer, config.disguise)
 
 
+def check_stored_disguise(run: Any, config: ExplainConfig, tokenizer: Any) -> None:
+    """Refuse to rebuild a disguised run's prompts when this version would disguise the task differently.
+
+    The disguise is rebuilt from the run's settings (task, tokenizer, seed); a changed noun list or
+    tokenizer would otherwise re-score or resume the run on other prompts than the ones it studied.
+    """
+    disguise = task_disguise(config, tokenizer)
+    stored = (run.meta or {}).get("disguise")
+    if disguise is not None and stored is not None and \
+            {k: stored.get(k) for k in ("words", "roles")} != {"words": disguise.words, "roles": disguise.roles}:
+        raise AutointerpError(f"Run '{run.id}' was disguised differently from how this version disguises "
+                              f"{config.task} for {config.model} (another noun list or tokenizer); its prompts "
+                              "cannot be rebuilt.")
+
+
 def research_task(config: ExplainConfig, tokenizer: Any, n: int | None, seed: int) -> Task:
     """``n`` pairs of the run's task drawn with ``seed``, disguised when the run is."""
     task = build_task(config.task, tokenizer, n=n, seed=seed)
@@ -310,6 +325,7 @@ def resume_explain(
     spec = parse_agent(config.agent)
     with hold_lease(store, run_id):  # before anything is loaded: a second resume stops here
         ctx = _context(config, spec, store, progress, chat_model, http_client, target)
+        check_stored_disguise(run, config, ctx.target.tokenizer)
         progress("run", {"run_id": run_id})
         run = get_run(store, run_id)  # as it is now that we hold the lease
         with open_checkpointer(store) as saver:

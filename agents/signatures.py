@@ -59,8 +59,8 @@ def composition(ev: ComponentEvidence) -> dict[str, float] | None:
     joint path into all three inputs (``path_downstream``); a path pushing
     the other way gets share 0 (the measured sentence still reports it). The
     single-input paths need not add up to the joint one: the inputs
-    interact. None unless all four were measured and some path pushes the
-    joint path's way.
+    interact. None unless all four were measured and the paths pushing the
+    joint path's way add up to at least a fifth of it.
     """
     joint = ev.value("path_downstream")
     values = {name[-1]: ev.value(name) for name in COMPOSITION}
@@ -69,7 +69,10 @@ def composition(ev: ComponentEvidence) -> dict[str, float] | None:
     sign = 1.0 if finite_or(joint) >= 0 else -1.0
     aligned = {k: max(0.0, sign * finite_or(v)) for k, v in values.items()}
     total = sum(aligned.values())
-    return None if total < 1e-9 else {k: v / total for k, v in aligned.items()}
+    # the paths pushing the joint path's way must carry a real part of it (a fifth), or no input is "the" one
+    if total < 1e-9 or total < 0.2 * abs(finite_or(joint)):
+        return None
+    return {k: v / total for k, v in aligned.items()}
 
 
 def direct_share(ev: ComponentEvidence) -> float | None:

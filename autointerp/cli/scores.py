@@ -85,7 +85,8 @@ def disguise_line(check: Mapping[str, Any]) -> str:
     return (f"disguised-task check vs {check['original_run']}: {kept}; circuit recall "
             f"{_num(check.get('circuit_recall'))} precision {_num(check.get('circuit_precision'))}; roles ARI "
             f"{_num(check.get('ari'))}; descriptions {_num(check.get('description_similarity'))} vs "
-            f"{_num(check.get('description_null'))} mismatched -> " + ("passed" if check["passed"] else "FAILED"))
+            f"{_num(check.get('description_null'))} mismatched -> "
+            + ("not applicable" if check["passed"] is None else "passed" if check["passed"] else "FAILED"))
 
 
 def process_line(proc: Mapping[str, Any]) -> str:

@@ -61,6 +61,8 @@ class Disguise:
     seed: int
     words: dict[str, str]
     roles: dict[str, str]
+    #: ``nouns`` (entities renamed to nouns) or ``permutation`` (too few nouns: entities permuted among themselves)
+    mode: str = "nouns"
 
     def reveal(self, text: str) -> str:
         """``text`` with every image and neutral role name replaced by the original it stands for."""
@@ -69,7 +71,7 @@ class Disguise:
         return _rename(text, back)[0]
 
     def to_json(self) -> dict[str, object]:
-        return {"seed": self.seed, "words": dict(self.words), "roles": dict(self.roles)}
+        return {"seed": self.seed, "words": dict(self.words), "roles": dict(self.roles), "mode": self.mode}
 
 
 def _rename(text: str, mapping: Mapping[str, str]) -> tuple[str, Callable[[int], int]]:
@@ -139,13 +141,14 @@ def make_disguise(task: Task, tokenizer, seed: int) -> Disguise:
     # capitalised entities take capitalised nouns, the others lower-case ones
     pools = {case: [n for n in (noun.capitalize() if case else noun for noun in NOUNS)
                     if n not in entities and _one_token(tokenizer, n)] for case in groups}
-    if all(len(pools[case]) >= len(group) for case, group in groups.items()):
+    mode = "nouns" if all(len(pools[case]) >= len(group) for case, group in groups.items()) else "permutation"
+    if mode == "nouns":
         words = {w: image for case, group in groups.items()
                  for w, image in zip(group, rng.sample(pools[case], len(group)), strict=True)}
     else:  # too few nouns this tokenizer knows (a planted model): permute the entities among themselves
         words = dict(zip(entities, _derangement(entities, rng), strict=True))
     roles = {role: f"R{i + 1}" for i, role in enumerate(task.role_names)}
-    return Disguise(seed=seed, words={w: words[w] for w in entities}, roles=roles)
+    return Disguise(seed=seed, words={w: words[w] for w in entities}, roles=roles, mode=mode)
 
 
 def disguise_task(task: Task, disguise: Disguise) -> Task:

@@ -33,6 +33,11 @@ def test_shares_count_only_paths_that_push_the_joint_path_s_way():
     assert composition(ev) == pytest.approx({"q": 1.0, "k": 0.0, "v": 0.0})
     ev.record("path_v", None, 3)
     assert composition(ev) is None
+    # a tiny path pushing the joint path's way is not "the" input when the others push against it
+    ev.record("path_downstream", -0.5, 1)
+    for name, value in (("path_q", 0.4), ("path_k", 0.0), ("path_v", -0.001)):
+        ev.record(name, value, 2)
+    assert composition(ev) is None
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
-from engine.errors import TaskFormatError
+from agents.session import ExplainConfig, check_stored_disguise, task_disguise
+from engine.errors import AutointerpError, TaskFormatError
 from engine.tasks import Pair, Task, build_task, tokenize_for
 from engine.tasks.disguise import DISGUISED_NAME, NOUNS, Disguise, disguise_task, make_disguise
 from engine.tasks.induction import WORDS
@@ -72,8 +74,10 @@ def test_a_vocabulary_without_nouns_is_permuted_without_fixed_points():
             return "t0"
 
     task = Task("toks", "", [], (), entities=tuple(f"t{i}" for i in range(10)))
-    words = make_disguise(task, Letters(), seed=3).words
+    disguise = make_disguise(task, Letters(), seed=3)
+    words = disguise.words
     assert sorted(words.values()) == sorted(words) and all(k != v for k, v in words.items())
+    assert disguise.mode == "permutation"
 
 
 def test_a_task_without_entities_is_refused(load):
@@ -91,3 +95,15 @@ def test_the_cli_refuses_in_one_sentence(tmp_path, extra, message):
                            "--db", f"sqlite:///{tmp_path / 'r.db'}", "--no-eval"], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_mode_is_recorded_and_a_changed_stored_disguise_is_refused(load):
+    target = load("tiny-llama")
+    config = ExplainConfig(task="ioi", model="tiny-llama", disguise=2)
+    disguise = task_disguise(config, target.tokenizer)
+    assert disguise is not None and disguise.mode == "nouns" and disguise.to_json()["mode"] == "nouns"
+    run = SimpleNamespace(id="run-x", meta={"disguise": disguise.to_json()})
+    check_stored_disguise(run, config, target.tokenizer)  # the same disguise: accepted
+    tampered = {**disguise.to_json(), "words": {**disguise.words, "Mary": "Zebra"}}
+    with pytest.raises(AutointerpError, match="disguised differently"):
+        check_stored_disguise(SimpleNamespace(id="run-x", meta={"disguise": tampered}), config, target.tokenizer)

@@ -19,8 +19,9 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 
 import autointerp
 from agents.evaluate_run import evaluate_stored_run
-from agents.memorisation import similarity, verdict
+from agents.memorisation import disguise_verdict, similarity, verdict
 from agents.nodes.choose import validate_choice
+from autointerp.cli.scores import disguise_line
 from engine.evaluation.permutation import permutation_consistency, permute_heads
 from store import load_run_for_audit, open_store
 from tests.agents.fakes import ToolCallingFake
@@ -217,3 +218,13 @@ def test_the_scripted_agent_passes_the_disguised_task_check(tmp_path):
     assert check["circuit_recall"] >= 0.9 and check["circuit_precision"] >= 0.9
     assert check["ari"] >= 0.5 and check["description_similarity"] > check["description_null"]
     assert check["passed"]
+
+
+def test_a_disguise_that_loses_the_behaviour_neither_passes_nor_fails():
+    roles = {"L0.H0": "a", "L0.H1": "b"}
+    texts = {"L0.H0": "attends to the previous token and copies it", "L0.H1": "writes the answer to the logits"}
+    kept = disguise_verdict(list(roles), list(roles), 10, roles, roles, texts, texts, behaviour_kept=0.9)
+    lost = disguise_verdict(list(roles), list(roles), 10, roles, roles, texts, texts, behaviour_kept=0.3)
+    assert kept.passed is True and kept.applicable
+    assert lost.passed is None and not lost.applicable and lost.circuit_ok and lost.roles_ok
+    assert disguise_line({**lost.model_dump(), "original_run": "run-a"}).endswith("-> not applicable")
