@@ -17,7 +17,7 @@ from agents.evidence import (
     finite_or,
 )
 from agents.grouping import GROUPING_RULE, signature
-from agents.scripted import INPUT_NAMES, PATH_OF
+from agents.scripted import INPUT_NAMES, PATH_OF, STRONG
 from agents.signatures import (
     KIND_NOUNS,
     composition,
@@ -86,10 +86,11 @@ def measured_sentences(cid: str, ev: ComponentEvidence) -> list[str]:
     if corrupt is not None and role in corrupt:
         out.append(f"On the corrupt prompts its attention to {role} is {_pct(finite_or(corrupt[role]))}"
                    f"{ev.cite('attention_corrupt')}.")
-    shares = ev.position_shares()
-    if shares:
+    at_shares = ev.position_shares()
+    if at_shares:
         ranked = sorted(ev.at_position.items(), key=lambda kv: -abs(finite_or(kv[1].value)))
-        parts = ", ".join(f"{role} {finite_or(m.value):+.3f} ({_pct(shares.get(role, 0.0))})" for role, m in ranked)
+        parts = ", ".join(f"{role} {finite_or(m.value):+.3f} ({_pct(at_shares.get(role, 0.0))})"
+                          for role, m in ranked)
         out.append(f"Patched at one task role's position at a time, its contribution is {parts} of the "
                    f"all-position one{ev.cite_positions()}.")
     res = ev.value("ablation_resample")
@@ -112,12 +113,13 @@ def acts_at(ev: ComponentEvidence) -> tuple[str, float] | None:
 
 
 def composes_through(ev: ComponentEvidence) -> str | None:
-    """``keys`` when one input of the later circuit heads carries >= half of the three single-input paths."""
+    """``keys`` when one input of the later circuit heads carries the share its composition hypothesis needs
+    (``STRONG``, the rule that marks it supported) of the three single-input paths."""
     shares = composition(ev)
     if shares is None:
         return None
     best = max("qkv", key=lambda x: shares[x])
-    return INPUT_NAMES[best] if shares[best] >= 0.5 else None
+    return INPUT_NAMES[best] if shares[best] >= STRONG else None
 
 
 def headline(cid: str, ev: ComponentEvidence, hypotheses: list[HypothesisRecord]) -> str:

@@ -38,6 +38,7 @@ from agents.session import (
     evaluation_data,
     pairs_wanted,
     research_task,
+    task_disguise,
     with_placement,
 )
 from agents.toolbox import get_spec
@@ -49,7 +50,6 @@ from engine.patching import task_metrics
 from engine.planted import planted_truth
 from engine.planted.score import PlantedScore, score_planted
 from engine.tasks import tokenize_for
-from engine.tasks.disguise import Disguise
 from store import (
     Store,
     frozen_roles,
@@ -129,28 +129,26 @@ def permutation_check(store: Store, run: Any, config: ExplainConfig, original: s
 
 
 def disguise_check(store: Store, run: Any, config: ExplainConfig, original: str | None,
-                   target: Any) -> dict[str, Any]:
+                   target: Any, research: Any) -> dict[str, Any]:
     """Does the disguised run report what the plain run of the same model reported?
 
     Ids are the same in both runs; the disguised run's descriptions are
     compared after its disguise is undone (images and neutral role names read
     back as the originals). How much of the behaviour the renaming kept is
     measured on the research prompts of both runs (``behaviour_kept``: the
-    disguised clean - corrupt logit difference over the plain one). Rules:
+    disguised clean - corrupt logit difference over the plain one; ``research``
+    is the disguised run's, already tokenised). Rules:
     :func:`agents.memorisation.disguise_verdict`.
     """
-    stored = (run.meta or {}).get("disguise")
-    if not stored:
+    disguise = task_disguise(config, target.tokenizer)
+    if disguise is None or not (run.meta or {}).get("disguise"):
         raise AutointerpError(f"Run '{run.id}' has no stored disguise.")
-    disguise = Disguise(seed=int(stored["seed"]), words=dict(stored["words"]), roles=dict(stored["roles"]))
     base = _original_run(store, run, config, original)
     ours, theirs = get_explanation(store, run.id), get_explanation(store, base.id)
-    n = pairs_wanted(config)
-    gaps = []
-    for variant in (config.model_copy(update={"disguise": None}), config):
-        clean, corrupt = task_metrics(target, tokenize_for(research_task(variant, target.tokenizer, n, config.seed),
-                                                           target))
-        gaps.append(clean - corrupt)
+    plain = research_task(config.model_copy(update={"disguise": None}), target.tokenizer, pairs_wanted(config),
+                          config.seed)
+    gaps = [clean - corrupt for clean, corrupt in (task_metrics(target, tokenize_for(plain, target)),
+                                                   task_metrics(target, research))]
     kept = gaps[1] / gaps[0] if gaps[0] > 0 else None
     revealed = {c: disguise.reveal(text) for c, text in explanation_descriptions(ours).items()}
     judged = disguise_verdict(
@@ -215,9 +213,9 @@ def evaluate_stored_run(
         raise AutointerpError(f"Run '{run_id}' has no roles to evaluate (status: {run.status}).")
     config = with_placement(ExplainConfig.model_validate(run.config), device, dtype)
     say = progress or (lambda _event, _payload: None)
-    target, data = _load(config, say)
+    target, research = _load(config, say)
     check_stored_disguise(run, config, target.tokenizer)
-    data, prompts = evaluation_data(config, target, data)
+    data, prompts = evaluation_data(config, target, research)
     say("phase", {"name": "evaluate"})
     effects = _effects(store, run_id)
     # the answer-opposing part, as localisation split it and the explanation stored it
@@ -240,7 +238,7 @@ def evaluate_stored_run(
         save_evaluation(store, run_id, "permutation", out["permutation"],
                         {"original_run": original, "version": version, "label": params["label"]})
     elif config.disguise is not None:
-        out["disguise"] = disguise_check(store, run, config, original, target)
+        out["disguise"] = disguise_check(store, run, config, original, target, research)
         save_evaluation(store, run_id, "disguise", out["disguise"],
                         {"original_run": original, "version": version, "label": params["label"]})
     elif config.model in PLANTED_MODELS:
