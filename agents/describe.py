@@ -250,12 +250,14 @@ def circuit_summary(
         added = [c for c in circuit if c not in localisation.opposing and c not in grown]
         start = (f"starting from the top {len(res.start)} by exact effect ({', '.join(res.start)}), "
                  if res.start else "")
+        measured = ("the candidate" if res.shortlist is None or res.shortlist >= len(res.candidates) else
+                    f"of the {res.shortlist} heads or MLPs with the largest restoration gradient, the one")
         lines.append(
             f"Attribution patching over every head and MLP of {model}, confirmed by exact patching of the top "
             f"{len(localisation.candidates)} candidates, ranks the answer-promoting components for {task}. The "
             f"circuit's core of {len(grown)} ({', '.join(order_ids(grown))}) was grown greedily on the research "
-            f"prompts with every other head and MLP mean-ablated, {start}adding at each step the candidate that "
-            f"raised faithfulness most ({', '.join(joined) or 'none needed'}, in that order): {res.reason}"
+            f"prompts with every other head and MLP mean-ablated, {start}adding at each step "
+            f"{measured} that raised faithfulness most ({', '.join(joined) or 'none needed'}, in that order): {res.reason}"
             f"{loc_cite}.")
         if added:
             one = len(added) == 1

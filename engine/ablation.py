@@ -7,8 +7,14 @@ only the pair-specific information; resample-ablation substitutes the
 activation of another corrupt prompt, keeping the variance too. Every result
 in this project states which one it used.
 
-Means are per bucket (equal-length prompts), so position ``p`` is averaged
-only with position ``p`` of prompts of the same template length.
+Means are per position and per template: position ``p`` of a pair is
+averaged only with position ``p`` of the corrupt prompts of the same
+template in its bucket (``Pair.template``; pairs naming no template share
+the bucket's mean). Why per template, as Wang et al.'s IOI code does
+(``compute_means_by_template``): two templates of one token length put
+different words at one position ("store" / "park"), and a mean across them
+would erase the template's words as well as the pair's entities, charging a
+circuit for information every prompt of its template carries.
 """
 
 from __future__ import annotations
@@ -41,6 +47,31 @@ def corrupt_activations(
     return dict(cache)
 
 
+def template_means(acts: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
+    """Each row replaced by the mean of the rows of its template.
+
+    Args:
+        acts: [n, pos, ...] activations of one bucket's corrupt prompts.
+        templates: [n] template index of each row.
+
+    Returns:
+        [n, pos, ...]: row i is the mean of ``acts[templates == templates[i]]``.
+    """
+    index = templates.to(acts.device)
+    n_groups = int(index.max()) + 1 if index.numel() else 0
+    flat = acts.reshape(acts.shape[0], -1)
+    sums = torch.zeros(n_groups, flat.shape[1], dtype=flat.dtype, device=flat.device).index_add_(0, index, flat)
+    counts = torch.bincount(index, minlength=n_groups).to(flat.dtype).unsqueeze(1)
+    return (sums / counts)[index].reshape(acts.shape)
+
+
+def corrupt_means(
+    target: TargetModel, bucket: Bucket, components: Iterable[str | Component]
+) -> dict[str, torch.Tensor]:
+    """Mean-ablation values of ``components`` for the bucket's rows: id -> [n, pos, ...] (``template_means``)."""
+    return {cid: template_means(a, bucket.templates) for cid, a in corrupt_activations(target, bucket, components).items()}
+
+
 def ablation_edits(
     target: TargetModel,
     bucket: Bucket,
@@ -56,7 +87,7 @@ def ablation_edits(
         bucket: the prompts the ablated forward will run on (its corrupt
             prompts define the mean / resample distribution).
         components: ids to ablate.
-        kind: ``zero``, ``mean`` (per-position mean over the corrupt prompts) or
+        kind: ``zero``, ``mean`` (per-position mean over the corrupt prompts of the pair's template) or
             ``resample`` (the activation of a random other corrupt prompt).
         seed: resampling seed.
         batch_repeat: the ablated forward's batch is the bucket repeated this many times.
@@ -67,10 +98,10 @@ def ablation_edits(
     ids = component_ids(components)
     if kind == "zero":
         return {cid: torch.zeros_like for cid in ids}
-    acts = corrupt_activations(target, bucket, ids)
     if kind == "mean":
-        means = {cid: a.mean(dim=0, keepdim=True) for cid, a in acts.items()}
-        return {cid: _constant(means[cid]) for cid in ids}
+        means = corrupt_means(target, bucket, ids)
+        return {cid: _constant(means[cid].repeat(batch_repeat, *[1] * (means[cid].dim() - 1))) for cid in ids}
+    acts = corrupt_activations(target, bucket, ids)
     if kind == "resample":
         gen = torch.Generator().manual_seed(seed)  # a host generator: the same draw on every device
         n = bucket.n

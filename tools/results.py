@@ -144,6 +144,9 @@ class FaithfulnessResult(ToolOutput):
     candidates: list[str] = Field(default_factory=list)
     start: list[str] = Field(default_factory=list)
     curve: list[FaithfulnessPoint]
+    #: candidates measured exactly per step, by largest restoration gradient (None: all; results stored before
+    #: shortlisting measured all)
+    shortlist: int | None = None
     target_f: float
     chosen_size: int
     reason: str

@@ -7,8 +7,9 @@ the top candidates confirms them; and a set of important components is not
 yet a circuit -- the circuit is grown by greedy selection on faithfulness
 (the ``faithfulness`` tool): starting from the top ``min_circuit``
 answer-promoting components by exact effect, each step adds the candidate
-(the exact-patched ones and every MLP) whose addition gives the largest f
-on the research prompts with every other head and MLP mean-ablated, until f
+(any head or MLP of the model; the ``shortlist`` of largest restoration
+gradient are measured exactly) whose addition gives the largest f on the
+research prompts with every other head and MLP mean-ablated, until f
 reaches ``target_f`` or the core fills its share of ``max_circuit`` (the
 most faithful step when f never reaches it); a prefix by single-component
 effect misses components that matter only together (an early MLP every head
@@ -41,7 +42,8 @@ from agents.nodes.common import Lab
 from agents.recorder import Experiment
 from agents.state import ResearchState
 from engine.attribution import DEFAULT_METHOD
-from engine.components import all_mlps, parse_component
+from engine.components import all_heads, all_mlps, parse_component
+from engine.evaluation.circuit_choice import DEFAULT_SHORTLIST
 from tools.results import FaithfulnessResult, SweepResult
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -50,6 +52,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "max_circuit": 20,
     "min_circuit": 2,
     "target_f": 0.8,
+    "shortlist": DEFAULT_SHORTLIST,
 }
 
 
@@ -125,13 +128,16 @@ def faithful_circuit(
     if not promoting:
         return None
     start = promoting[: int(params["min_circuit"])]
-    # candidates: the promoters by effect, the rest of the patched ones, then every MLP (mean ablation of an
-    # MLP matters even where corrupt patching hardly does, and there are few of them); a component whose
-    # noising effect opposes the answer may still be needed once the others are ablated, so it may join too
+    # candidates: every head and MLP (mean ablation of a component can matter where corrupt patching hardly
+    # does), the promoters by effect first, then the rest of the patched ones (the tie order); a component
+    # whose noising effect opposes the answer may still be needed once the others are ablated, so it may join
+    target = lab.ctx.target
     others = sorted((c for c in exact if c not in promoting), key=lambda c: -abs(exact[c]))
-    pool = list(dict.fromkeys(promoting + others + [c.id for c in all_mlps(lab.ctx.target.n_layers)]))
+    every = [c.id for c in all_heads(target.n_layers, target.n_heads) + all_mlps(target.n_layers)]
+    pool = list(dict.fromkeys(promoting + others + every))
     out = lab.run("faithfulness", {"components": pool, "start": start, "target_f": float(params["target_f"]),
-                                   "max_size": max(cap - len(opposing), len(start))})
+                                   "max_size": max(cap - len(opposing), len(start)),
+                                   "shortlist": params["shortlist"]})
     res = out.result if out is not None and isinstance(out.result, FaithfulnessResult) else None
     if res is None:
         return None
@@ -140,7 +146,7 @@ def faithful_circuit(
     opposing = [c for c in opposing if c not in core]
     f_at = {p.size: p.f for p in res.curve}
     reasons: dict[str, str] = {}
-    for cid in pool:
+    for cid in dict.fromkeys([*exact, *res.order]):
         effect = f"exact patching effect {exact[cid]:+.3f}" if cid in exact else "not exact-patched"
         if cid in start:
             reasons[cid] = (f"in (core): {effect}, among the top {len(start)} answer-promoting components the "
@@ -149,7 +155,7 @@ def faithful_circuit(
         elif cid in core:
             step = res.order.index(cid) + 1
             reasons[cid] = (f"in (core): {effect}; added at size {step} by greedy faithfulness selection, the "
-                            f"candidate raising f most (to {_f(f_at.get(step))}); {res.reason} [E{out.id}]")
+                            f"measured candidate raising f most (to {_f(f_at.get(step))}); {res.reason} [E{out.id}]")
         elif cid in res.order:
             step = res.order.index(cid) + 1
             reasons[cid] = (f"out: {effect}; added at size {step} (f {_f(f_at.get(step))}) but the chosen size "

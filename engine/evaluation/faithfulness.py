@@ -11,8 +11,9 @@ logit difference over the clean prompts),
     f(C)  = (m(C) - m(∅)) / (m(N) - m(∅)).
 
 Mean ablation replaces an activation by its per-position mean over the task's
-corrupt prompts of the same bucket (``engine.ablation``), MIB's choice:
-it removes the pair-specific information without leaving the data manifold.
+corrupt prompts of the same template (``engine.ablation``), MIB's choice of
+mean ablation with the IOI paper's grouping by template: it removes the
+pair-specific information without leaving the data manifold.
 
 The curve keeps the top-k components ranked by |effect| (a given effect
 dict; unranked components come last) for a grid of k up to all ablatable
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 
 from engine import runner
-from engine.ablation import corrupt_activations
+from engine.ablation import corrupt_means
 from engine.components import Component, all_heads, all_mlps, parse_component
 from engine.evaluation.batching import Progress, batch_plan
 from engine.hooks import EditFn, trace
@@ -54,11 +55,13 @@ def ablatable(target: TargetModel, ablate_mlps: bool = False) -> list[str]:
 
 
 def _masked_mean(mean: torch.Tensor, rows: torch.Tensor) -> EditFn:
-    """Replace the batch rows in ``rows`` ([batch] bool) by ``mean`` ([1, pos, ...])."""
+    """Replace the batch rows in ``rows`` ([copies * n] bool) by their rows of ``mean`` ([n, pos, ...])."""
+    copies = rows.shape[0] // mean.shape[0]
+    value = mean.repeat(copies, *[1] * (mean.dim() - 1))[rows]
 
     def edit(current: torch.Tensor) -> torch.Tensor:
         out = current.clone()
-        out[rows] = mean.to(out.dtype)
+        out[rows] = value.to(out.dtype)
         return out
 
     return edit
@@ -99,8 +102,7 @@ def ablated_metrics(
     n_total = done = 0
     with torch.no_grad():
         for bucket in data.buckets:
-            acts = corrupt_activations(target, bucket, touched)
-            means = {c: a.mean(dim=0, keepdim=True) for c, a in acts.items()}
+            means = corrupt_means(target, bucket, touched)
             resids, _ = runner.residual_stream(adapter, bucket.clean)
             for group in groups:
                 chunk = [unique[i] for i in group]

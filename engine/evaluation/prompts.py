@@ -38,7 +38,7 @@ def first_pairs(data: TaskData, n: int | None) -> TaskData:
                     clean=bucket.clean[rows], corrupt=bucket.corrupt[rows],
                     answer=bucket.answer[rows], distractor=bucket.distractor[rows],
                     roles={k: v[rows] for k, v in bucket.roles.items()},
-                    pair_index=[bucket.pair_index[r] for r in rows],
+                    pair_index=[bucket.pair_index[r] for r in rows], templates=bucket.templates[rows],
                 )
             )
     return TaskData(data.task, buckets)

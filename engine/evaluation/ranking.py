@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 
 from engine import runner
-from engine.ablation import corrupt_activations
+from engine.ablation import corrupt_means
 from engine.components import all_heads
 from engine.hooks import trace
 from engine.models import TargetModel
@@ -53,7 +53,7 @@ def ablation_attribution(
     totals = dict.fromkeys(ids, 0.0)
     adapter = target.adapter
     for bucket in data.buckets:
-        means = {c: a.mean(dim=0, keepdim=True) for c, a in corrupt_activations(target, bucket, ids).items()}
+        means = corrupt_means(target, bucket, ids)
         with torch.no_grad(), trace(adapter, read=ids) as clean:
             runner.forward(adapter, bucket.clean)
         deltas = {c: torch.zeros_like(clean[c], requires_grad=True) for c in ids}

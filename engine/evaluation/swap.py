@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from engine import runner
+from engine.ablation import corrupt_means
 from engine.adapters.base import ArchitectureAdapter, BlockContext, HeadParams, compute_head
 from engine.components import Component, parse_component
 from engine.errors import ComponentError
@@ -125,7 +126,7 @@ def swap_delta(
     Args:
         x: [batch, pos, d_model] normalised attention input at ``swap.layer``.
         ctx: block context (rotary) for this sequence length.
-        mean_z: [1, pos, d_head] the target head's mean output over the corrupt
+        mean_z: [n, pos, d_head] the target head's mean output over the corrupt
             prompts; needed when ``swap.source`` is None (mean ablation).
 
     Returns:
@@ -155,7 +156,7 @@ def swap_hooks(
         swaps: one swap (or None, unswapped) per copy of the prompts in the batch.
         n: prompts per copy.
         ctx: block context of the batch (rotary cos/sin broadcast over the batch).
-        means: head id -> [1, pos, d_head] mean output over the corrupt prompts,
+        means: head id -> [n, pos, d_head] mean output over the corrupt prompts,
             for the swaps that mean-ablate their target (``head_means``).
 
     Hooks are ``trace``'s: the attention input of each swapped layer is read,
@@ -214,12 +215,8 @@ def _outcomes(pairs: Sequence[HeadPair], accs: list[_Accumulator], base_ld: floa
 
 
 def head_means(target: TargetModel, bucket: Bucket, heads: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Each head's output ``z`` averaged over the bucket's corrupt prompts: id -> [1, pos, d_head]."""
-    if not heads:
-        return {}
-    with torch.no_grad(), trace(target.adapter, read=list(heads)) as cache:
-        runner.forward(target.adapter, bucket.corrupt)
-    return {h: cache[h].mean(dim=0, keepdim=True) for h in heads}
+    """Each head's output ``z`` averaged over the corrupt prompts of each pair's template: id -> [n, pos, d_head]."""
+    return corrupt_means(target, bucket, heads) if heads else {}
 
 
 def swap_effects(

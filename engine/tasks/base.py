@@ -35,6 +35,9 @@ class Pair:
     roles: dict[str, int] = field(default_factory=dict)
     #: where the pair came from, for error messages ("line 7 of f.jsonl", "pair 3 of ioi")
     origin: str = ""
+    #: the prompt frame the pair shares with others ("" = none named): mean ablation averages over the
+    #: corrupt prompts of the same template, so it removes the pair's entities, not the template's words
+    template: str = ""
 
 
 @dataclass
@@ -54,7 +57,9 @@ class Bucket:
     """Pairs whose prompts share one token length.
 
     Shapes: ``clean``, ``corrupt``: [n, pos]; ``answer``, ``distractor``: [n];
-    ``roles[name]``: [n] token positions; ``pair_index``: indices into ``Task.pairs``.
+    ``roles[name]``: [n] token positions; ``pair_index``: indices into ``Task.pairs``;
+    ``templates``: [n] the index of each pair's template within the bucket (pairs naming no
+    template share one), what mean ablation averages within (``engine.ablation.corrupt_means``).
     """
 
     clean: torch.Tensor
@@ -63,6 +68,7 @@ class Bucket:
     distractor: torch.Tensor
     roles: dict[str, torch.Tensor]
     pair_index: list[int]
+    templates: torch.Tensor
 
     @property
     def n(self) -> int:
@@ -195,6 +201,8 @@ def tokenize_task(
     buckets = []
     for _length, rows in sorted(groups.items()):
         role_names = set.intersection(*(set(r[5]) for r in rows))
+        frames = [task.pairs[r[0]].template for r in rows]
+        labels = sorted(set(frames))
         buckets.append(
             Bucket(
                 clean=torch.tensor([r[1] for r in rows], device=device),
@@ -203,6 +211,7 @@ def tokenize_task(
                 distractor=torch.tensor([r[4] for r in rows], device=device),
                 roles={name: torch.tensor([r[5][name] for r in rows], device=device) for name in sorted(role_names)},
                 pair_index=[r[0] for r in rows],
+                templates=torch.tensor([labels.index(f) for f in frames], device=device),
             )
         )
     return TaskData(task, buckets)

@@ -164,7 +164,7 @@ def disguise_task(task: Task, disguise: Disguise) -> Task:
             clean=clean, corrupt=_rename(pair.corrupt, disguise.words)[0],
             answer=_rename(pair.answer, disguise.words)[0], distractor=_rename(pair.distractor, disguise.words)[0],
             roles={disguise.roles.get(role, role): moved(offset) for role, offset in pair.roles.items()},
-            origin=f"{pair.origin} (disguised)" if pair.origin else "",
+            origin=f"{pair.origin} (disguised)" if pair.origin else "", template=pair.template,
         ))
     return Task(DISGUISED_NAME, DISGUISED_DESCRIPTION, pairs,
                 tuple(disguise.roles.get(r, r) for r in task.role_names),

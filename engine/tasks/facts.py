@@ -48,7 +48,7 @@ def _make(name, description, table, templates, tokenizer, n, seed) -> Task:
         clean, corrupt = template.format(key), template.format(other)
         pairs.append(
             Pair(clean, corrupt, " " + value, " " + other_value, {"X": template.index("{}")},
-                 origin=f"{name} pair {i + 1}")
+                 origin=f"{name} pair {i + 1}", template=template)
         )
     return Task(name, description, pairs, ("X",))
 

@@ -67,7 +67,8 @@ def make_ioi(tokenizer, n: int = 48, seed: int = 0) -> Task:
             clean, pos = _fill(template, a, b, s)
             io_key, s_key = ("A", "B") if baba else ("B", "A")
             roles = {"IO": pos[io_key], "S1": pos[s_key], "S2": pos["S"]}
-            pairs.append(Pair(clean, corrupt, " " + io, " " + s, roles, origin=f"ioi pair {len(pairs) + 1}"))
+            pairs.append(Pair(clean, corrupt, " " + io, " " + s, roles, origin=f"ioi pair {len(pairs) + 1}",
+                              template=template))
         couple += 1
     return Task("ioi", "indirect object identification (ABC corruption, counterbalanced names)", pairs, ROLES,
                 entities=tuple(names))

@@ -1,6 +1,8 @@
 """Custom tasks from JSONL: one ``{"clean","corrupt","answer","distractor"}`` object per line.
 
-Optional per line: ``"roles": {"NAME": char_offset_in_clean}``. Blank lines
+Optional per line: ``"roles": {"NAME": char_offset_in_clean}`` and
+``"template": "a label"`` (pairs with the same label share a prompt frame;
+mean ablation averages within a template). Blank lines
 are skipped. Every problem is reported with its line number, and the first
 problem stops the load: a task is used whole or not at all.
 """
@@ -29,7 +31,11 @@ def _pair(obj: object, where: str) -> Pair:
     # bool is a subclass of int in Python: ``true`` must not be read as offset 1
     if not isinstance(roles, dict) or not all(type(v) is int and v >= 0 for v in roles.values()):
         raise TaskFormatError(f"{where}: roles must map role names to character offsets (integers >= 0).")
-    return Pair(obj["clean"], obj["corrupt"], obj["answer"], obj["distractor"], dict(roles), origin=where)
+    template = obj.get("template", "")
+    if not isinstance(template, str):
+        raise TaskFormatError(f"{where}: template must be a string (a label shared by pairs of one prompt frame).")
+    return Pair(obj["clean"], obj["corrupt"], obj["answer"], obj["distractor"], dict(roles), origin=where,
+                template=template)
 
 
 def load_jsonl(path: str | Path) -> Task:

@@ -16,9 +16,17 @@ import itertools
 import pytest
 import torch
 
+from engine import runner
+from engine.ablation import ablation_edits
 from engine.adapters import adapter_for
-from engine.evaluation.circuit_choice import GreedyCurve, circuit_parts, greedy_circuit
-from engine.tasks import load_task
+from engine.evaluation.circuit_choice import (
+    GreedyCurve,
+    circuit_parts,
+    greedy_circuit,
+    restoration_gradients,
+)
+from engine.hooks import trace
+from engine.tasks import load_task, logit_diff
 from tests.evaluation.ablation_reference import every_component, plain_f, plain_metric
 from tools.base import ToolContext, run_tool
 from tools.registry import get_tool
@@ -62,7 +70,8 @@ POOL = ["L1.H0", "L1.H1", "L0.MLP", "L2.H1", "L2.MLP", "L2.H0", "L2.H3", "L0.H2"
 
 
 def test_greedy_skips_a_cancelling_pair_that_a_prefix_by_single_effect_takes(cancelling):
-    target, data = cancelling, load_task("ioi", cancelling, n=8)
+    # 16 pairs: with 8, each template's mean is one corrupt prompt and the pair's effects are lopsided
+    target, data = cancelling, load_task("ioi", cancelling, n=16)
     base = plain_metric(target, data, [])
     single = {c: plain_metric(target, data, [c]) - base for c in POOL}
     prefix = sorted(POOL, key=lambda c: -abs(single[c]))[:2]
@@ -129,3 +138,43 @@ def test_the_tool_reports_the_steps_and_its_choice(gpt2):
     assert res.chosen_size == (min(reached) if reached else best.size)
     bad = run_tool(get_tool("faithfulness"), ctx, {"components": ["L1.RESID"]})
     assert not bad.ok and "L1.RESID" in bad.error
+
+
+def _interpolated_metric(target, data, alphas: dict[str, float]) -> float:
+    """The metric with each listed component at ``mean + alpha (activation - mean)`` (plain hook loop)."""
+    total = 0.0
+    for bucket in data.buckets:
+        ablated = ablation_edits(target, bucket, list(alphas), kind="mean")
+
+        def mix(cid, ablated=ablated):
+            return lambda cur: ablated[cid](cur) + alphas[cid] * (cur - ablated[cid](cur))
+
+        with torch.no_grad(), trace(target.adapter, edit={c: mix(c) for c in alphas}):
+            logits = runner.forward(target.adapter, bucket.clean)
+        total += float(logit_diff(logits, bucket.answer, bucket.distractor).sum())
+    return total / data.n_pairs
+
+
+def test_restoration_gradients_match_finite_differences(gpt2):
+    data = load_task("ioi", gpt2, n=8)
+    universe = every_component(gpt2)
+    kept = {"L1.H0", "L0.MLP"}
+    grads = restoration_gradients(gpt2, data, kept, universe)
+    eps = 1e-2
+    base = {c: (1.0 if c in kept else 0.0) for c in universe}
+    for cid in ["L2.H2", "L1.MLP", "L0.H3", "L1.H0"]:
+        sign = -1.0 if cid in kept else 1.0  # step inside [0, 1]
+        up = _interpolated_metric(gpt2, data, {**base, cid: base[cid] + sign * eps})
+        estimate = (up - _interpolated_metric(gpt2, data, base)) / (sign * eps)
+        assert grads[cid] == pytest.approx(estimate, rel=0.05, abs=2e-3)
+    assert max(abs(v) for v in grads.values()) > 1e-2  # not a vacuous all-zero gradient
+
+
+def test_a_shortlist_as_long_as_the_pool_is_exact_greedy_and_a_short_one_measures_true_f(cancelling):
+    target, data = cancelling, load_task("ioi", cancelling, n=8)
+    exact = greedy_circuit(target, data, POOL, target_f=0.99, cap=3)
+    assert greedy_circuit(target, data, POOL, target_f=0.99, cap=3, shortlist=len(POOL)).order == exact.order
+    short = greedy_circuit(target, data, POOL, target_f=0.99, cap=3, shortlist=2)
+    assert short.shortlist == 2
+    for k, f in zip(short.sizes, short.f, strict=True):  # each step's f is the set's true f, whatever was measured
+        assert f == pytest.approx(plain_f(target, data, short.order[:k]), abs=1e-3)

@@ -76,7 +76,13 @@ def test_mlp_members_are_noted_unless_mlps_are_ablated(gpt2, gpt2_data):
     heads_only = faithfulness(gpt2, gpt2_data, ["L0.H1", "L1.MLP"])
     assert heads_only["circuit_size"] == 1 and "L1.MLP" in heads_only["note"]
     with_mlps = faithfulness(gpt2, gpt2_data, ["L0.H1", "L1.MLP"], ablate_mlps=True)
-    assert with_mlps["circuit_size"] == 2 and with_mlps["m_empty"] != heads_only["m_empty"]
+    assert with_mlps["circuit_size"] == 2
+    # every MLP but L1.MLP is ablated in the circuit's run, and none in the heads-only run (independent loop)
+    others = [h for h in heads_of(gpt2) if h != "L0.H1"]
+    mlps = [f"L{layer}.MLP" for layer in range(gpt2.n_layers) if layer != 1]
+    assert with_mlps["m_circuit"] == pytest.approx(plain_metric(gpt2, gpt2_data, others + mlps), abs=1e-4)
+    assert heads_only["m_circuit"] == pytest.approx(plain_metric(gpt2, gpt2_data, others), abs=1e-4)
+    assert abs(with_mlps["m_circuit"] - heads_only["m_circuit"]) > 1e-3
 
 
 def test_curve_grid_and_ranking_helpers():
