@@ -52,6 +52,7 @@ from engine.evaluation.swap import swap_effects
 from engine.hooks import trace
 from engine.models import load_model
 from engine.tasks import load_task, logit_diff
+from tests.evaluation.ablation_reference import mean_by_template
 from tests.evaluation.swap_reference import reference_swap_effects
 
 
@@ -70,8 +71,8 @@ def naive_ablated_metric(target, data, ablated: frozenset[str]) -> float:
         for bucket in data.buckets:
             with trace(target.adapter, read=sorted(ablated)) as cache:
                 target.model(bucket.corrupt)
-            means = {c: cache[c].mean(dim=0, keepdim=True) for c in ablated}
-            edits = {c: (lambda current, m=means[c]: m.expand_as(current).clone()) for c in ablated}
+            means = {c: mean_by_template(cache[c], bucket, data.task) for c in ablated}
+            edits = {c: (lambda current, m=means[c]: m.clone()) for c in ablated}
             with trace(target.adapter, edit=edits):
                 logits = target.model(bucket.clean).logits
             total += float(logit_diff(logits, bucket.answer, bucket.distractor).sum())

@@ -40,7 +40,7 @@ from tools.results import AblationResult
 class AblationArgs(ToolArgs):
     components: list[str] | str = components_field()
     kind: Literal["zero", "mean", "resample"] = Field(
-        "mean", description="'zero', 'mean' (per-position mean over the corrupt prompts) or 'resample' (another corrupt prompt's activation)."
+        "mean", description="'zero', 'mean' (per-position mean over the corrupt prompts of the pair's template) or 'resample' (another corrupt prompt's activation)."
     )
     together: bool = Field(False, description="Ablate all listed components together in one run instead of one at a time.")
     positions: Positions = positions_field("all")

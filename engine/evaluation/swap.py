@@ -156,7 +156,7 @@ def swap_hooks(
         swaps: one swap (or None, unswapped) per copy of the prompts in the batch.
         n: prompts per copy.
         ctx: block context of the batch (rotary cos/sin broadcast over the batch).
-        means: head id -> [n, pos, d_head] mean output over the corrupt prompts,
+        means: head id -> [n, pos, d_head] mean output over the corrupt prompts of each pair's template,
             for the swaps that mean-ablate their target (``head_means``).
 
     Hooks are ``trace``'s: the attention input of each swapped layer is read,

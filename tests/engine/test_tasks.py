@@ -90,9 +90,20 @@ def test_custom_jsonl_task_loads_and_adds_the_leading_space(tmp_path, smollm):
     assert bucket.answer[0] == bucket.answer[1] and bucket.distractor[0] == bucket.distractor[1]
 
 
+def test_jsonl_templates_group_the_mean_ablation(tmp_path, smollm):
+    other = {**GOOD, "clean": "When Mary and John went to the park, John gave a ball to",
+             "corrupt": "When Tom and Jack went to the park, Bob gave a ball to"}
+    rows = [{**GOOD, "template": "store"}, {**other, "template": "park"}, {**GOOD, "template": "store"}, other]
+    data = load_task(write_jsonl(tmp_path / "t.jsonl", rows), smollm)
+    assert [p.template for p in data.task.pairs] == ["store", "park", "store", ""]
+    (bucket,) = data.buckets
+    assert bucket.templates.tolist() == [2, 1, 2, 0]  # "", "park", "store" sorted: the unnamed pair alone
+
+
 @pytest.mark.parametrize(
     "row,message",
     [
+        ({**GOOD, "template": 3}, "line 2 of bad.jsonl: template must be a string"),
         ({**GOOD, "answer": " Maryanne-Louise"}, r"line 2 of bad.jsonl: the answer .* tokens"),
         ({**GOOD, "corrupt": "When Tom and Jack went to the big store, Bob gave a drink to"},
          "line 2 of bad.jsonl: clean and corrupt prompts tokenise to different lengths"),

@@ -18,6 +18,15 @@ from engine.hooks import trace
 from engine.tasks import logit_diff
 
 
+def mean_by_template(acts: torch.Tensor, bucket, task) -> torch.Tensor:
+    """[n, pos, ...] corrupt activations -> row i's mean over the rows whose pair names the same template.
+
+    A Python loop over the pairs' template strings (not ``Bucket.templates``): the definition, by hand.
+    """
+    names = [task.pairs[i].template for i in bucket.pair_index]
+    return torch.stack([acts[[j for j, other in enumerate(names) if other == name]].mean(dim=0) for name in names])
+
+
 def every_component(target, mlps: bool = True) -> list[str]:
     """Every head id (and every MLP id when ``mlps``)."""
     ids = [c.id for c in all_heads(target.n_layers, target.n_heads)]

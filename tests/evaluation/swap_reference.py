@@ -19,6 +19,7 @@ from engine.evaluation.divergence import js_distance, last_token_logprobs
 from engine.hooks import trace
 from engine.models import TargetModel
 from engine.tasks import TaskData, logit_diff
+from tests.evaluation.ablation_reference import mean_by_template
 
 FIELDS = ("wq", "wk", "wv", "wo", "bq", "bk", "bv")
 
@@ -77,7 +78,7 @@ def reference_ablation_effect(target: TargetModel, data: TaskData, head: str) ->
     """(mean JS distance, mean logit difference) with ``head`` mean-ablated by a plain pre-hook.
 
     The mean is the head's slice of the output projection's input, averaged
-    over the bucket's corrupt prompts per position (read with the same plain hook).
+    over the corrupt prompts of each pair's template per position (read with the same plain hook).
     """
     layer, h = split_head(head)
     proj = target.adapter.out_proj(layer)
@@ -91,11 +92,11 @@ def reference_ablation_effect(target: TargetModel, data: TaskData, head: str) ->
             target.model(bucket.corrupt)
         finally:
             handle.remove()
-        mean = seen[0].mean(dim=0, keepdim=True)
+        mean = mean_by_template(seen[0], bucket, data.task)
 
         def replace(_module, args, mean=mean):
             x = args[0].clone()
-            x[..., cols] = mean.expand(x.shape[0], -1, -1)
+            x[..., cols] = mean
             return (x, *args[1:])
 
         base = last_token_logprobs(target.model(bucket.clean).logits)

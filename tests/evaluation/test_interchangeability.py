@@ -149,6 +149,7 @@ def test_attribution_is_the_derivative_of_mean_ablation(llama, data):
     from engine.ablation import corrupt_activations
     from engine.hooks import trace
     from engine.tasks import logit_diff
+    from tests.evaluation.ablation_reference import mean_by_template
 
     head, alpha = "L1.H4", 1e-2
     (estimate,) = ablation_attribution(llama, data, [head]).values()
@@ -156,7 +157,7 @@ def test_attribution_is_the_derivative_of_mean_ablation(llama, data):
     def metric(a: float) -> float:
         total = 0.0
         for bucket in data.buckets:
-            mean = corrupt_activations(llama, bucket, [head])[head].mean(dim=0, keepdim=True)
+            mean = mean_by_template(corrupt_activations(llama, bucket, [head])[head], bucket, data.task)
             with torch.no_grad(), trace(llama.adapter, edit={head: lambda z, m=mean: z + a * (m - z)}):
                 logits = runner.forward(llama.adapter, bucket.clean)
             total += float(logit_diff(logits, bucket.answer, bucket.distractor).sum())
