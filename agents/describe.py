@@ -112,6 +112,30 @@ def acts_at(ev: ComponentEvidence) -> tuple[str, float] | None:
     return (role, shares[role]) if shares[role] >= 0.5 else None
 
 
+#: the share of a component's all-position contribution its stated positions must carry together
+POSITION_COVER = 0.8
+
+
+def claimed_positions(ev: ComponentEvidence) -> list[str] | None:
+    """The fewest task roles, largest share first, whose positions together carry >= ``POSITION_COVER``
+    of the component's contribution; None (every position) when unmeasured or no such set exists.
+
+    The explanation stores them per component; the evaluator keeps each member only at these positions
+    on held-out prompts (``engine.evaluation.position_faithfulness``), so the claim is tested, not restated.
+    """
+    shares = ev.position_shares()
+    if not shares:
+        return None
+    chosen: list[str] = []
+    for role in sorted(shares, key=lambda r: -shares[r]):
+        if shares[role] <= 0:
+            break
+        chosen.append(role)
+        if sum(shares[r] for r in chosen) >= POSITION_COVER:
+            return chosen
+    return None
+
+
 def composes_through(ev: ComponentEvidence) -> str | None:
     """``keys`` when one input of the later circuit heads carries the share its composition hypothesis needs
     (``STRONG``, the rule that marks it supported) of the three single-input paths."""

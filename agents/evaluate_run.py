@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from agents.evidence import stated_parts
 from agents.memorisation import disguise_verdict, verdict
 from agents.provenance import code_version, evaluation_label
 from agents.replicate_run import stored_replication
@@ -219,10 +220,10 @@ def evaluate_stored_run(
     say("phase", {"name": "evaluate"})
     effects = _effects(store, run_id)
     # the answer-opposing part, as localisation split it and the explanation stored it
-    explained = (get_explanation(store, run_id) or {}).get("components") or []
-    opposing = [str(c["id"]) for c in explained if isinstance(c, dict) and c.get("part") == "opposing"]
+    opposing, positions = stated_parts((get_explanation(store, run_id) or {}).get("components") or [])
     result = evaluate_explanation(target, data, clusters=clusters, roles_source=frozen.roles_source,
-                                  effects=effects, null_draws=null_draws, seed=config.seed, opposing=opposing)
+                                  effects=effects, null_draws=null_draws, seed=config.seed, opposing=opposing,
+                                  positions=positions)
     version = next_evaluation_version(store, run_id)
     params = {"null_draws": null_draws, "seed": config.seed, "clusters": clusters, "source": "autointerp eval",
               "prompts": prompts, "roles_source": frozen.roles_source, "roles_hash": frozen.roles_hash,

@@ -248,3 +248,15 @@ def findings_of(state: Any) -> dict[str, Finding]:
 def evidence_of(state: Any) -> dict[str, ComponentEvidence]:
     """The survey's evidence records in the state (component id -> ``ComponentEvidence``)."""
     return {cid: ComponentEvidence.model_validate(e) for cid, e in (state.get("survey") or {}).items()}
+
+
+def stated_parts(components: list[Any]) -> tuple[list[str], dict[str, list[str] | None]]:
+    """From a stored explanation's components: the answer-opposing part, and where each member is said to act.
+
+    Both evaluation paths (``explain``'s evaluate node and ``autointerp eval``) read the parts from the
+    stored explanation, so they score the same claims. Explanations stored before positions were stated
+    say nothing about positions: every member counts as acting everywhere.
+    """
+    rows = [c for c in components if isinstance(c, dict)]
+    opposing = [str(c["id"]) for c in rows if c.get("part") == "opposing"]
+    return opposing, {str(c["id"]): c.get("positions") for c in rows}

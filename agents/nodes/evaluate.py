@@ -13,7 +13,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agents.context import RunContext
-from agents.evidence import localisation_of
+from agents.evidence import localisation_of, stated_parts
 from agents.provenance import code_version, evaluation_label
 from agents.recorder import note
 from agents.state import ResearchState, wall_time_spent
@@ -22,6 +22,7 @@ from engine.models.placement import dtype_name
 from store import (
     finish_run,
     frozen_roles,
+    get_explanation,
     list_evaluations,
     next_evaluation_version,
     save_evaluation,
@@ -59,13 +60,12 @@ def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
               "version": version, "code_version": code_version(),
               "label": evaluation_label(version, "explain", prompts, ctx.null_draws), "device": str(ctx.target.device),
               "dtype": dtype_name(ctx.target.dtype)}
-    loc = localisation_of(state)
-    opposing = list(loc.opposing) if loc is not None else []
+    opposing, positions = stated_parts((get_explanation(ctx.store, run_id) or {}).get("components") or [])
     try:
         data = ctx.eval_data if ctx.eval_data is not None else ctx.data
         result = evaluate_explanation(
             ctx.target, data, clusters=clusters, roles_source=frozen.roles_source, effects=_effects(state),
-            null_draws=ctx.null_draws, seed=ctx.seed, opposing=opposing,
+            null_draws=ctx.null_draws, seed=ctx.seed, opposing=opposing, positions=positions,
             progress=lambda stage, done, total: ctx.progress("phase", {"name": f"evaluate: {stage} {done}/{total}"}))
     except Exception as exc:  # noqa: BLE001 - a failed evaluation must not lose the run
         log.warning("evaluation failed", exc_info=True)

@@ -20,8 +20,16 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agents.context import RunContext
-from agents.describe import circuit_summary, describe_cluster
-from agents.evidence import Finding, Localisation, Role, findings_of, localisation_of, roles_of
+from agents.describe import circuit_summary, claimed_positions, describe_cluster
+from agents.evidence import (
+    Finding,
+    Localisation,
+    Role,
+    evidence_of,
+    findings_of,
+    localisation_of,
+    roles_of,
+)
 from agents.grouping import GROUPING_RULE, group_by_signature
 from agents.llm_synthesis import llm_clusters, llm_summary
 from agents.nodes.common import Lab
@@ -101,12 +109,15 @@ def explain_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str
     circuit = list(state.get("circuit") or [])
     role_of = {m: c.name for c in clusters for m in c.members}
     loc = localisation_of(state) or Localisation(method="none")
+    evidence = evidence_of(state)
     components = [
         {"id": cid, "role": role_of.get(cid), "description": f.description, "evidence": f.evidence_ids,
          "hypotheses": [h.model_dump() for h in f.hypotheses],
          "headline": f.headline or f.description.split(". ")[0],
          # which part of the circuit it belongs to: the evaluator scores f with and without the opposing part
-         "part": "opposing" if cid in loc.opposing else "core"}
+         "part": "opposing" if cid in loc.opposing else "core",
+         # the task roles at whose positions it acts (None: all); the evaluator keeps it only there
+         "positions": claimed_positions(evidence[cid]) if cid in evidence else None}
         for cid in circuit if (f := findings.get(cid)) is not None
     ]
     summary = circuit_summary(ctx.data.task.name, ctx.target.name, circuit, clusters,

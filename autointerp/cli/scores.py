@@ -56,7 +56,16 @@ def interchangeability_lines(inter: Mapping[str, Any]) -> list[str]:
 def faithfulness_line(faith: Mapping[str, Any]) -> str:
     return (f"faithfulness  f={_num(faith.get('normalized'))} ({faith.get('circuit_size')} components, "
             f"{faith.get('ablation')} ablation of {faith.get('ablated')}) CPR={_num(faith.get('cpr'))} "
-            f"CMD={_num(faith.get('cmd'))}" + _parts(faith.get("parts")))
+            f"CMD={_num(faith.get('cmd'))}" + _parts(faith.get("parts")) + _positions(faith.get("positions")))
+
+
+def _positions(pos: Any) -> str:
+    """The core's f with each member kept only at the positions the explanation names."""
+    if not isinstance(pos, Mapping):
+        return ""
+    return (f"\n              core kept only at its stated positions ({pos.get('restricted')} members restricted): "
+            f"f={_num(pos.get('normalized'))} (at every position {_num(pos.get('all_positions'))}; "
+            f"control, each at as many other roles: {_num(pos.get('elsewhere'))})")
 
 
 def _parts(parts: Any) -> str:

@@ -30,6 +30,7 @@ from engine.evaluation.interchangeability import (
     score_roles,
 )
 from engine.evaluation.permutation import permutation_consistency, permute_heads
+from engine.evaluation.position_faithfulness import position_faithfulness
 from engine.evaluation.silhouette import silhouette, silhouette_samples
 from engine.evaluation.swap import swap_effects
 from engine.models import TargetModel
@@ -46,6 +47,7 @@ def evaluate_explanation(
     seed: int = 0,
     ablate_mlps: bool = False,
     opposing: Sequence[str] = (),
+    positions: Mapping[str, Sequence[str] | None] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict:
     """Score an explanation's role clustering and circuit.
@@ -64,6 +66,9 @@ def evaluate_explanation(
         opposing: the circuit's answer-opposing part; faithfulness adds ``parts``: f with
             and without it, with heads only and with heads and MLPs ablated
             (``circuit_choice.circuit_parts``).
+        positions: member id -> the task roles at whose positions the explanation says it acts
+            (None: all); when any member is restricted, faithfulness adds ``positions``: f of the
+            core kept only there, heads and MLPs ablated (``position_faithfulness``).
         progress: ``progress(stage, done, total)``, stage ``interchangeability`` then
             ``faithfulness``.
 
@@ -83,6 +88,13 @@ def evaluate_explanation(
     core = [c for c in circuit if c not in opposing]
     faith["parts"] = {"core": core, "opposing": opposing,
                       **circuit_parts(target, data, core, opposing, progress=stage("faithfulness parts"))}
+    said = positions or {}
+    stated = {c: None if said.get(c) is None else list(said[c] or []) for c in core}
+    if any(r is not None for r in stated.values()):
+        try:
+            faith["positions"] = position_faithfulness(target, data, stated)
+        except ValueError as exc:  # a stated role the evaluation prompts lack: said, not measured
+            faith["positions"] = {"note": str(exc), "kept": stated}
     return {
         "interchangeability": interchangeability(
             target, data, clusters, roles_source, null_draws=null_draws, seed=seed,

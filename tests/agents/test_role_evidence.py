@@ -18,9 +18,26 @@ from __future__ import annotations
 import pytest
 
 import autointerp
-from agents.describe import acts_at
-from agents.evidence import ComponentEvidence
+from agents.describe import acts_at, claimed_positions
+from agents.evidence import ComponentEvidence, Measured
 from agents.signatures import composition
+from engine.evaluation.position_faithfulness import position_faithfulness
+from engine.models import load_model
+from engine.tasks import load_task
+
+
+def test_stated_positions_are_the_fewest_roles_carrying_four_fifths():
+    ev = ComponentEvidence(kind="head", scale=4.0)
+    ev.record("exact", 1.0, 1)
+    for role, value in (("IO", 0.5), ("S2", 0.35), ("END", 0.1), ("S1", -0.2)):
+        ev.at_position[role] = Measured(value=value, exp=2)
+    assert claimed_positions(ev) == ["IO", "S2"]  # 0.5 + 0.35 >= 0.8
+    ev.at_position["S2"] = Measured(value=0.2, exp=2)
+    assert claimed_positions(ev) is None  # 0.5 + 0.2 + 0.1: no set of positive shares reaches 0.8
+    ev.at_position["END"] = Measured(value=0.95, exp=2)
+    assert claimed_positions(ev) == ["END"]
+    ev.record("exact", 0.001, 1)  # under 1% of the gap: shares mean nothing
+    assert claimed_positions(ev) is None
 
 
 def test_shares_count_only_paths_that_push_the_joint_path_s_way():
@@ -77,3 +94,17 @@ def test_previous_token_heads_compose_with_the_keys(planted_runs, name):
         assert verdicts["k-composition"] == "supported", (cid, verdicts)
         assert verdicts["q-composition"] != "supported" and verdicts["v-composition"] != "supported"
         assert "acting through the later circuit heads' keys" in run.findings[cid]["description"]
+
+
+@pytest.mark.planted
+def test_members_kept_only_at_their_stated_positions_carry_the_behaviour(planted_runs):
+    run = planted_runs["planted-induction"]
+    stated = {c["id"]: c["positions"] for c in run.explanation["components"] if c["part"] == "core"}
+    assert all(stated[c] == ["END"] for c in stated if c.startswith("L1."))
+    assert sum(stated[c] == ["B"] for c in stated if c.startswith("L0.")) >= 3
+    target = load_model("planted-induction")
+    fresh = load_task("planted-induction", target, n=16, seed=11)  # prompts the run never saw
+    out = position_faithfulness(target, fresh, stated)
+    assert out["restricted"] == len(stated)
+    assert out["normalized"] >= 0.9 * out["all_positions"] and out["all_positions"] > 0.8
+    assert out["elsewhere"] < 0.5 * out["normalized"]  # the same members at other positions carry far less
