@@ -53,6 +53,7 @@ def faithfulness(ctx: ToolContext, args: FaithfulnessArgs) -> tuple[Faithfulness
         curve=[FaithfulnessPoint(size=k, f=None if f is None else rounded(f, 4))
                for k, f in zip(curve.sizes, curve.f, strict=True)],
         target_f=args.target_f, chosen_size=size, reason=reason, shortlist=curve.shortlist,
+        measured=curve.measured,
     )
     shown = ", ".join(f"{'start' if start and p.size == len(start) else '+' + curve.order[p.size - 1]} "
                       f"{p.f:.2f}" for p in result.curve if p.f is not None)

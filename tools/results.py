@@ -147,6 +147,8 @@ class FaithfulnessResult(ToolOutput):
     #: candidates measured exactly per step, by largest restoration gradient (None: all; results stored before
     #: shortlisting measured all)
     shortlist: int | None = None
+    #: the candidates measured exactly at each step (None for results stored before shortlisting)
+    measured: list[list[str]] | None = None
     target_f: float
     chosen_size: int
     reason: str

@@ -77,6 +77,8 @@ class GreedyCurve:
     ablated: str
     #: candidates measured exactly per step (None: every candidate)
     shortlist: int | None = None
+    #: the candidates measured at each step, in the order given (the audit of what the choice saw)
+    measured: list[list[str]] | None = None
 
     def choose(self, target: float = DEFAULT_TARGET) -> tuple[int, str]:
         """The chosen size and the reason, in one sentence."""
@@ -174,15 +176,18 @@ def greedy_circuit(
     sizes = [len(chosen)] if chosen else []
     fs: list[float | None] = [None if span == 0 else (m_start[0] - m_empty) / span] if chosen else []
     reached = bool(fs) and fs[-1] is not None and fs[-1] >= target_f
+    seen: list[list[str]] = []
     while span != 0 and not reached and pool and len(chosen) < cap:
         measured = pool
         if shortlist is not None and len(pool) > shortlist:
             grads = restoration_gradients(target, data, set(chosen), universe)
             # the estimated gain in f is grad / span; a stable sort keeps the given order on ties
-            measured = sorted(pool, key=lambda c: -grads[c] / span)[:shortlist]
+            top = set(sorted(pool, key=lambda c: -grads[c] / span)[:shortlist])
+            measured = [c for c in pool if c in top]
+        seen.append(list(measured))
         ms = ablated_metrics(target, data, [without(set(chosen) | {c}) for c in measured])
         step_f = [(m - m_empty) / span for m in ms]  # maximise f, not m: the span may be negative
-        best = max(range(len(measured)), key=lambda i: (step_f[i], -pool.index(measured[i])))
+        best = max(range(len(measured)), key=lambda i: (step_f[i], -i))
         chosen.append(measured[best])
         pool.remove(measured[best])
         f = step_f[best]
@@ -192,7 +197,8 @@ def greedy_circuit(
         if progress is not None:
             progress(len(chosen), cap)
     return GreedyCurve(order=chosen, sizes=sizes, f=fs, m_full=m_full, m_empty=m_empty,
-                       ablated="heads and MLPs" if ablate_mlps else "heads (MLPs kept)", shortlist=shortlist)
+                       ablated="heads and MLPs" if ablate_mlps else "heads (MLPs kept)", shortlist=shortlist,
+                       measured=seen)
 
 
 def circuit_parts(

@@ -34,11 +34,14 @@ def test_core_is_grown_greedily_by_faithfulness_and_opposing_is_reported_apart(d
     faith, *check = [e["result"] for e in exps if e["tool"] == "faithfulness"]
     promoting = sorted((c for c, v in exact.items() if v < 0), key=lambda c: exact[c])
     assert faith["start"] == promoting[:2] and faith["order"][:2] == promoting[:2] and len(faith["order"]) > 2
-    # every later member is the best addition by plain mean ablation on the research prompts
+    # every later member is the best measured addition by plain mean ablation on the research prompts
+    # (the 8 of largest restoration gradient are measured each step, from every head and MLP)
+    assert faith["shortlist"] == 8 and len(faith["candidates"]) == target.n_layers * (target.n_heads + 1)
     research = load_task("ioi", target, n=8, seed=0)
     for k, cid in enumerate(faith["order"][2:], start=2):
-        options = {c: plain_f(target, research, faith["order"][:k] + [c]) for c in faith["candidates"]
-                   if c not in faith["order"][:k]}
+        measured = faith["measured"][k - 2]
+        assert len(measured) == 8 and not set(measured) & set(faith["order"][:k])
+        options = {c: plain_f(target, research, faith["order"][:k] + [c]) for c in measured}
         assert options[cid] == pytest.approx(max(options.values()), abs=1e-4)
         assert faith["curve"][k - 1]["f"] == pytest.approx(options[cid], abs=1e-3)
     reached = [p["size"] for p in faith["curve"] if p["f"] is not None and p["f"] >= faith["target_f"]]

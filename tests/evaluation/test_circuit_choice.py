@@ -138,6 +138,13 @@ def test_the_tool_reports_the_steps_and_its_choice(gpt2):
     assert res.chosen_size == (min(reached) if reached else best.size)
     bad = run_tool(get_tool("faithfulness"), ctx, {"components": ["L1.RESID"]})
     assert not bad.ok and "L1.RESID" in bad.error
+    # every head and MLP, shortlisted: the measured f of each step is the set's true f
+    wide = run_tool(get_tool("faithfulness"), ctx, {"components": "all", "start": ["L1.H0"], "max_size": 3,
+                                                    "target_f": 0.99, "shortlist": 3})
+    assert wide.ok, wide.error
+    assert wide.result.shortlist == 3 and wide.result.candidates == every_component(gpt2)
+    for point in wide.result.curve:
+        assert point.f == pytest.approx(plain_f(gpt2, data, wide.result.order[:point.size]), abs=1e-3)
 
 
 def _interpolated_metric(target, data, alphas: dict[str, float]) -> float:
