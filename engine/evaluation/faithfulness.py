@@ -57,12 +57,12 @@ def ablatable(target: TargetModel, ablate_mlps: bool = False) -> list[str]:
 def _masked_mean(mean: torch.Tensor, rows: torch.Tensor) -> EditFn:
     """Replace the batch rows in ``rows`` ([copies * n] bool) by their rows of ``mean`` ([n, pos, ...])."""
     copies = rows.shape[0] // mean.shape[0]
-    value = mean.repeat(copies, *[1] * (mean.dim() - 1))[rows]
+    # broadcast over the copies, never materialised per copy: hundreds of components are edited at once
+    mask = rows.view(copies, mean.shape[0], *[1] * (mean.dim() - 1))
 
     def edit(current: torch.Tensor) -> torch.Tensor:
-        out = current.clone()
-        out[rows] = value.to(out.dtype)
-        return out
+        shaped = current.reshape(copies, *mean.shape)
+        return torch.where(mask, mean.to(current.dtype).unsqueeze(0), shaped).reshape(current.shape)
 
     return edit
 
