@@ -143,6 +143,14 @@ def _parts_text(parts: Mapping[str, Any] | None) -> str:
     return text
 
 
+def _positions_text(pos: Mapping[str, Any] | None) -> str:
+    """``; the core kept only at its stated positions f=0.91 (control 0.10)`` -- or empty."""
+    if not pos or "normalized" not in pos:
+        return ""
+    return (f"; the core kept only at its stated positions f={_num(pos.get('normalized'))} "
+            f"(at as many other roles {_num(pos.get('elsewhere'))})")
+
+
 def _num(x: Any) -> str:
     return "undefined" if x is None else f"{float(x):.2f}"
 
@@ -168,7 +176,7 @@ def interpretation_line(result: Mapping[str, Any]) -> str:
         else:
             parts.append(
                 f"circuit faithfulness f={f:.2f} ({faith['circuit_size']} components, {faith['ablation']} ablation)"
-                + _parts_text(faith.get("parts"))
+                + _parts_text(faith.get("parts")) + _positions_text(faith.get("positions"))
             )
     return "; ".join(parts) if parts else "no evaluation"
 

@@ -101,6 +101,12 @@ def test_evaluate_explanation_and_interpretation_line(llama, data):
     line = interpretation_line(result)
     assert f"silhouette {inter['silhouette']:.2f}" in line and "vs layer-matched" in line and inter["verdict"] in line
     assert "faithfulness" in line and "roles (evidence)" in line
+    assert "positions" not in result["faithfulness"] and "stated positions" not in line  # none stated
+    said = evaluate_explanation(llama, data, CLUSTERS, "evidence", positions={"L2.H0": ["END"], "L0.H2": None},
+                                null_draws=200)
+    pos = said["faithfulness"]["positions"]
+    assert pos["kept"]["L2.H0"] == ["END"] and pos["kept"]["L0.H2"] is None and pos["restricted"] == 1
+    assert f"stated positions f={pos['normalized']:.2f}" in interpretation_line(said)
     fitted = interpretation_line({"interchangeability": {**inter, "roles_source": "fitted_to_swaps",
                                                           "selection_aware": inter["layer_matched"]}})
     assert fitted.startswith("roles FITTED TO SWAPS")
