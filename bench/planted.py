@@ -74,11 +74,14 @@ def run_model(name: str, seeds: list[int], url: str, null_draws: int) -> list[di
         with open_store(url) as st:
             out = evaluate_stored_run(st, outcome.run_id, null_draws=null_draws)
         planted_score, inter = out["planted"], out["interchangeability"]
+        positions = out["faithfulness"].get("positions") or {}
         seconds = time.perf_counter() - start
         roles = "; ".join(f"{c['name']}: {', '.join(c['members'])}" for c in outcome.explanation["clusters"])
         print(f"-- seed {seed} ({outcome.run_id}, {seconds:.0f} s): ARI {_fmt(planted_score['ari'])} "
               f"(union {_fmt(planted_score['ari_union'])}), circuit recall {_fmt(planted_score['circuit_recall'])}, "
-              f"precision {_fmt(planted_score['circuit_precision'])}, f {_fmt(out['faithfulness'].get('normalized'))}")
+              f"precision {_fmt(planted_score['circuit_precision'])}, f {_fmt(out['faithfulness'].get('normalized'))}; "
+              f"core at its stated positions f {_fmt(positions.get('normalized'))} (control at other roles "
+              f"{_fmt(positions.get('elsewhere'))})")
         print(f"   agent roles: {roles}")
         print(f"   interchangeability: {_null(inter)} -> {inter.get('verdict')}")
         rows.append({"seed": seed, **planted_score, "z": inter.get("z"), "p": inter.get("p_value")})
