@@ -65,7 +65,9 @@ def _positions(pos: Any) -> str:
         return ""
     return (f"\n              core kept only at its stated positions ({pos.get('restricted')} members restricted): "
             f"f={_num(pos.get('normalized'))} (at every position {_num(pos.get('all_positions'))}; "
-            f"control, each at as many other roles: {_num(pos.get('elsewhere'))})")
+            f"control, each at as many other roles: {_num(pos.get('elsewhere'))}"
+            + "".join(f"; only the {kind}s restricted: {_num(f)}" for kind, f in (pos.get("by_kind") or {}).items())
+            + ")")
 
 
 def _parts(parts: Any) -> str:

@@ -13,7 +13,9 @@ f(C), the positional story carries the behaviour; if it drops, the members
 also act at positions the explanation does not name. The control keeps each
 restricted member at as many *other* task roles instead (``elsewhere``, the
 first unnamed ones in the task's role order): if that scores as well, the
-stated positions carry no information and the match is the procedure's. Mean ablation is the
+stated positions carry no information and the match is the procedure's.
+``by_kind`` restricts one kind at a time (heads, then MLPs), to say whose
+positional claims fail when the whole does. Mean ablation is the
 template mean of ``engine.ablation``; a role's position is the pair's own
 (``Bucket.roles``; ``END`` is the last token).
 """
@@ -26,6 +28,7 @@ import torch
 
 from engine import runner
 from engine.ablation import corrupt_means
+from engine.components import parse_component
 from engine.evaluation.faithfulness import ablatable, ablated_metrics
 from engine.hooks import EditFn, trace
 from engine.models import TargetModel
@@ -90,9 +93,11 @@ def position_faithfulness(
         ablate_mlps: MLPs outside the circuit are ablated too (default: yes).
 
     Returns:
-        ``{"normalized", "all_positions", "elsewhere", "m_circuit", "m_full", "m_empty", "kept",
-        "restricted"}`` (``restricted``: how many members are kept at named positions only;
-        ``elsewhere``: the control, each restricted member kept at as many other roles).
+        ``{"normalized", "all_positions", "elsewhere", "by_kind", "m_circuit", "m_full", "m_empty",
+        "kept", "restricted"}`` (``restricted``: how many members are kept at named positions only;
+        ``elsewhere``: the control, each restricted member kept at as many other roles;
+        ``by_kind``: ``{"head": f, "mlp": f}`` with only that kind's members restricted, the other
+        kind's kept everywhere, for each kind with a restricted member).
     """
     named = {r for roles in keep.values() if roles for r in roles}
     missing = sorted(r for r in named if any(r not in b.roles for b in data.buckets))
@@ -105,11 +110,17 @@ def position_faithfulness(
     m_pos = positional_metric(target, data, keep, ablate_mlps)
     moved = {c: _elsewhere(roles, data.role_names) for c, roles in keep.items()}
     m_moved = positional_metric(target, data, moved, ablate_mlps)
+    # which kind's claims hold: only the heads restricted (MLPs everywhere), then only the MLPs
+    m_kind = {kind: positional_metric(target, data, {c: r if parse_component(c).kind == kind else None
+                                                     for c, r in keep.items()}, ablate_mlps)
+              for kind in ("head", "mlp") if any(r is not None and parse_component(c).kind == kind
+                                                 for c, r in keep.items())}
     span = m_full - m_empty
     return {
         "normalized": None if span == 0 else (m_pos - m_empty) / span,
         "all_positions": None if span == 0 else (m_all - m_empty) / span,
         "elsewhere": None if span == 0 else (m_moved - m_empty) / span,
+        "by_kind": {kind: None if span == 0 else (m - m_empty) / span for kind, m in m_kind.items()},
         "m_circuit": m_pos, "m_full": m_full, "m_empty": m_empty,
         "kept": {c: None if r is None else list(r) for c, r in keep.items()},
         "restricted": sum(1 for r in keep.values() if r is not None),

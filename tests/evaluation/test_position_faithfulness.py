@@ -67,6 +67,11 @@ def test_positional_faithfulness_matches_a_plain_hook_loop(llama):
     # the control: each restricted member at as many roles it does not name, first in task order
     moved = {"L2.H1": ["IO"], "L1.H0": ["IO", "S1"], "L0.MLP": None, "L1.MLP": ["END"]}
     assert out["elsewhere"] == pytest.approx((_reference_metric(llama, data, moved) - empty) / (full - empty), abs=1e-4)
+    heads_only = {"L2.H1": ["END"], "L1.H0": ["S2", "END"], "L0.MLP": None, "L1.MLP": None}
+    mlps_only = {"L2.H1": None, "L1.H0": None, "L0.MLP": None, "L1.MLP": ["IO", "S1", "S2"]}
+    for kind, keep_kind in (("head", heads_only), ("mlp", mlps_only)):
+        assert out["by_kind"][kind] == pytest.approx(
+            (_reference_metric(llama, data, keep_kind) - empty) / (full - empty), abs=1e-4)
 
 
 def test_an_unknown_role_is_refused(llama):
