@@ -131,7 +131,7 @@ def claimed_positions(ev: ComponentEvidence) -> list[str] | None:
         if shares[role] <= 0:
             break
         chosen.append(role)
-        if sum(shares[r] for r in chosen) >= POSITION_COVER:
+        if sum(shares[r] for r in chosen) >= POSITION_COVER - 1e-9:  # 0.5 + 0.2 + 0.1 is 0.7999... in floats
             return chosen
     return None
 

@@ -59,10 +59,10 @@ def template_means(acts: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
     """
     index = templates.to(acts.device)
     n_groups = int(index.max()) + 1 if index.numel() else 0
-    flat = acts.reshape(acts.shape[0], -1)
-    sums = torch.zeros(n_groups, flat.shape[1], dtype=flat.dtype, device=flat.device).index_add_(0, index, flat)
-    counts = torch.bincount(index, minlength=n_groups).to(flat.dtype).unsqueeze(1)
-    return (sums / counts)[index].reshape(acts.shape)
+    flat = acts.reshape(acts.shape[0], -1).float()  # summed in float32: exact counts, stable in half precision
+    one_hot = torch.nn.functional.one_hot(index, n_groups).float()  # [n, groups]: a matmul, deterministic on GPU
+    means = (one_hot.T @ flat) / one_hot.sum(dim=0).unsqueeze(1)
+    return means[index].reshape(acts.shape).to(acts.dtype)
 
 
 def corrupt_means(

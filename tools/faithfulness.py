@@ -27,7 +27,7 @@ from tools.results import FaithfulnessPoint, FaithfulnessResult
 
 
 class FaithfulnessArgs(ToolArgs):
-    components: list[str] | str = Field(..., min_length=1, max_length=4096,
+    components: list[str] | str = Field(..., min_length=1, max_length=1_000_000,
                                         description="Head and MLP ids that may join the circuit, best first "
                                                     "(ties go to the earlier one), or 'all' / 'heads' / 'mlps'.")
     start: list[str] = Field(default_factory=list, max_length=64,

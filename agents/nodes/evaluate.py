@@ -61,6 +61,8 @@ def evaluate_node(state: ResearchState, runtime: Runtime[RunContext]) -> dict[st
               "label": evaluation_label(version, "explain", prompts, ctx.null_draws), "device": str(ctx.target.device),
               "dtype": dtype_name(ctx.target.dtype)}
     opposing, positions = stated_parts((get_explanation(ctx.store, run_id) or {}).get("components") or [])
+    loc = localisation_of(state)  # a member the study never reached has no stored component, but keeps its part
+    opposing = list(dict.fromkeys(opposing + (list(loc.opposing) if loc is not None else [])))
     try:
         data = ctx.eval_data if ctx.eval_data is not None else ctx.data
         result = evaluate_explanation(

@@ -63,6 +63,8 @@ def _positions(pos: Any) -> str:
     """The core's f with each member kept only at the positions the explanation names."""
     if not isinstance(pos, Mapping):
         return ""
+    if "normalized" not in pos:
+        return f"\n              stated positions not measured: {pos.get('note')}"
     return (f"\n              core kept only at its stated positions ({pos.get('restricted')} members restricted): "
             f"f={_num(pos.get('normalized'))} (at every position {_num(pos.get('all_positions'))}; "
             f"control, each at as many other roles: {_num(pos.get('elsewhere'))}"

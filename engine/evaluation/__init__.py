@@ -144,7 +144,7 @@ def _parts_text(parts: Mapping[str, Any] | None) -> str:
 
 
 def _positions_text(pos: Mapping[str, Any] | None) -> str:
-    """``; the core kept only at its stated positions f=0.91 (control 0.10)`` -- or empty."""
+    """``; the core kept only at its stated positions f=0.91 (at as many other roles 0.10)`` -- or empty."""
     if not pos or "normalized" not in pos:
         return ""
     return (f"; the core kept only at its stated positions f={_num(pos.get('normalized'))} "

@@ -38,7 +38,7 @@ the circuit rather than hidden in it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -104,7 +104,8 @@ def _interpolate(mean: torch.Tensor, alpha: torch.Tensor) -> EditFn:
 
 
 def restoration_gradients(
-    target: TargetModel, data: TaskData, kept: Collection[str], universe: Sequence[str]
+    target: TargetModel, data: TaskData, kept: Collection[str], universe: Sequence[str],
+    means: Sequence[Mapping[str, torch.Tensor]] | None = None,
 ) -> dict[str, float]:
     """dm/dα_c for every c in ``universe``, at α = 1 for ``kept`` and 0 for the rest.
 
@@ -113,15 +114,19 @@ def restoration_gradients(
     gradient estimates what restoring c would add to the metric m (mean clean
     logit difference). The model's weights get no gradient.
 
+    Args:
+        means: per bucket, ``corrupt_means`` of ``universe`` (computed here when not given; a greedy
+            selection computes them once for all its steps).
+
     Returns:
         id -> dm/dα_c, pair-weighted over buckets.
     """
     ids = list(universe)
     alpha = torch.tensor([1.0 if c in kept else 0.0 for c in ids], device=target.device, requires_grad=True)
     total = torch.zeros(len(ids), dtype=torch.float64, device=target.device)
-    for bucket in data.buckets:
-        means = corrupt_means(target, bucket, ids)
-        edits = {c: _interpolate(means[c], alpha[i].to(means[c].dtype)) for i, c in enumerate(ids)}
+    per_bucket = means if means is not None else [corrupt_means(target, b, ids) for b in data.buckets]
+    for bucket, mean in zip(data.buckets, per_bucket, strict=True):
+        edits = {c: _interpolate(mean[c], alpha[i].to(mean[c].dtype)) for i, c in enumerate(ids)}
         with torch.enable_grad(), trace(target.adapter, edit=edits):
             logits = runner.forward(target.adapter, bucket.clean)
             metric = logit_diff(logits[:, -1, :], bucket.answer, bucket.distractor).sum()
@@ -160,7 +165,8 @@ def greedy_circuit(
         progress: ``progress(step, cap)`` after each step.
 
     Returns:
-        The order of joining and f after each step (one batched ``ablated_metrics`` call per step).
+        The order of joining and f after each step (one batched ``ablated_metrics`` call per step, after one
+        gradient pass when shortlisting).
     """
     universe = ablatable(target, ablate_mlps)
     allowed = set(universe)
@@ -177,14 +183,16 @@ def greedy_circuit(
     fs: list[float | None] = [None if span == 0 else (m_start[0] - m_empty) / span] if chosen else []
     reached = bool(fs) and fs[-1] is not None and fs[-1] >= target_f
     seen: list[list[str]] = []
+    means = [corrupt_means(target, b, universe) for b in data.buckets] if shortlist is not None else None
     while span != 0 and not reached and pool and len(chosen) < cap:
         measured = pool
         if shortlist is not None and len(pool) > shortlist:
-            grads = restoration_gradients(target, data, set(chosen), universe)
+            grads = restoration_gradients(target, data, set(chosen), universe, means)
             # the estimated gain in f is grad / span; a stable sort keeps the given order on ties
             top = set(sorted(pool, key=lambda c: -grads[c] / span)[:shortlist])
             measured = [c for c in pool if c in top]
-        seen.append(list(measured))
+        if shortlist is not None:
+            seen.append(list(measured))
         ms = ablated_metrics(target, data, [without(set(chosen) | {c}) for c in measured])
         step_f = [(m - m_empty) / span for m in ms]  # maximise f, not m: the span may be negative
         best = max(range(len(measured)), key=lambda i: (step_f[i], -i))
@@ -198,7 +206,7 @@ def greedy_circuit(
             progress(len(chosen), cap)
     return GreedyCurve(order=chosen, sizes=sizes, f=fs, m_full=m_full, m_empty=m_empty,
                        ablated="heads and MLPs" if ablate_mlps else "heads (MLPs kept)", shortlist=shortlist,
-                       measured=seen)
+                       measured=seen if shortlist is not None else None)
 
 
 def circuit_parts(

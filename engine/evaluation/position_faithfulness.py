@@ -11,8 +11,9 @@ measures that claim as faithfulness. With m the task metric,
 beside f(C) with the members kept at every position. If f(C@P) is close to
 f(C), the positional story carries the behaviour; if it drops, the members
 also act at positions the explanation does not name. The control keeps each
-restricted member at as many *other* task roles instead (``elsewhere``, the
-first unnamed ones in the task's role order): if that scores as well, the
+restricted member at up to as many *other* task roles instead (``elsewhere``,
+the first unnamed ones in the task's role order; ``controlled`` counts the
+members it could move): if that scores as well, the
 stated positions carry no information and the match is the procedure's.
 ``by_kind`` restricts one kind at a time (heads, then MLPs), to say whose
 positional claims fail when the whole does. Mean ablation is the
@@ -57,7 +58,8 @@ def _mean_except(mean: torch.Tensor, keep: torch.Tensor) -> EditFn:
 
 
 def _elsewhere(roles: Sequence[str] | None, role_names: Sequence[str]) -> list[str] | None:
-    """As many task roles as ``roles`` names, none of them (the first in task order); None stays None."""
+    """Up to as many task roles as ``roles`` names, none of them (the first in task order); None stays None,
+    and a member naming every role keeps them (it has no control)."""
     if roles is None:
         return None
     others = [r for r in role_names if r not in roles]
@@ -94,8 +96,9 @@ def position_faithfulness(
 
     Returns:
         ``{"normalized", "all_positions", "elsewhere", "by_kind", "m_circuit", "m_full", "m_empty",
-        "kept", "restricted"}`` (``restricted``: how many members are kept at named positions only;
-        ``elsewhere``: the control, each restricted member kept at as many other roles;
+        "kept", "restricted", "controlled"}`` (``restricted``: how many members are kept at named positions
+        only; ``elsewhere``: the control, each restricted member kept at up to as many other roles, of which
+        ``controlled`` could be moved;
         ``by_kind``: ``{"head": f, "mlp": f}`` with only that kind's members restricted, the other
         kind's kept everywhere, for each kind with a restricted member).
     """
@@ -124,4 +127,6 @@ def position_faithfulness(
         "m_circuit": m_pos, "m_full": m_full, "m_empty": m_empty,
         "kept": {c: None if r is None else list(r) for c, r in keep.items()},
         "restricted": sum(1 for r in keep.values() if r is not None),
+        # members whose control moved them (a member naming every role stays where it is)
+        "controlled": sum(1 for c, r in keep.items() if r is not None and moved[c] != list(r)),
     }

@@ -33,7 +33,9 @@ def test_stated_positions_are_the_fewest_roles_carrying_four_fifths():
         ev.at_position[role] = Measured(value=value, exp=2)
     assert claimed_positions(ev) == ["IO", "S2"]  # 0.5 + 0.35 >= 0.8
     ev.at_position["S2"] = Measured(value=0.2, exp=2)
-    assert claimed_positions(ev) is None  # 0.5 + 0.2 + 0.1: no set of positive shares reaches 0.8
+    assert claimed_positions(ev) == ["IO", "S2", "END"]  # 0.5 + 0.2 + 0.1 = 0.8 exactly (0.7999... in floats)
+    ev.at_position["END"] = Measured(value=0.05, exp=2)
+    assert claimed_positions(ev) is None  # 0.5 + 0.2 + 0.05: no set of positive shares reaches 0.8
     ev.at_position["END"] = Measured(value=0.95, exp=2)
     assert claimed_positions(ev) == ["END"]
     ev.record("exact", 0.001, 1)  # under 1% of the gap: shares mean nothing

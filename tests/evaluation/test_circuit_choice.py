@@ -182,6 +182,14 @@ def test_a_shortlist_as_long_as_the_pool_is_exact_greedy_and_a_short_one_measure
     exact = greedy_circuit(target, data, POOL, target_f=0.99, cap=3)
     assert greedy_circuit(target, data, POOL, target_f=0.99, cap=3, shortlist=len(POOL)).order == exact.order
     short = greedy_circuit(target, data, POOL, target_f=0.99, cap=3, shortlist=2)
-    assert short.shortlist == 2
+    assert short.shortlist == 2 and len(short.measured) == 3
+    # each step measured the 2 candidates of largest estimated gain in f (gradient / span), in the pool's order
+    span = plain_metric(target, data, []) - plain_metric(target, data, every_component(target))
+    for k, measured in enumerate(short.measured):
+        grads = restoration_gradients(target, data, set(short.order[:k]), every_component(target))
+        left = [c for c in POOL if c not in short.order[:k]]
+        top = sorted(left, key=lambda c: -grads[c] / span)[:2]
+        assert measured == [c for c in left if c in top] and short.order[k] in measured
+    assert greedy_circuit(target, data, POOL, target_f=0.99, cap=3).measured is None  # nothing shortlisted
     for k, f in zip(short.sizes, short.f, strict=True):  # each step's f is the set's true f, whatever was measured
         assert f == pytest.approx(plain_f(target, data, short.order[:k]), abs=1e-3)

@@ -63,7 +63,7 @@ def test_positional_faithfulness_matches_a_plain_hook_loop(llama):
     assert out["all_positions"] == pytest.approx(
         (_reference_metric(llama, data, everywhere) - empty) / (full - empty), abs=1e-4)
     assert abs(out["normalized"] - out["all_positions"]) > 1e-3  # the restriction is not a no-op here
-    assert out["restricted"] == 3 and out["kept"]["L2.H1"] == ["END"]
+    assert out["restricted"] == 3 and out["controlled"] == 3 and out["kept"]["L2.H1"] == ["END"]
     # the control: each restricted member at as many roles it does not name, first in task order
     moved = {"L2.H1": ["IO"], "L1.H0": ["IO", "S1"], "L0.MLP": None, "L1.MLP": ["END"]}
     assert out["elsewhere"] == pytest.approx((_reference_metric(llama, data, moved) - empty) / (full - empty), abs=1e-4)
