@@ -25,6 +25,7 @@ from autointerp.cli.scores import disguise_line
 from engine.evaluation.permutation import permutation_consistency, permute_heads
 from store import load_run_for_audit, open_store
 from tests.agents.fakes import ToolCallingFake
+from tests.conftest import IOI_TEST_CAP
 
 MODEL, TASK, SEED = "tiny-llama", "ioi", 3
 
@@ -99,7 +100,7 @@ def test_scripted_agent_passes_the_control_on_ioi_with_the_bundled_model(ioi_smo
     """IOI on SmolLM2-135M: the honest scripted agent's permuted run maps back (figures printed with -s)."""
     url, original = ioi_smollm_run
     permuted = autointerp.explain(task="ioi", model="smollm2-135m", n=24, db=url, evaluate=False, permute_heads=SEED,
-                                  target=smollm)
+                                  target=smollm, params={"max_circuit": IOI_TEST_CAP})
     with open_store(url) as st:
         perm = evaluate_stored_run(st, permuted.run_id)["permutation"]
         process = load_run_for_audit(st, original.run_id)["process"]
