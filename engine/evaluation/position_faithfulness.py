@@ -67,20 +67,22 @@ def _elsewhere(roles: Sequence[str] | None, role_names: Sequence[str]) -> list[s
 
 
 @torch.no_grad()
-def positional_metric(
-    target: TargetModel, data: TaskData, keep: Mapping[str, Sequence[str] | None], ablate_mlps: bool = True
-) -> float:
-    """Mean clean logit difference with everything ablatable mean-ablated except ``keep``'s members at their roles."""
+def positional_metrics(
+    target: TargetModel, data: TaskData, keeps: Sequence[Mapping[str, Sequence[str] | None]], ablate_mlps: bool = True
+) -> list[float]:
+    """For each keep map: the mean clean logit difference with everything ablatable mean-ablated except its
+    members at their roles (the template means computed once per bucket for all of them)."""
     universe = ablatable(target, ablate_mlps)
-    total = 0.0
+    totals = [0.0] * len(keeps)
     for bucket in data.buckets:
         means = corrupt_means(target, bucket, universe)
         none = torch.zeros(bucket.n, bucket.seq_len, dtype=torch.bool, device=bucket.device)
-        edits = {c: _mean_except(means[c], _kept_mask(bucket, keep[c]) if c in keep else none) for c in universe}
-        with trace(target.adapter, edit=edits):
-            logits = runner.forward(target.adapter, bucket.clean)
-        total += float(logit_diff(logits[:, -1, :], bucket.answer, bucket.distractor).sum())
-    return total / data.n_pairs
+        for i, keep in enumerate(keeps):
+            edits = {c: _mean_except(means[c], _kept_mask(bucket, keep[c]) if c in keep else none) for c in universe}
+            with trace(target.adapter, edit=edits):
+                logits = runner.forward(target.adapter, bucket.clean)
+            totals[i] += float(logit_diff(logits[:, -1, :], bucket.answer, bucket.distractor).sum())
+    return [t / data.n_pairs for t in totals]
 
 
 def position_faithfulness(
@@ -110,14 +112,13 @@ def position_faithfulness(
     universe = ablatable(target, ablate_mlps)
     m_full, m_empty, m_all = ablated_metrics(
         target, data, [frozenset(), frozenset(universe), frozenset(c for c in universe if c not in keep)])
-    m_pos = positional_metric(target, data, keep, ablate_mlps)
     moved = {c: _elsewhere(roles, data.role_names) for c, roles in keep.items()}
-    m_moved = positional_metric(target, data, moved, ablate_mlps)
     # which kind's claims hold: only the heads restricted (MLPs everywhere), then only the MLPs
-    m_kind = {kind: positional_metric(target, data, {c: r if parse_component(c).kind == kind else None
-                                                     for c, r in keep.items()}, ablate_mlps)
-              for kind in ("head", "mlp") if any(r is not None and parse_component(c).kind == kind
-                                                 for c, r in keep.items())}
+    kinds = [kind for kind in ("head", "mlp")
+             if any(r is not None and parse_component(c).kind == kind for c, r in keep.items())]
+    by_kind = [{c: r if parse_component(c).kind == kind else None for c, r in keep.items()} for kind in kinds]
+    m_pos, m_moved, *kind_metrics = positional_metrics(target, data, [keep, moved, *by_kind], ablate_mlps)
+    m_kind = dict(zip(kinds, kind_metrics, strict=True))
     span = m_full - m_empty
     return {
         "normalized": None if span == 0 else (m_pos - m_empty) / span,

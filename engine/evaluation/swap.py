@@ -57,7 +57,7 @@ from engine.evaluation.divergence import js_distance, last_token_logprobs
 from engine.hooks import AttentionInput, trace
 from engine.memory import copies_per_batch
 from engine.models import TargetModel
-from engine.tasks import Bucket, TaskData, logit_diff
+from engine.tasks import TaskData, logit_diff
 
 #: (target i, source j): compute head i's output with head j's parameters; source None = mean-ablate i.
 HeadPair = tuple[str, str | None]
@@ -157,7 +157,7 @@ def swap_hooks(
         n: prompts per copy.
         ctx: block context of the batch (rotary cos/sin broadcast over the batch).
         means: head id -> [n, pos, d_head] mean output over the corrupt prompts of each pair's template,
-            for the swaps that mean-ablate their target (``head_means``).
+            for the swaps that mean-ablate their target (``engine.ablation.corrupt_means``).
 
     Hooks are ``trace``'s: the attention input of each swapped layer is read,
     and the layer's attention output gets ``swap_delta`` added; they are
@@ -214,11 +214,6 @@ def _outcomes(pairs: Sequence[HeadPair], accs: list[_Accumulator], base_ld: floa
     ]
 
 
-def head_means(target: TargetModel, bucket: Bucket, heads: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Each head's output ``z`` averaged over the corrupt prompts of each pair's template: id -> [n, pos, d_head]."""
-    return corrupt_means(target, bucket, heads) if heads else {}
-
-
 def swap_effects(
     target: TargetModel,
     data: TaskData,
@@ -254,7 +249,8 @@ def swap_effects(
             base = last_token_logprobs(logits)
             base_ld += float(logit_diff(logits, bucket.answer, bucket.distractor).sum())
             n_total += bucket.n
-            means = head_means(target, bucket, sorted({s.target_id for s in planned if s.source is None}))
+            ablated = sorted({s.target_id for s in planned if s.source is None})
+            means = corrupt_means(target, bucket, ablated) if ablated else {}
             for chunk in chunks:
                 start = min(planned[p].layer for p in chunk)
                 resid = resids[start].repeat(len(chunk), 1, 1)
