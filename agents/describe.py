@@ -283,6 +283,10 @@ def circuit_summary(
             f"prompts with every other head and MLP mean-ablated, {start}adding at each step "
             f"{measured} that raised faithfulness most ({', '.join(joined) or 'none needed'}, in that order): {res.reason}"
             f"{loc_cite}.")
+        if localisation.target_f is not None and res.target_f > localisation.target_f:
+            lines.append(f"The aim is f >= {localisation.target_f:.2f} on held-out prompts; selection asks "
+                         f"{res.target_f:.2f} of the research prompts, because keeping the best of the measured "
+                         "additions at each step flatters the prompts that chose them.")
         if added:
             one = len(added) == 1
             lines.append(f"{len(added)} more {'restores' if one else 'restore'} the behaviour alone when patched into "

@@ -194,6 +194,8 @@ class Localisation(BaseModel):
         experiments: the experiments localisation ran.
         opposing: the answer-opposing part of the circuit (reported beside the core).
         faithfulness: the greedy faithfulness selection that chose the core, if it ran.
+        target_f: the f the core should reach on held-out prompts (the selection's own target,
+            ``faithfulness.target_f``, adds a margin for the research prompts that chose it).
         exact_experiment: the experiment that measured ``exact``.
         restoring: denoising effects of the candidates (corrupt run, clean activation patched
             in; positive restores the answer), from experiment ``restoring_experiment``.
@@ -211,6 +213,7 @@ class Localisation(BaseModel):
     experiments: list[int] = Field(default_factory=list)
     opposing: list[str] = Field(default_factory=list)
     faithfulness: FaithfulnessResult | None = None
+    target_f: float | None = None
     exact_experiment: int | None = None
     restoring: dict[str, float] = Field(default_factory=dict)
     restoring_experiment: int | None = None

@@ -197,8 +197,11 @@ def evaluation_data(config: ExplainConfig, target: Any, data: Any) -> tuple[Any,
     small task (capitals has 40 distinct prompts) may not have
     ``MIN_HELD_OUT`` unseen pairs left; then the fresh draw is used as it is,
     labelled ``resampled``, with the number of distinct prompts it shares
-    with the research (``overlap``). A JSONL task's pairs are fixed, so it is
-    scored on its research prompts, and the description says so.
+    with the research (``overlap``). The held-out draw carries its own
+    mean-ablation reference (``reference``: pairs and seed; ``Task.reference``),
+    so no research prompt enters the evaluation's means either. A JSONL task's
+    pairs are fixed, so it is scored on its research prompts, and the
+    description says so.
     """
     if config.task not in BUILTIN_TASKS:
         return data, {"prompts": "research", "n_pairs": data.n_pairs,
@@ -211,7 +214,8 @@ def evaluation_data(config: ExplainConfig, target: Any, data: Any) -> tuple[Any,
     task = replace(draw, pairs=fresh if kind == "held-out" else draw.pairs[:n])
     held = tokenize_for(task, target)
     overlap = len({p.clean for p in task.pairs} & seen)
-    return held, {"prompts": kind, "seed": seed, "n_pairs": held.n_pairs, "overlap": overlap}
+    return held, {"prompts": kind, "seed": seed, "n_pairs": held.n_pairs, "overlap": overlap,
+                  "reference": {"pairs": len(task.reference), "seed": task.reference_seed}}
 
 
 def _context(

@@ -52,7 +52,7 @@ from engine.evaluation.swap import swap_effects
 from engine.hooks import trace
 from engine.models import load_model
 from engine.tasks import load_task, logit_diff
-from tests.evaluation.ablation_reference import mean_by_template
+from tests.evaluation.ablation_reference import mean_by_template, mean_prompts
 from tests.evaluation.swap_reference import reference_swap_effects
 
 
@@ -69,9 +69,10 @@ def naive_ablated_metric(target, data, ablated: frozenset[str]) -> float:
     total = 0.0
     with torch.no_grad():
         for bucket in data.buckets:
+            prompts, names = mean_prompts(bucket, data.task, target.tokenizer, target.prepend_bos)
             with trace(target.adapter, read=sorted(ablated)) as cache:
-                target.model(bucket.corrupt)
-            means = {c: mean_by_template(cache[c], bucket, data.task) for c in ablated}
+                target.model(prompts)
+            means = {c: mean_by_template(cache[c], names, bucket.n) for c in ablated}
             edits = {c: (lambda current, m=means[c]: m.clone()) for c in ablated}
             with trace(target.adapter, edit=edits):
                 logits = target.model(bucket.clean).logits

@@ -15,6 +15,15 @@ the bucket's mean). Why per template, as Wang et al.'s IOI code does
 different words at one position ("store" / "park"), and a mean across them
 would erase the template's words as well as the pair's entities, charging a
 circuit for information every prompt of its template carries.
+
+Why a reference draw joins the average (``Bucket.reference``): a run of 32
+IOI pairs has 2-3 distinct corrupt prompts per template, and their mean is
+nearer one resample than the distribution's mean -- it keeps those prompts'
+particular names, which the ablated circuit then has to fight. Built-in
+tasks carry a larger draw of the same distribution (never scored, never
+shown to the agent; the evaluation's held-out prompts carry a draw of their
+own), and its distinct corrupt prompts of the bucket's length and templates
+are averaged with the bucket's own.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ from engine.models import TargetModel
 from engine.tasks import Bucket
 
 AblationKind = Literal["zero", "mean", "resample"]
+MEANS_CHUNK = 64
+"""Prompts per forward pass when averaging: the reference draw is run in chunks of this many."""
 
 
 def component_ids(components: Iterable[str | Component]) -> list[str]:
@@ -68,8 +79,20 @@ def template_means(acts: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
 def corrupt_means(
     target: TargetModel, bucket: Bucket, components: Iterable[str | Component]
 ) -> dict[str, torch.Tensor]:
-    """Mean-ablation values of ``components`` for the bucket's rows: id -> [n, pos, ...] (``template_means``)."""
-    return {cid: template_means(a, bucket.templates) for cid, a in corrupt_activations(target, bucket, components).items()}
+    """Mean-ablation values of ``components`` for the bucket's rows: id -> [n, pos, ...].
+
+    Row i holds, per position, the mean over the corrupt prompts of its template: the bucket's own and
+    its reference prompts (``template_means`` over both, read back at the bucket's rows).
+    """
+    ids = component_ids(components)
+    prompts = torch.cat([bucket.corrupt, bucket.reference])
+    templates = torch.cat([bucket.templates, bucket.reference_templates])
+    chunks: list[dict[str, torch.Tensor]] = []
+    for start in range(0, prompts.shape[0], MEANS_CHUNK):  # chunks bound the [rows, pos, vocab] logits
+        with torch.no_grad(), trace(target.adapter, read=ids) as cache:
+            runner.forward(target.adapter, prompts[start:start + MEANS_CHUNK])
+        chunks.append(dict(cache))
+    return {cid: template_means(torch.cat([c[cid] for c in chunks]), templates)[: bucket.n] for cid in ids}
 
 
 def ablation_edits(

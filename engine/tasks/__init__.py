@@ -35,8 +35,18 @@ MAKERS: dict[str, Callable[..., Task]] = {
 }
 
 
+REFERENCE_PAIRS = 128
+"""Pairs of a built-in task's mean-ablation reference draw (``Task.reference``)."""
+REFERENCE_SEED = 104_723
+"""Added to a task's seed to draw its reference, so it is never the draw of the prompts it serves."""
+
+
 def build_task(name: str, tokenizer, n: int | None = None, seed: int = 0) -> Task:
     """The untokenised task: a built-in generated for ``tokenizer``, or a JSONL file.
+
+    A built-in carries a reference draw (``REFERENCE_PAIRS`` pairs, seed + ``REFERENCE_SEED``) whose
+    corrupt prompts join its mean-ablation averages; a JSONL task's pairs are all there is, so its means
+    rest on its own corrupt prompts.
 
     Raises:
         TaskFormatError: ``n`` is not between 1 and ``MAX_PAIRS``.
@@ -45,7 +55,10 @@ def build_task(name: str, tokenizer, n: int | None = None, seed: int = 0) -> Tas
     if n is not None and not 1 <= n <= MAX_PAIRS:
         raise TaskFormatError(f"The number of pairs must be between 1 and {MAX_PAIRS}, not {n}.")
     if name in BUILTIN_TASKS:
-        return MAKERS[name](tokenizer, n=BUILTIN_TASKS[name].default_n if n is None else n, seed=seed)
+        task = MAKERS[name](tokenizer, n=BUILTIN_TASKS[name].default_n if n is None else n, seed=seed)
+        task.reference_seed = seed + REFERENCE_SEED
+        task.reference = MAKERS[name](tokenizer, n=REFERENCE_PAIRS, seed=task.reference_seed).pairs
+        return task
     if name.endswith(".jsonl") or Path(name).is_file():
         if not Path(name).is_file():
             raise UnknownTaskError(f"Task file '{name}' does not exist.")
@@ -73,6 +86,6 @@ def tokenize_for(task: Task, target) -> TaskData:
 
 
 __all__ = [
-    "BUILTIN_TASKS", "Bucket", "Pair", "Task", "TaskData", "build_task", "context_length",
+    "BUILTIN_TASKS", "REFERENCE_PAIRS", "REFERENCE_SEED", "Bucket", "Pair", "Task", "TaskData", "build_task", "context_length",
     "load_task", "logit_diff", "tokenize_for", "tokenize_task",
 ]

@@ -50,6 +50,11 @@ class Task:
     role_names: tuple[str, ...] = ()
     #: words the task can rename without changing the behaviour (names, random tokens); the disguise renames them
     entities: tuple[str, ...] = ()
+    #: a larger draw of the same distribution, never scored nor shown to the agent: its corrupt prompts join the
+    #: mean-ablation average (``Bucket.reference``), so a mean rests on more than a run's few prompts per template
+    reference: list[Pair] = field(default_factory=list)
+    #: the seed that drew ``reference`` (None: no reference)
+    reference_seed: int | None = None
 
 
 @dataclass
@@ -59,7 +64,9 @@ class Bucket:
     Shapes: ``clean``, ``corrupt``: [n, pos]; ``answer``, ``distractor``: [n];
     ``roles[name]``: [n] token positions; ``pair_index``: indices into ``Task.pairs``;
     ``templates``: [n] the index of each pair's template within the bucket (pairs naming no
-    template share one), what mean ablation averages within (``engine.ablation.corrupt_means``).
+    template share one), what mean ablation averages within (``engine.ablation.corrupt_means``);
+    ``reference``: [m, pos] the distinct corrupt prompts of ``Task.reference`` of this length and of the
+    bucket's templates, never scored, and ``reference_templates``: [m] their template indices.
     """
 
     clean: torch.Tensor
@@ -69,6 +76,8 @@ class Bucket:
     roles: dict[str, torch.Tensor]
     pair_index: list[int]
     templates: torch.Tensor
+    reference: torch.Tensor
+    reference_templates: torch.Tensor
 
     @property
     def n(self) -> int:
@@ -198,11 +207,13 @@ def tokenize_task(
             raise TaskFormatError(f"{origin}: answer and distractor are the same token.")
         roles = _role_positions(tokenizer, pair, prepend_bos, len(clean))
         groups.setdefault(len(clean), []).append((index, clean, corrupt, answer, distractor, roles))
+    references = _reference_prompts(task, tokenizer, prepend_bos, max_len)
     buckets = []
-    for _length, rows in sorted(groups.items()):
+    for length, rows in sorted(groups.items()):
         role_names = set.intersection(*(set(r[5]) for r in rows))
         frames = [task.pairs[r[0]].template for r in rows]
         labels = sorted(set(frames))
+        reference = [(ids, labels.index(frame)) for ids, frame in references.get(length, []) if frame in labels]
         buckets.append(
             Bucket(
                 clean=torch.tensor([r[1] for r in rows], device=device),
@@ -212,9 +223,30 @@ def tokenize_task(
                 roles={name: torch.tensor([r[5][name] for r in rows], device=device) for name in sorted(role_names)},
                 pair_index=[r[0] for r in rows],
                 templates=torch.tensor([labels.index(f) for f in frames], device=device),
+                reference=torch.tensor([ids for ids, _ in reference], dtype=torch.long, device=device
+                                       ).reshape(len(reference), length),
+                reference_templates=torch.tensor([t for _, t in reference], dtype=torch.long, device=device),
             )
         )
     return TaskData(task, buckets)
+
+
+def _reference_prompts(
+    task: Task, tokenizer, prepend_bos: bool, max_len: int | None
+) -> dict[int, list[tuple[list[int], str]]]:
+    """The distinct corrupt prompts of ``task.reference`` by token length: length -> [(ids, template)].
+
+    A reference prompt longer than the model reads is left out (it is never run alone, so no error is due).
+    """
+    seen: set[tuple[int, ...]] = set()
+    out: dict[int, list[tuple[list[int], str]]] = {}
+    for pair in task.reference:
+        ids = encode(tokenizer, pair.corrupt, prepend_bos)
+        if (max_len is not None and len(ids) > max_len) or tuple(ids) in seen:
+            continue
+        seen.add(tuple(ids))
+        out.setdefault(len(ids), []).append((ids, pair.template))
+    return out
 
 
 def logit_diff(logits: torch.Tensor, answer: torch.Tensor, distractor: torch.Tensor) -> torch.Tensor:

@@ -157,15 +157,17 @@ def disguise_task(task: Task, disguise: Disguise) -> Task:
     Role positions are carried through the renaming (a role at a renamed word
     stays at its image).
     """
-    pairs = []
-    for pair in task.pairs:
-        clean, moved = _rename(pair.clean, disguise.words)
-        pairs.append(Pair(
-            clean=clean, corrupt=_rename(pair.corrupt, disguise.words)[0],
-            answer=_rename(pair.answer, disguise.words)[0], distractor=_rename(pair.distractor, disguise.words)[0],
-            roles={disguise.roles.get(role, role): moved(offset) for role, offset in pair.roles.items()},
-            origin=f"{pair.origin} (disguised)" if pair.origin else "", template=pair.template,
-        ))
-    return Task(DISGUISED_NAME, DISGUISED_DESCRIPTION, pairs,
+    return Task(DISGUISED_NAME, DISGUISED_DESCRIPTION, [_disguise_pair(p, disguise) for p in task.pairs],
                 tuple(disguise.roles.get(r, r) for r in task.role_names),
-                entities=tuple(disguise.words[w] for w in dict.fromkeys(task.entities)))
+                entities=tuple(disguise.words[w] for w in dict.fromkeys(task.entities)),
+                reference=[_disguise_pair(p, disguise) for p in task.reference], reference_seed=task.reference_seed)
+
+
+def _disguise_pair(pair: Pair, disguise: Disguise) -> Pair:
+    clean, moved = _rename(pair.clean, disguise.words)
+    return Pair(
+        clean=clean, corrupt=_rename(pair.corrupt, disguise.words)[0],
+        answer=_rename(pair.answer, disguise.words)[0], distractor=_rename(pair.distractor, disguise.words)[0],
+        roles={disguise.roles.get(role, role): moved(offset) for role, offset in pair.roles.items()},
+        origin=f"{pair.origin} (disguised)" if pair.origin else "", template=pair.template,
+    )

@@ -20,9 +20,10 @@ from store import list_evaluations, load_run_for_audit, open_store
 from tests.evaluation.ablation_reference import plain_f
 
 
-def test_core_is_grown_greedily_by_faithfulness_and_opposing_is_reported_apart(db, load):
+@pytest.mark.parametrize("cap", [20, 5])
+def test_core_is_grown_greedily_by_faithfulness_and_opposing_is_reported_apart(db, load, cap):
     target = load("tiny-llama")
-    run = api.explain(task="ioi", model="tiny-llama", db=db, n=8, target=target)
+    run = api.explain(task="ioi", model="tiny-llama", db=db, n=8, target=target, params={"max_circuit": cap})
     with open_store(db) as st:
         audit = load_run_for_audit(st, run.run_id)
         evaluations = {e["kind"]: e["scores"] for e in list_evaluations(st, run.run_id)}
@@ -44,16 +45,22 @@ def test_core_is_grown_greedily_by_faithfulness_and_opposing_is_reported_apart(d
         options = {c: plain_f(target, research, faith["order"][:k] + [c]) for c in measured}
         assert options[cid] == pytest.approx(max(options.values()), abs=1e-4)
         assert faith["curve"][k - 1]["f"] == pytest.approx(options[cid], abs=1e-3)
+    # selection asks the research prompts for the held-out aim (0.8) plus the margin (0.05), and may fill the cap
+    faith_args = next(e["args"] for e in exps if e["tool"] == "faithfulness")
+    assert faith["target_f"] == pytest.approx(0.85) and faith_args["max_size"] == cap
     reached = [p["size"] for p in faith["curve"] if p["f"] is not None and p["f"] >= faith["target_f"]]
     best = max((p for p in faith["curve"] if p["f"] is not None), key=lambda p: (round(p["f"], 6), -p["size"]))
     assert faith["chosen_size"] == (min(reached) if reached else best["size"])
     # the circuit by hand: the greedy core and the opposing part
-    cap, frac = 20, 0.05
+    frac = 0.05
     threshold = frac * max(abs(v) for v in exact.values())
     opposing = [c for c in sorted(exact, key=lambda c: -exact[c])
                 if exact[c] > 0 and exact[c] >= threshold and -exact[c] + restoring.get(c, 0.0) < 0][: cap // 4]
     core = faith["order"][: max(faith["chosen_size"], 2)]
     opposing = [c for c in opposing if c not in core]  # greedy may need a noising-opposing component
+    crowded, opposing = opposing[cap - len(core):], opposing[: cap - len(core)]  # only in the room the core leaves
+    assert bool(crowded) == (cap == 5), "the small cap is there to crowd the opposing part out"
+    assert all("leaves no room" in run.localisation["reasons"][c] for c in crowded)
     needed = frac * max(abs(v) for v in restoring.values())
     extra = [c for c in sorted(restoring, key=lambda c: -restoring[c])
              if restoring[c] > 0 and restoring[c] >= needed and c not in core and c not in opposing]

@@ -15,7 +15,7 @@ from agents.evidence import ComponentEvidence, Measured, Role
 from agents.roles import role_fit, unique_names
 from agents.session import HELD_OUT_SEED, ExplainConfig, evaluation_data
 from autointerp import api
-from engine.tasks import load_task
+from engine.tasks import REFERENCE_SEED, load_task
 from store import load_run_for_audit, open_store
 
 
@@ -44,6 +44,10 @@ def test_evaluation_prompts_are_held_out_for_generated_tasks(load) -> None:
     assert info["prompts"] == "held-out" and info["seed"] == 3 + HELD_OUT_SEED and held.n_pairs == 8
     ours, theirs = [p.clean for p in research.task.pairs], [p.clean for p in held.task.pairs]
     assert ours != theirs and info["overlap"] == len(set(ours) & set(theirs))
+    # the evaluation's mean-ablation reference is a draw of its own, not the research's
+    mine, yours = [p.corrupt for p in research.task.reference], [p.corrupt for p in held.task.reference]
+    assert mine and yours and mine != yours
+    assert info["reference"] == {"pairs": len(yours), "seed": 3 + HELD_OUT_SEED + REFERENCE_SEED}
 
 
 def test_opt_in_fitted_roles_are_tested_by_one_swap_sweep_and_labelled(db: str, load) -> None:

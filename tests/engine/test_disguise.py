@@ -63,6 +63,11 @@ def test_ioi_is_disguised_as_nouns_that_keep_every_role_position(load):
                 assert now == disguise.words.get(was, was)
         assert [decode([int(t)]).strip() for t in after.answer] == \
             [disguise.words[decode([int(t)]).strip()] for t in before.answer]
+        # the mean-ablation reference is renamed too: no real name reaches the disguised run's means
+        assert after.reference.shape == before.reference.shape and before.reference.shape[0] > 0
+        real = {w for w in disguise.words}
+        assert not {decode([int(t)]).strip() for t in after.reference.flatten()} & real
+        assert {decode([int(t)]).strip() for t in before.reference.flatten()} & real
 
 
 def test_a_vocabulary_without_nouns_is_permuted_without_fixed_points():

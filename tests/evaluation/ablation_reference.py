@@ -18,13 +18,35 @@ from engine.hooks import trace
 from engine.tasks import logit_diff
 
 
-def mean_by_template(acts: torch.Tensor, bucket, task) -> torch.Tensor:
-    """[n, pos, ...] corrupt activations -> row i's mean over the rows whose pair names the same template.
+def mean_prompts(bucket, task, tokenizer, prepend_bos: bool) -> tuple[torch.Tensor, list[str]]:
+    """The prompts a bucket's means average over and each one's template string, rebuilt from the task by hand.
 
-    A Python loop over the pairs' template strings (not ``Bucket.templates``): the definition, by hand.
+    The bucket's corrupt prompts first, then every distinct corrupt prompt of ``task.reference`` that
+    tokenises to the bucket's length and names a template one of the bucket's pairs names (not
+    ``Bucket.reference``: the definition, re-derived).
     """
     names = [task.pairs[i].template for i in bucket.pair_index]
-    return torch.stack([acts[[j for j, other in enumerate(names) if other == name]].mean(dim=0) for name in names])
+    rows = bucket.corrupt.tolist()
+    seen: set[tuple[int, ...]] = set()
+    for pair in task.reference:
+        ids = tokenizer(pair.corrupt, add_special_tokens=False).input_ids
+        ids = [tokenizer.bos_token_id, *ids] if prepend_bos and tokenizer.bos_token_id is not None else list(ids)
+        if tuple(ids) in seen:
+            continue
+        seen.add(tuple(ids))
+        if len(ids) == bucket.seq_len and pair.template in names[: bucket.n]:
+            rows.append(ids)
+            names.append(pair.template)
+    return torch.tensor(rows, device=bucket.device), names
+
+
+def mean_by_template(acts: torch.Tensor, names: list[str], n: int) -> torch.Tensor:
+    """[rows, pos, ...] activations of ``mean_prompts`` -> [n, pos, ...]: row i's mean over every row of its template.
+
+    A Python loop over the template strings (not ``Bucket.templates``): the definition, by hand.
+    """
+    return torch.stack([acts[[j for j, other in enumerate(names) if other == names[i]]].mean(dim=0)
+                        for i in range(n)])
 
 
 def every_component(target, mlps: bool = True) -> list[str]:

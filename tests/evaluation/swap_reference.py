@@ -19,7 +19,7 @@ from engine.evaluation.divergence import js_distance, last_token_logprobs
 from engine.hooks import trace
 from engine.models import TargetModel
 from engine.tasks import TaskData, logit_diff
-from tests.evaluation.ablation_reference import mean_by_template
+from tests.evaluation.ablation_reference import mean_by_template, mean_prompts
 
 FIELDS = ("wq", "wk", "wv", "wo", "bq", "bk", "bv")
 
@@ -89,10 +89,11 @@ def reference_ablation_effect(target: TargetModel, data: TaskData, head: str) ->
         seen: list[torch.Tensor] = []
         handle = proj.register_forward_pre_hook(lambda _m, args, seen=seen: seen.append(args[0][..., cols].clone()))
         try:
-            target.model(bucket.corrupt)
+            prompts, names = mean_prompts(bucket, data.task, target.tokenizer, target.prepend_bos)
+            target.model(prompts)
         finally:
             handle.remove()
-        mean = mean_by_template(seen[0], bucket, data.task)
+        mean = mean_by_template(seen[0], names, bucket.n)
 
         def replace(_module, args, mean=mean):
             x = args[0].clone()

@@ -152,10 +152,9 @@ def test_attribution_is_the_derivative_of_mean_ablation(llama, data):
     import torch
 
     from engine import runner
-    from engine.ablation import corrupt_activations
     from engine.hooks import trace
     from engine.tasks import logit_diff
-    from tests.evaluation.ablation_reference import mean_by_template
+    from tests.evaluation.ablation_reference import mean_by_template, mean_prompts
 
     head, alpha = "L1.H4", 1e-2
     (estimate,) = ablation_attribution(llama, data, [head]).values()
@@ -163,7 +162,10 @@ def test_attribution_is_the_derivative_of_mean_ablation(llama, data):
     def metric(a: float) -> float:
         total = 0.0
         for bucket in data.buckets:
-            mean = mean_by_template(corrupt_activations(llama, bucket, [head])[head], bucket, data.task)
+            prompts, names = mean_prompts(bucket, data.task, llama.tokenizer, llama.prepend_bos)
+            with torch.no_grad(), trace(llama.adapter, read=[head]) as cache:
+                runner.forward(llama.adapter, prompts)
+            mean = mean_by_template(cache[head], names, bucket.n)
             with torch.no_grad(), trace(llama.adapter, edit={head: lambda z, m=mean: z + a * (m - z)}):
                 logits = runner.forward(llama.adapter, bucket.clean)
             total += float(logit_diff(logits, bucket.answer, bucket.distractor).sum())

@@ -11,11 +11,15 @@ import pytest
 import torch
 
 from engine import runner
-from engine.ablation import corrupt_activations
 from engine.evaluation.position_faithfulness import position_faithfulness
 from engine.hooks import trace
 from engine.tasks import load_task, logit_diff
-from tests.evaluation.ablation_reference import every_component, mean_by_template, plain_metric
+from tests.evaluation.ablation_reference import (
+    every_component,
+    mean_by_template,
+    mean_prompts,
+    plain_metric,
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +32,12 @@ def _reference_metric(target, data, keep: dict[str, list[str] | None]) -> float:
     universe = every_component(target)
     total = 0.0
     for bucket in data.buckets:
-        acts = corrupt_activations(target, bucket, universe)
+        prompts, names = mean_prompts(bucket, data.task, target.tokenizer, target.prepend_bos)
+        with trace(target.adapter, read=universe) as acts:
+            runner.forward(target.adapter, prompts)
         edits = {}
         for cid in universe:
-            mean = mean_by_template(acts[cid], bucket, data.task)
+            mean = mean_by_template(acts[cid], names, bucket.n)
 
             def edit(current, cid=cid, mean=mean, bucket=bucket):
                 out = mean.clone()
