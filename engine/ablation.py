@@ -36,12 +36,11 @@ import torch
 from engine import runner
 from engine.components import Component
 from engine.hooks import EditFn, trace
+from engine.memory import rows_per_batch
 from engine.models import TargetModel
 from engine.tasks import Bucket
 
 AblationKind = Literal["zero", "mean", "resample"]
-MEANS_CHUNK = 64
-"""Prompts per forward pass when averaging: the reference draw is run in chunks of this many."""
 
 
 def component_ids(components: Iterable[str | Component]) -> list[str]:
@@ -87,10 +86,11 @@ def corrupt_means(
     ids = component_ids(components)
     prompts = torch.cat([bucket.corrupt, bucket.reference])
     templates = torch.cat([bucket.templates, bucket.reference_templates])
+    chunk = rows_per_batch(target, bucket.seq_len)  # the memory budget's rows a forward (engine.memory)
     chunks: list[dict[str, torch.Tensor]] = []
-    for start in range(0, prompts.shape[0], MEANS_CHUNK):  # chunks bound the [rows, pos, vocab] logits
+    for start in range(0, prompts.shape[0], chunk):
         with torch.no_grad(), trace(target.adapter, read=ids) as cache:
-            runner.forward(target.adapter, prompts[start:start + MEANS_CHUNK])
+            runner.forward(target.adapter, prompts[start:start + chunk])
         chunks.append(dict(cache))
     return {cid: template_means(torch.cat([c[cid] for c in chunks]), templates)[: bucket.n] for cid in ids}
 

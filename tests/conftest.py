@@ -13,6 +13,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# `make test` runs the suite on pytest-xdist workers: each gets its share of the cores (and so do the CLI
+# processes it starts), so the workers' torch threads do not compete for the same cores.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 #: the tiny random models of the families added for real checkpoints (sliding windows, QK-norm, soft-caps)
 NEW_FAMILY_MODELS = ("tiny-mistral", "tiny-qwen2", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3")
@@ -47,23 +52,3 @@ def tiny_model(request):
 @pytest.fixture(scope="session")
 def smollm():
     return cached_model("smollm2-135m")
-
-
-IOI_TEST_CAP = 12
-"""The circuit cap of the suite's IOI runs on the bundled model (the memorisation control uses it too)."""
-
-
-@pytest.fixture(scope="session")
-def ioi_smollm_run(tmp_path_factory, smollm):
-    """One scripted IOI run on the bundled model (24 pairs, seed 0, circuits of up to ``IOI_TEST_CAP``
-    components, not evaluated) and its store's URL.
-
-    Shared by the slow tests that read such a run (the scripted agent's findings, the memorisation
-    control's plain run), so the suite explains IOI on the bundled model once instead of once per test;
-    the smaller cap halves the study (the default 20 is measured by `make demo` and the README).
-    """
-    import autointerp
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('ioi_smollm') / 'runs.db'}"
-    return url, autointerp.explain(task="ioi", model="smollm2-135m", n=24, db=url, evaluate=False, target=smollm,
-                                   params={"max_circuit": IOI_TEST_CAP})

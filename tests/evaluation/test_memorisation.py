@@ -5,7 +5,7 @@ descriptions on the original and on the head-permuted model, whatever the
 localisation showed it; the control must fail it without ``--circuit``. An
 LLM stand-in that answers only from what the run showed it passes, and so
 does the scripted agent (tests/evaluation/test_eval_run.py; IOI on the
-bundled model below, slow).
+bundled model in tests/agents/test_bundled_ioi.py, slow).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from autointerp.cli.scores import disguise_line
 from engine.evaluation.permutation import permutation_consistency, permute_heads
 from store import load_run_for_audit, open_store
 from tests.agents.fakes import ToolCallingFake
-from tests.conftest import IOI_TEST_CAP
 
 MODEL, TASK, SEED = "tiny-llama", "ioi", 3
 
@@ -93,28 +92,6 @@ def test_reciting_llm_fails_the_control_without_circuit(tmp_path, load):
     assert not perm["circuit_ok"] and not perm["passed"]
     # with no image reported, neither roles nor descriptions can be compared: they cannot pass either
     assert perm["ari"] is None and perm["description_similarity"] is None
-
-
-@pytest.mark.slow
-def test_scripted_agent_passes_the_control_on_ioi_with_the_bundled_model(ioi_smollm_run, smollm):
-    """IOI on SmolLM2-135M: the honest scripted agent's permuted run maps back (figures printed with -s)."""
-    url, original = ioi_smollm_run
-    permuted = autointerp.explain(task="ioi", model="smollm2-135m", n=24, db=url, evaluate=False, permute_heads=SEED,
-                                  target=smollm, params={"max_circuit": IOI_TEST_CAP})
-    with open_store(url) as st:
-        perm = evaluate_stored_run(st, permuted.run_id)["permutation"]
-        process = load_run_for_audit(st, original.run_id)["process"]
-    print("\noriginal circuit:", original.circuit, "\npermuted circuit:", permuted.circuit)
-    print({k: perm[k] for k in ("mapped_matches", "literal_matches", "n_moved", "circuit_chance", "ari",
-                                "description_similarity", "description_null", "passed")})
-    print("component  calls failed iter hyp sup ref inc open exp_s cited_own")
-    for c in process["components"]:
-        print(f"{c['component']:<10} {c['tool_calls']:>5} {c['failed_calls']:>6} {c['iterations']:>4} "
-              f"{c['hypotheses']:>3} {c['supported']:>3} {c['refuted']:>3} {c['inconclusive']:>3} {c['open']:>4} "
-              f"{c['experiment_time_s']:>5.1f} {c['cited_own']:>9}")
-    print({k: v for k, v in process.items() if k != "components"})
-    assert perm["n_moved"] > 0
-    assert perm["circuit_ok"] and perm["roles_ok"] and perm["descriptions_ok"] and perm["passed"]
 
 
 class EvidenceFollower(ToolCallingFake):
