@@ -198,8 +198,10 @@ def evaluation_data(config: ExplainConfig, target: Any, data: Any) -> tuple[Any,
     ``MIN_HELD_OUT`` unseen pairs left; then the fresh draw is used as it is,
     labelled ``resampled``, with the number of distinct prompts it shares
     with the research (``overlap``). The held-out draw carries its own
-    mean-ablation reference (``reference``: pairs and seed; ``Task.reference``),
-    so no research prompt enters the evaluation's means either. A JSONL task's
+    mean-ablation reference (``reference``: pairs and seed; ``Task.reference``)
+    with every research corrupt prompt left out, so research prompts enter
+    the evaluation's means only as far as the held-out pairs themselves share
+    them (``overlap``, for a small task). A JSONL task's
     pairs are fixed, so it is scored on its research prompts, and the
     description says so.
     """
@@ -211,7 +213,10 @@ def evaluation_data(config: ExplainConfig, target: Any, data: Any) -> tuple[Any,
     seen = {p.clean for p in data.task.pairs}
     fresh = [p for p in draw.pairs if p.clean not in seen][:n]
     kind = "held-out" if len(fresh) >= min(n, MIN_HELD_OUT) else "resampled"
-    task = replace(draw, pairs=fresh if kind == "held-out" else draw.pairs[:n])
+    # the held-out reference leaves out every research corrupt prompt (a small task's draws share many)
+    researched = {p.corrupt for p in data.task.pairs}
+    task = replace(draw, pairs=fresh if kind == "held-out" else draw.pairs[:n],
+                   reference=[p for p in draw.reference if p.corrupt not in researched])
     held = tokenize_for(task, target)
     overlap = len({p.clean for p in task.pairs} & seen)
     return held, {"prompts": kind, "seed": seed, "n_pairs": held.n_pairs, "overlap": overlap,

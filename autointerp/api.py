@@ -76,7 +76,8 @@ def explain(
         evaluate: score the explanation with ``engine.evaluation`` when available.
         null_draws: random relabelings in the interchangeability null.
         params: localisation settings (``n_candidates``, ``threshold_frac``,
-            ``max_circuit``, ``min_circuit``).
+            ``max_circuit``, ``min_circuit``, ``target_f``, ``selection_margin``, ``shortlist``;
+            ``agents.nodes.localise.DEFAULT_PARAMS``).
         progress: callback ``(event, payload)`` for progress display.
         chat_model: a LangChain chat model to use instead of the provider's (tests, notebooks).
         http_client: an ``httpx.Client`` for the provider's requests (tests).

@@ -23,7 +23,9 @@ particular names, which the ablated circuit then has to fight. Built-in
 tasks carry a larger draw of the same distribution (never scored, never
 shown to the agent; the evaluation's held-out prompts carry a draw of their
 own), and its distinct corrupt prompts of the bucket's length and templates
-are averaged with the bucket's own.
+are averaged with the bucket's own. The bucket's rows count as they are (an
+IOI couple's shared corrupt prompt twice, as its two pairs are scored), the
+reference's once each.
 """
 
 from __future__ import annotations
@@ -107,8 +109,8 @@ def ablation_edits(
 
     Args:
         target: the loaded model.
-        bucket: the prompts the ablated forward will run on (its corrupt
-            prompts define the mean / resample distribution).
+        bucket: the prompts the ablated forward will run on (its corrupt prompts and its reference
+            define the mean, ``corrupt_means``; its corrupt prompts alone the resample distribution).
         components: ids to ablate.
         kind: ``zero``, ``mean`` (per-position mean over the corrupt prompts of the pair's template) or
             ``resample`` (the activation of a random other corrupt prompt).

@@ -176,14 +176,15 @@ def greedy_circuit(
     def without(keep: set[str]) -> frozenset[str]:
         return frozenset(c for c in universe if c not in keep)
 
+    # the means of every ablatable component, once for every step (the reference draw makes them costly)
+    means = [corrupt_means(target, b, universe) for b in data.buckets]
     head = [frozenset(), frozenset(universe)] + ([without(set(chosen))] if chosen else [])
-    m_full, m_empty, *m_start = ablated_metrics(target, data, head, progress=None)
+    m_full, m_empty, *m_start = ablated_metrics(target, data, head, progress=None, means=means)
     span = m_full - m_empty
     sizes = [len(chosen)] if chosen else []
     fs: list[float | None] = [None if span == 0 else (m_start[0] - m_empty) / span] if chosen else []
     reached = bool(fs) and fs[-1] is not None and fs[-1] >= target_f
     seen: list[list[str]] = []
-    means = [corrupt_means(target, b, universe) for b in data.buckets] if shortlist is not None else None
     while span != 0 and not reached and pool and len(chosen) < cap:
         measured = pool
         if shortlist is not None and len(pool) > shortlist:
@@ -193,7 +194,7 @@ def greedy_circuit(
             measured = [c for c in pool if c in top]
         if shortlist is not None:
             seen.append(list(measured))
-        ms = ablated_metrics(target, data, [without(set(chosen) | {c}) for c in measured])
+        ms = ablated_metrics(target, data, [without(set(chosen) | {c}) for c in measured], means=means)
         step_f = [(m - m_empty) / span for m in ms]  # maximise f, not m: the span may be negative
         best = max(range(len(measured)), key=lambda i: (step_f[i], -i))
         chosen.append(measured[best])

@@ -78,6 +78,7 @@ def ablated_metrics(
     ablation_sets: Sequence[frozenset[str]],
     sets_per_batch: int | None = None,
     progress: Progress | None = None,
+    means: Sequence[Mapping[str, torch.Tensor]] | None = None,
 ) -> list[float]:
     """Mean logit difference over all clean prompts with each set mean-ablated.
 
@@ -88,6 +89,8 @@ def ablated_metrics(
         sets_per_batch: sets sharing one forward (None: as many as the memory budget allows,
             ``engine.memory.copies_per_batch``).
         progress: ``progress(done, total)`` in (distinct set, bucket) evaluations.
+        means: per bucket, ``corrupt_means`` of (at least) every component the sets touch; computed here
+            when not given (a greedy selection computes them once for all its steps).
 
     Returns:
         One metric per set, in order (pair-weighted over buckets).
@@ -101,8 +104,8 @@ def ablated_metrics(
     totals = torch.zeros(len(unique), dtype=torch.float64, device=target.device)
     n_total = done = 0
     with torch.no_grad():
-        for bucket in data.buckets:
-            means = corrupt_means(target, bucket, touched)
+        for b, bucket in enumerate(data.buckets):
+            bucket_means = means[b] if means is not None else corrupt_means(target, bucket, touched)
             resids, _ = runner.residual_stream(adapter, bucket.clean)
             for group in groups:
                 chunk = [unique[i] for i in group]
@@ -110,7 +113,7 @@ def ablated_metrics(
                     c: torch.tensor([c in s for s in chunk], device=bucket.device).repeat_interleave(bucket.n)
                     for c in touched
                 }
-                edits = {c: _masked_mean(means[c], r) for c, r in rows.items() if any(c in s for s in chunk)}
+                edits = {c: _masked_mean(bucket_means[c], r) for c, r in rows.items() if any(c in s for s in chunk)}
                 layer = min(_first_layer(s, adapter.n_layers) for s in chunk)
                 resid = resids[layer].repeat(len(chunk), 1, 1)
                 with trace(adapter, edit=edits):

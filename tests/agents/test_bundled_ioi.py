@@ -59,7 +59,7 @@ def test_ioi_on_smollm2_finds_the_top_heads_and_separates_roles(ioi_smollm_run, 
 
 @pytest.mark.slow
 def test_scripted_agent_passes_the_control_on_ioi_with_the_bundled_model(ioi_smollm_run, smollm):
-    """IOI on SmolLM2-135M: the honest scripted agent's permuted run maps back (figures printed with -s)."""
+    """IOI on SmolLM2-135M: the honest scripted agent's permuted run maps back (figures printed with -s -p no:xdist)."""
     url, original = ioi_smollm_run
     permuted = autointerp.explain(task="ioi", model="smollm2-135m", n=24, db=url, evaluate=False,
                                   permute_heads=PERMUTATION_SEED, target=smollm, params={"max_circuit": IOI_TEST_CAP})

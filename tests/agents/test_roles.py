@@ -15,7 +15,7 @@ from agents.evidence import ComponentEvidence, Measured, Role
 from agents.roles import role_fit, unique_names
 from agents.session import HELD_OUT_SEED, ExplainConfig, evaluation_data
 from autointerp import api
-from engine.tasks import REFERENCE_SEED, load_task
+from engine.tasks import REFERENCE_PAIRS, REFERENCE_SEED, build_task, load_task
 from store import load_run_for_audit, open_store
 
 
@@ -47,7 +47,17 @@ def test_evaluation_prompts_are_held_out_for_generated_tasks(load) -> None:
     # the evaluation's mean-ablation reference is a draw of its own, not the research's
     mine, yours = [p.corrupt for p in research.task.reference], [p.corrupt for p in held.task.reference]
     assert mine and yours and mine != yours
-    assert info["reference"] == {"pairs": len(yours), "seed": 3 + HELD_OUT_SEED + REFERENCE_SEED}
+    assert not set(yours) & {p.corrupt for p in research.task.pairs}
+    assert info["reference"]["seed"] == 3 + HELD_OUT_SEED + REFERENCE_SEED
+    assert info["reference"]["pairs"] == len(yours) > REFERENCE_PAIRS // 2
+    # a small task's reference loses every research corrupt prompt (capitals: about 40 distinct prompts)
+    config = ExplainConfig(task="capitals", model="tiny-llama", n=8, seed=3)
+    research = load_task("capitals", target, n=8, seed=3)
+    held, info = evaluation_data(config, target, research)
+    drawn = {p.corrupt for p in build_task("capitals", target.tokenizer, n=32, seed=3 + HELD_OUT_SEED).reference}
+    kept = {p.corrupt for p in held.task.reference}
+    researched = {p.corrupt for p in research.task.pairs}
+    assert researched & drawn and kept == drawn - researched
 
 
 def test_opt_in_fitted_roles_are_tested_by_one_swap_sweep_and_labelled(db: str, load) -> None:

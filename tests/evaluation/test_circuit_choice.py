@@ -70,7 +70,7 @@ POOL = ["L1.H0", "L1.H1", "L0.MLP", "L2.H1", "L2.MLP", "L2.H0", "L2.H3", "L0.H2"
 
 
 def test_greedy_skips_a_cancelling_pair_that_a_prefix_by_single_effect_takes(cancelling):
-    # 16 pairs: with 8, each template's mean is one corrupt prompt and the pair's effects are lopsided
+    # 16 pairs: with 8 the pair's effects were lopsided (each template's own corrupt prompts were one prompt)
     target, data = cancelling, load_task("ioi", cancelling, n=16)
     base = plain_metric(target, data, [])
     single = {c: plain_metric(target, data, [c]) - base for c in POOL}

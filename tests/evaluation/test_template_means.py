@@ -19,7 +19,7 @@ import torch
 from engine import runner
 from engine.ablation import ablation_edits, corrupt_activations, template_means
 from engine.hooks import trace
-from engine.tasks import REFERENCE_PAIRS, build_task, tokenize_for
+from engine.tasks import REFERENCE_PAIRS, REFERENCE_SEED, build_task, tokenize_for
 from tests.evaluation.ablation_reference import mean_by_template, mean_prompts
 
 
@@ -70,8 +70,7 @@ def test_pairs_naming_no_template_share_the_bucket_mean(llama):
 
 def test_the_reference_is_a_separate_draw_and_a_jsonl_task_has_none(llama, tmp_path):
     task = build_task("ioi", llama.tokenizer, n=12, seed=3)
-    assert len(task.reference) == REFERENCE_PAIRS
-    assert not {p.clean for p in task.pairs} & {p.clean for p in task.reference}
+    assert len(task.reference) == REFERENCE_PAIRS and task.reference_seed == 3 + REFERENCE_SEED
     assert [p.clean for p in build_task("ioi", llama.tokenizer, n=12, seed=4).reference] != \
         [p.clean for p in task.reference]
     line = '{"clean": "When Mary and John went out, John gave it to", "corrupt": "When Anna and Tom went out, Dan ' \
