@@ -49,14 +49,23 @@ def component_ids(components: Iterable[str | Component]) -> list[str]:
     return [c.id if isinstance(c, Component) else c for c in components]
 
 
+def activations(target: TargetModel, prompts: torch.Tensor, ids: list[str]) -> dict[str, torch.Tensor]:
+    """Activations of ``ids`` on ``prompts`` [rows, pos]: id -> [rows, pos, ...], run in chunks of the rows
+    the memory budget allows (``engine.memory.rows_per_batch``)."""
+    chunk = rows_per_batch(target, int(prompts.shape[1]))
+    chunks: list[dict[str, torch.Tensor]] = []
+    for start in range(0, prompts.shape[0], chunk):
+        with torch.no_grad(), trace(target.adapter, read=ids) as cache:
+            runner.forward(target.adapter, prompts[start:start + chunk])
+        chunks.append(dict(cache))
+    return {cid: torch.cat([c[cid] for c in chunks]) for cid in ids}
+
+
 def corrupt_activations(
     target: TargetModel, bucket: Bucket, components: Iterable[str | Component]
 ) -> dict[str, torch.Tensor]:
     """Activations of ``components`` on the bucket's corrupt prompts: id -> [n, pos, ...]."""
-    ids = component_ids(components)
-    with torch.no_grad(), trace(target.adapter, read=ids) as cache:
-        runner.forward(target.adapter, bucket.corrupt)
-    return dict(cache)
+    return activations(target, bucket.corrupt, component_ids(components))
 
 
 def template_means(acts: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
@@ -85,16 +94,9 @@ def corrupt_means(
     Row i holds, per position, the mean over the corrupt prompts of its template: the bucket's own and
     its reference prompts (``template_means`` over both, read back at the bucket's rows).
     """
-    ids = component_ids(components)
-    prompts = torch.cat([bucket.corrupt, bucket.reference])
+    acts = activations(target, torch.cat([bucket.corrupt, bucket.reference]), component_ids(components))
     templates = torch.cat([bucket.templates, bucket.reference_templates])
-    chunk = rows_per_batch(target, bucket.seq_len)  # the memory budget's rows a forward (engine.memory)
-    chunks: list[dict[str, torch.Tensor]] = []
-    for start in range(0, prompts.shape[0], chunk):
-        with torch.no_grad(), trace(target.adapter, read=ids) as cache:
-            runner.forward(target.adapter, prompts[start:start + chunk])
-        chunks.append(dict(cache))
-    return {cid: template_means(torch.cat([c[cid] for c in chunks]), templates)[: bucket.n] for cid in ids}
+    return {cid: template_means(a, templates)[: bucket.n] for cid, a in acts.items()}
 
 
 def ablation_edits(

@@ -150,7 +150,8 @@ def faithful_circuit(
     size = max(res.chosen_size, min(int(params["min_circuit"]), len(res.order)))
     core = res.order[:size]
     opposing = [c for c in opposing if c not in core]
-    crowded, opposing = opposing[max(cap - len(core), 0):], opposing[: max(cap - len(core), 0)]
+    room = max(cap - len(core), 0)
+    crowded, opposing = opposing[room:], opposing[:room]
     f_at = {p.size: p.f for p in res.curve}
     reasons: dict[str, str] = {}
     for cid in dict.fromkeys([*exact, *res.order]):

@@ -224,12 +224,14 @@ def circuit_parts(
         ``{"with_opposing", "without_opposing", "m_full", "m_empty"}``.
     """
     out: dict[str, dict[str, float | None]] = {}
+    # every head's and MLP's means once, for both universes (the heads' universe is a subset)
+    means = [corrupt_means(target, b, ablatable(target, True)) for b in data.buckets]
     for name, mlps in (("heads", False), ("heads_and_mlps", True)):
         universe = ablatable(target, mlps)
         keep_all, keep_core = set(core) | set(opposing), set(core)
         sets = [frozenset(), frozenset(universe), frozenset(c for c in universe if c not in keep_all),
                 frozenset(c for c in universe if c not in keep_core)]
-        m_full, m_empty, m_all, m_core = ablated_metrics(target, data, sets, progress=progress)
+        m_full, m_empty, m_all, m_core = ablated_metrics(target, data, sets, progress=progress, means=means)
         span = m_full - m_empty
         out[name] = {"with_opposing": None if span == 0 else (m_all - m_empty) / span,
                      "without_opposing": None if span == 0 else (m_core - m_empty) / span,

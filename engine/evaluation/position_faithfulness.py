@@ -68,17 +68,20 @@ def _elsewhere(roles: Sequence[str] | None, role_names: Sequence[str]) -> list[s
 
 @torch.no_grad()
 def positional_metrics(
-    target: TargetModel, data: TaskData, keeps: Sequence[Mapping[str, Sequence[str] | None]], ablate_mlps: bool = True
+    target: TargetModel, data: TaskData, keeps: Sequence[Mapping[str, Sequence[str] | None]], ablate_mlps: bool = True,
+    means: Sequence[Mapping[str, torch.Tensor]] | None = None,
 ) -> list[float]:
     """For each keep map: the mean clean logit difference with everything ablatable mean-ablated except its
-    members at their roles (the template means computed once per bucket for all of them)."""
+    members at their roles (the template means computed once per bucket for all of them, unless given:
+    ``means``, per bucket, ``corrupt_means`` of at least every ablatable component)."""
     universe = ablatable(target, ablate_mlps)
     totals = [0.0] * len(keeps)
-    for bucket in data.buckets:
-        means = corrupt_means(target, bucket, universe)
+    for b, bucket in enumerate(data.buckets):
+        bucket_means = means[b] if means is not None else corrupt_means(target, bucket, universe)
         none = torch.zeros(bucket.n, bucket.seq_len, dtype=torch.bool, device=bucket.device)
         for i, keep in enumerate(keeps):
-            edits = {c: _mean_except(means[c], _kept_mask(bucket, keep[c]) if c in keep else none) for c in universe}
+            edits = {c: _mean_except(bucket_means[c], _kept_mask(bucket, keep[c]) if c in keep else none)
+                     for c in universe}
             with trace(target.adapter, edit=edits):
                 logits = runner.forward(target.adapter, bucket.clean)
             totals[i] += float(logit_diff(logits[:, -1, :], bucket.answer, bucket.distractor).sum())
@@ -110,14 +113,15 @@ def position_faithfulness(
         raise ValueError(f"Unknown task role(s) {', '.join(missing)}: not every prompt has "
                          f"{'it' if len(missing) == 1 else 'them'} (the task has {', '.join(data.role_names)}).")
     universe = ablatable(target, ablate_mlps)
+    means = [corrupt_means(target, b, universe) for b in data.buckets]  # once, for every metric below
     m_full, m_empty, m_all = ablated_metrics(
-        target, data, [frozenset(), frozenset(universe), frozenset(c for c in universe if c not in keep)])
+        target, data, [frozenset(), frozenset(universe), frozenset(c for c in universe if c not in keep)], means=means)
     moved = {c: _elsewhere(roles, data.role_names) for c, roles in keep.items()}
     # which kind's claims hold: only the heads restricted (MLPs everywhere), then only the MLPs
     kinds = [kind for kind in ("head", "mlp")
              if any(r is not None and parse_component(c).kind == kind for c, r in keep.items())]
     by_kind = [{c: r if parse_component(c).kind == kind else None for c, r in keep.items()} for kind in kinds]
-    m_pos, m_moved, *kind_metrics = positional_metrics(target, data, [keep, moved, *by_kind], ablate_mlps)
+    m_pos, m_moved, *kind_metrics = positional_metrics(target, data, [keep, moved, *by_kind], ablate_mlps, means)
     m_kind = dict(zip(kinds, kind_metrics, strict=True))
     span = m_full - m_empty
     return {
