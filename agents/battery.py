@@ -11,9 +11,11 @@ experiment. It has two parts:
   component's output at that role's position only (which query position its
   effect is computed at) -- cheap because one forward serves every component;
 * *per-component* tests -- path patching into the logits only and into the
-  downstream circuit heads only (``path_patching``), then into only their
-  queries, keys or values (which input the component composes with),
-  resample ablation.
+  downstream circuit heads only (``path_patching``; the same experiment
+  patches each later circuit head's query, key and value on its own: whom
+  it talks to, and where each receiver then looks), then into only their
+  queries, keys or values together (which input the component composes
+  with), resample ablation.
 
 Copy/suppression is read from two surveyed measurements and the task's
 tokens: a head that attends to a position whose token is the answer (or the
@@ -146,15 +148,22 @@ def measure(
     if name == "path_logits":
         value, out = _path(lab, cid, ["logits"], hyps)
         ev.record(name, value, out.id if out else None)
-    elif name in ("path_downstream", *COMPOSITION):
+    elif name in ("path_downstream", "path_edges", *COMPOSITION):
         heads = [d for d in downstream if ".H" in d]
         if not heads:
             ev.record(name, None, None)
             return
-        # path_q / path_k / path_v: the receivers' query, key or value input only (path_downstream: all three)
-        inputs = ("q", "k", "v") if name == "path_downstream" else (name[-1],)
-        value, out = _path(lab, cid, heads, hyps, inputs)
         ev.downstream = heads
+        if name in ("path_downstream", "path_edges"):
+            # one experiment: the joint path into all later circuit heads, and each head's each input alone
+            out = lab.run("path_patching", {"sender": cid, "receivers": heads, "separately": True}, cid, hyps)
+            result = out.result if out is not None and isinstance(out.result, PathPatchingResult) else None
+            exp = out.id if out else None
+            ev.record("path_downstream", None if result is None else -result.effect, exp)
+            ev.record("path_edges", None if result is None else list(result.edges), exp)
+            return
+        # path_q / path_k / path_v: the receivers' query, key or value input only
+        value, out = _path(lab, cid, heads, hyps, (name[-1],))
         ev.record(name, value, out.id if out else None)
     elif name == "ablation_resample":
         out = lab.run("ablation", {"components": [cid], "kind": "resample"}, cid, hyps)

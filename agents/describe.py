@@ -8,6 +8,15 @@ the same number. Nothing here knows which task is being explained.
 
 from __future__ import annotations
 
+from agents.edges import (
+    ATTENTION_SHIFT,
+    AttentionSource,
+    Edge,
+    attention_sources,
+    edges_of,
+    moves,
+    strongest_edges,
+)
 from agents.evidence import (
     ComponentEvidence,
     Finding,
@@ -74,6 +83,11 @@ def measured_sentences(cid: str, ev: ComponentEvidence) -> list[str]:
     if (shares := composition(ev)) is not None:
         paths = ", ".join(f"{INPUT_NAMES[x]} {ev.number(PATH_OF[x]):+.3f} ({_pct(shares[x])})" for x in "qkv")
         out.append(f"Into only their queries, keys or values: {paths}{ev.cite('path_q', 'path_k', 'path_v')}.")
+    edges = sorted(edges_of(cid, ev), key=lambda e: -abs(e.contribution))
+    if edges:
+        shown_edges = ", ".join(_edge(e) for e in edges[:4])
+        out.append(f"Into one later circuit head's query, key or value at a time, its largest paths are "
+                   f"{shown_edges} (of {len(edges)}){ev.cite('path_edges')}.")
     copy = ev.value("copy_score")
     if copy is not None:
         role, _ = top_role(ev)
@@ -186,18 +200,40 @@ def describe_component(cid: str, ev: ComponentEvidence, hypotheses: list[Hypothe
                    evidence=ev, hypotheses=hypotheses)
 
 
-def _attends(cid: str, ev: ComponentEvidence) -> str:
-    """``L23.H3 attends to S2 (66%) and lowers that token's logit (copy score -0.84)``."""
+def _edge(e: Edge) -> str:
+    """``L20.H0's keys +0.412``."""
+    return f"{e.receiver}'s {INPUT_NAMES[e.input]} {e.contribution:+.3f}"
+
+
+def _attends(cid: str, ev: ComponentEvidence, evidence: dict[str, ComponentEvidence]) -> tuple[str, list[int]]:
+    """``L23.H3 attends to S2 (66%) and lowers that token's logit (copy score -0.84), acting at END (93% of its
+    effect); that attention falls to 31% when L8.H1's corrupt-run output reaches only its keys``: where it
+    looks, then what moves that (the receiver-side QK evidence), and the experiments that measured the latter."""
     role, frac = top_role(ev)
     if role is None:
-        return f"{cid}'s attention was not measured" + _where(ev)
+        return f"{cid}'s attention was not measured" + _where(ev), []
     if frac < ATTENDS_MIN:
-        return f"{cid} spreads its attention (at most {_pct(frac)} on one task role, {role})" + _where(ev)
+        return f"{cid} spreads its attention (at most {_pct(frac)} on one task role, {role})" + _where(ev), []
     text = f"{cid} attends to {role} ({_pct(frac)})"
     copy = ev.value("copy_score")
     if copy is not None and abs(copy) >= 0.5:
         text += f" and {'raises' if copy > 0 else 'lowers'} that token's logit (copy score {copy:+.2f})"
-    return text + _where(ev)
+    text += _where(ev)
+    measured = attention_sources(cid, role, evidence)
+    shown = moves(measured)
+    if shown:
+        text += "; that attention " + " and ".join(_moves(s, i == 0) for i, s in enumerate(shown))
+    elif measured:
+        text += (f"; no earlier circuit member's query or key path alone moves that attention by "
+                 f"{round(100 * ATTENTION_SHIFT)} points ({len(measured)} measured)")
+    return text, sorted({s.exp for s in (shown or measured) if s.exp is not None})
+
+
+def _moves(s: AttentionSource, first: bool) -> str:
+    """``falls to 31% when L8.H1's corrupt-run output reaches only its keys`` (later ones: ``L17.H4's``)."""
+    verb = "falls" if s.shift < 0 else "rises"
+    what = f"{s.sender}'s corrupt-run output" if first else f"{s.sender}'s"
+    return f"{verb} to {_pct(s.after)} when {what} reaches only its {INPUT_NAMES[s.input]}"
 
 
 def _where(ev: ComponentEvidence) -> str:
@@ -209,6 +245,17 @@ def _where(ev: ComponentEvidence) -> str:
     if share > 1.05:  # other positions offset part of it: the one position alone gives more than the whole
         return f", acting at {role} (patched there alone: {_pct(share)} of its all-position contribution)"
     return f", acting at {role} ({_pct(share)} of its effect)"
+
+
+def _talks_to(cid: str, ev: ComponentEvidence) -> str:
+    """``L8.H1 acts mainly on their keys, most on L20.H0's keys +0.412`` (empty when nothing to say)."""
+    through = composes_through(ev)
+    edges = strongest_edges(cid, ev)
+    text = f"{cid} acts mainly on their {through}" if through else ""
+    if edges:
+        named = " and ".join(_edge(e) for e in edges)
+        text = f"{text}, most on {named}" if text else f"{cid} most on {named}"
+    return text
 
 
 def describe_cluster(members: list[str], evidence: dict[str, ComponentEvidence]) -> Role:
@@ -227,9 +274,11 @@ def describe_cluster(members: list[str], evidence: dict[str, ComponentEvidence])
         name = f"{name} ({sigs.count(common)} of {len(sigs)}; grouped by weight swaps)"
     scale = max(finite_or(evs[0].scale, 1.0), 1e-6)
     sentences = []
+    cited: set[int] = set()
     if common.kind == "head":
-        sentences.append("From the final position " + "; ".join(_attends(m, ev) for m, ev in zip(members, evs,
-                                                                                              strict=True)))
+        attends = [_attends(m, ev, evidence) for m, ev in zip(members, evs, strict=True)]
+        cited |= {i for _, ids in attends for i in ids}
+        sentences.append("From the final position " + "; ".join(text for text, _ in attends))
     shares = [sh for ev in evs if (sh := pathway_shares(ev)) is not None]
     whose = "their" if plural else "its"
     if shares:
@@ -239,15 +288,14 @@ def describe_cluster(members: list[str], evidence: dict[str, ComponentEvidence])
         shown = f" ({', '.join(receivers[:6])}{' ...' if len(receivers) > 6 else ''})" if receivers else ""
         sentences.append(f"on average {_pct(direct)} of {whose} effect goes straight to the logits and "
                          f"{_pct(via)} through later circuit heads{shown} (path patching)")
-        inputs = [(m, through) for m, ev in zip(members, evs, strict=True) if (through := composes_through(ev))]
-        if inputs:
-            sentences.append("into those heads " + ", ".join(f"{m} acts mainly on their {through}"
-                                                             for m, through in inputs))
+        inputs = [_talks_to(m, ev) for m, ev in zip(members, evs, strict=True)]
+        if any(inputs):
+            sentences.append("into those heads " + ", ".join(t for t in inputs if t))
     total = sum(ev.number("exact") for ev in evs)
     verb = "contribute" if plural else "contributes"
     sentences.append(f"{'together they' if plural else 'it'} {verb} {total:+.3f} to the logit difference "
                      f"({_pct(abs(total) / scale)} of the clean-corrupt gap)")
-    ids = sorted({i for ev in evs for i in ev.evidence_ids()})
+    ids = sorted({i for ev in evs for i in ev.evidence_ids()} | cited)
     cites = " [" + ", ".join(f"E{i}" for i in ids) + "]" if ids else ""
     text = "; ".join(sentences) + cites + "."
     text = text[0].upper() + text[1:]

@@ -25,17 +25,17 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from engine.attribution import AttributionMethod
-from tools.results import FaithfulnessResult
+from tools.results import FaithfulnessResult, PathEdge
 
 V = TypeVar("V")
 
 MeasureName = Literal[
-    "exact", "attention", "dla", "path_logits", "path_downstream", "path_q", "path_k", "path_v", "copy_score",
-    "ablation", "ablation_resample", "attention_corrupt", "restore",
+    "exact", "attention", "dla", "path_logits", "path_downstream", "path_q", "path_k", "path_v", "path_edges",
+    "copy_score", "ablation", "ablation_resample", "attention_corrupt", "restore",
 ]
 MEASURES: tuple[MeasureName, ...] = (
-    "exact", "attention", "dla", "path_logits", "path_downstream", "path_q", "path_k", "path_v", "copy_score",
-    "ablation", "ablation_resample", "attention_corrupt", "restore",
+    "exact", "attention", "dla", "path_logits", "path_downstream", "path_q", "path_k", "path_v", "path_edges",
+    "copy_score", "ablation", "ablation_resample", "attention_corrupt", "restore",
 )
 #: the receiver inputs the composition measures patch, in order (query, key, value)
 COMPOSITION: tuple[MeasureName, ...] = ("path_q", "path_k", "path_v")
@@ -66,6 +66,9 @@ class ComponentEvidence(BaseModel):
         path_downstream: path-patching contribution into the later circuit heads only.
         path_q / path_k / path_v: the same path into only the queries / keys / values of
             those heads (Q-, K-, V-composition).
+        path_edges: the path into each later circuit head's query, key and value on its own (tool
+            orientation: ``effect`` is the raw noising effect), with the receiver's attention from the
+            final position before and after each query or key edge.
         copy_score: DLA towards the attended token, relative to the component's own effect.
         ablation: mean-ablation contribution; ``ablation_resample`` the resample one.
         downstream: the later circuit heads ``path_downstream`` went through.
@@ -87,6 +90,7 @@ class ComponentEvidence(BaseModel):
     path_q: Measured[float] | None = None
     path_k: Measured[float] | None = None
     path_v: Measured[float] | None = None
+    path_edges: Measured[list[PathEdge]] | None = None
     copy_score: Measured[float] | None = None
     ablation: Measured[float] | None = None
     ablation_resample: Measured[float] | None = None

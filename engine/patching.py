@@ -220,17 +220,22 @@ def _job_key(job: Sequence[Component]) -> str:
     return "+".join(c.id for c in job)
 
 
-def _run_jobs(
+def run_jobs(
     target: TargetModel,
     bucket: Bucket,
     run: InputRun,
     replacements: dict[str, torch.Tensor],
     jobs: Sequence[Sequence[Component]],
-    positions: list[torch.Tensor] | None,
-    max_rows: int | None,
-    on_step: StepFn | None,
+    positions: list[torch.Tensor] | None = None,
+    max_rows: int | None = None,
+    on_step: StepFn | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Patched metric minus unpatched metric [n] for each job (a set of components patched together)."""
+    """Patched metric minus unpatched metric [n] for each job (a set of components patched together).
+
+    Each job's components take their ``replacements`` value (at ``positions``) in a copy of ``run``'s
+    input; jobs starting at the same layer share one batched forward from there, as many copies a
+    batch as the memory budget (or ``max_rows``) allows. Keys are the jobs' ids joined by ``+``.
+    """
     adapter, n = target.adapter, bucket.n
     by_start: dict[int, list[Sequence[Component]]] = {}
     out: dict[str, torch.Tensor] = {}
@@ -328,7 +333,7 @@ def replacement_sweep(
             repl = replacement(bucket, run.acts)
             if alpha != 1.0:
                 repl = {cid: run.acts[cid] + alpha * (v - run.acts[cid]) for cid, v in repl.items()}
-        effects = _run_jobs(target, bucket, run, repl, parsed, pos, max_rows, on_step)
+        effects = run_jobs(target, bucket, run, repl, parsed, pos, max_rows, on_step)
         base_sum += float(run.metric.double().sum())
         # one host transfer per bucket for every job's per-pair effects
         keys = list(effects)

@@ -30,6 +30,15 @@ norm is recomputed, the true causal effect of the direct path.
 
 Under grouped-query attention a receiver's k/v input is patched for that query
 head only; the other query heads sharing its key/value head are untouched.
+
+``separately`` asks the edge-by-edge question a circuit diagram needs: the
+path into *one* receiver's *one* input (its query, key or value), every
+other receiver and input frozen, for each receiver and input in turn. Step 3
+runs once per edge (batched: the edges of one layer share forwards). For a
+query or key edge it also reads where the receiver looks from the final
+position with and without the sender's change: the receiver-side question
+"what makes this head attend where it does". That needs no extra forward:
+step 2 already recomputes the receiver's pattern.
 """
 
 from __future__ import annotations
@@ -45,8 +54,8 @@ from engine.attribution import component_output, direct_effects
 from engine.components import Component
 from engine.hooks import trace
 from engine.models import TargetModel
-from engine.patching import final_metric, input_run, sides, task_metrics
-from engine.tasks import TaskData
+from engine.patching import InputRun, final_metric, input_run, run_jobs, sides, task_metrics
+from engine.tasks import Bucket, TaskData
 from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
 from tools.common import (
     Direction,
@@ -56,9 +65,10 @@ from tools.common import (
     position_list,
     positions_field,
     rounded,
+    single_position,
     truncate,
 )
-from tools.results import PathPatchingResult
+from tools.results import PathEdge, PathPatchingResult
 
 QKV = Literal["q", "k", "v"]
 
@@ -77,6 +87,45 @@ class PathPatchingArgs(ToolArgs):
     freeze_norm: bool = Field(
         False, description="Receivers ['logits'] only: hold the final norm's scale at the unpatched run's (the effect then equals direct logit attribution)."
     )
+    separately: bool = Field(
+        False, description="Also patch each receiver head's each input in receiver_input on its own (edges), with the receiver's attention from the final position under each query or key edge.",
+    )
+
+
+class _EdgeTotals:
+    """Sums over buckets of each edge's effect and of its receiver's attention by role (before / after)."""
+
+    def __init__(self) -> None:
+        self.effect: dict[tuple[str, str], float] = {}
+        self.before: dict[str, dict[str, float]] = {}
+        self.after: dict[tuple[str, str], dict[str, float]] = {}
+
+    def add_attention(self, into: dict[str, float], bucket: Bucket, pattern: torch.Tensor) -> None:
+        """Add the pattern's attention [n] from the final position to each task role and the first token."""
+        rows = torch.arange(bucket.n, device=pattern.device)
+        attn = pattern[rows, single_position(bucket, "END")]  # [n, key]
+        for role, pos in {**bucket.roles, "first token": torch.zeros_like(rows)}.items():
+            into[role] = into.get(role, 0.0) + float(attn[rows, pos].sum())
+
+    def edges(self, n_pairs: int) -> list[PathEdge]:
+        def mean(d: dict[str, float] | None) -> dict[str, float] | None:
+            return None if d is None else {r: rounded(v / n_pairs) for r, v in d.items()}
+
+        return [PathEdge(receiver=rid, input=x, effect=rounded(total / n_pairs),
+                         attention_before=mean(self.before[rid]) if x != "v" else None,
+                         attention=mean(self.after.get((rid, x))))
+                for (rid, x), total in self.effect.items()]
+
+
+def _edge_effects(
+    target: TargetModel, bucket: Bucket, run: InputRun, patched_z: dict[str, dict[str, torch.Tensor]],
+    heads: list[Component], totals: _EdgeTotals,
+) -> None:
+    """Run step 3 once per (receiver, input): only that receiver's z takes its one-input value."""
+    for x, new_z in patched_z.items():
+        effects = run_jobs(target, bucket, run, new_z, [[h] for h in heads])
+        for h in heads:
+            totals.effect[(h.id, x)] = totals.effect.get((h.id, x), 0.0) + float(effects[h.id].sum())
 
 
 def path_patch(
@@ -88,21 +137,24 @@ def path_patch(
     direction: str = "noising",
     positions: list[Position] | None = None,
     freeze_norm: bool = False,
-) -> tuple[float, float, float]:
+    separately: bool = False,
+) -> tuple[float, float, float, list[PathEdge]]:
     """Effect of ``sender`` along its paths into ``receivers`` only.
 
     Args:
         receivers: head ``Component``s (later than the sender) and/or ``"logits"``.
         receiver_input: which of q, k, v of the receiver heads read the changed stream.
+        separately: also measure each receiver head's each input in ``receiver_input`` on its own.
 
     Returns:
-        (mean effect on logit diff, clean metric, corrupt metric).
+        (mean effect on logit diff, clean metric, corrupt metric, edges: empty unless ``separately``).
     """
     adapter = target.adapter
     input_side, source_side = sides(direction)
     heads = [r for r in receivers if isinstance(r, Component)]
     to_logits = "logits" in receivers
     total = 0.0
+    totals = _EdgeTotals()
     with torch.no_grad():
         for bucket in data.buckets:
             pos = bucket_positions(bucket, positions)
@@ -123,6 +175,7 @@ def path_patch(
                 continue
             ctx = adapter.block_context(run.resids[0])
             new_z: dict[str, torch.Tensor] = {}
+            one_input: dict[str, dict[str, torch.Tensor]] = {x: {} for x in receiver_input} if separately else {}
             for layer in sorted({h.layer for h in heads}):
                 x_in, _ = runner.attention_input(adapter, layer, run.resids[layer], ctx)
                 x_mod, _ = runner.attention_input(adapter, layer, run.resids[layer] + delta, ctx)
@@ -130,9 +183,18 @@ def path_patch(
                     assert h.head is not None
                     params = adapter.head_params(layer, h.head)
                     xs = {k: (x_mod if k in receiver_input else x_in) for k in "qkv"}
-                    base = compute_head(adapter, layer, params, x_in, ctx)[0]
+                    base, base_pattern = compute_head(adapter, layer, params, x_in, ctx)
                     patched = compute_head(adapter, layer, params, xs["q"], ctx, xk=xs["k"], xv=xs["v"])[0]
                     new_z[h.id] = run.acts[h.id] + (patched - base)
+                    if not separately:
+                        continue
+                    totals.add_attention(totals.before.setdefault(h.id, {}), bucket, base_pattern)
+                    for x in receiver_input:
+                        only = {k: (x_mod if k == x else x_in) for k in "qkv"}
+                        z, pattern = compute_head(adapter, layer, params, only["q"], ctx, xk=only["k"], xv=only["v"])
+                        one_input[x][h.id] = run.acts[h.id] + (z - base)
+                        if x != "v":
+                            totals.add_attention(totals.after.setdefault((h.id, x), {}), bucket, pattern)
             start = min(h.layer for h in heads)
             edits = {cid: (lambda _cur, z=z: z.clone()) for cid, z in new_z.items()}
             with trace(adapter, edit=edits):
@@ -140,8 +202,10 @@ def path_patch(
             if to_logits:
                 final = final + delta
             total += float((final_metric(adapter, final, bucket)[0] - run.metric).sum())
+            if separately:
+                _edge_effects(target, bucket, run, one_input, heads, totals)
     clean, corrupt = task_metrics(target, data)
-    return total / data.n_pairs, clean, corrupt
+    return total / data.n_pairs, clean, corrupt, totals.edges(data.n_pairs)
 
 
 def path_patching(ctx: ToolContext, args: PathPatchingArgs) -> tuple[PathPatchingResult, str]:
@@ -165,21 +229,27 @@ def path_patching(ctx: ToolContext, args: PathPatchingArgs) -> tuple[PathPatchin
         receivers.append(comp)
     if args.freeze_norm and receivers != ["logits"]:
         raise ToolError("freeze_norm applies only when the receivers are exactly ['logits'].")
-    effect, clean, corrupt = path_patch(
-        ctx.target, ctx.data, sender, receivers, tuple(args.receiver_input), args.direction,
-        position_list(args.positions), args.freeze_norm,
+    if args.separately and not any(isinstance(r, Component) for r in receivers):
+        raise ToolError("separately needs at least one receiver head: it patches each head's inputs on their own.")
+    effect, clean, corrupt, edges = path_patch(
+        ctx.target, ctx.data, sender, receivers, tuple(dict.fromkeys(args.receiver_input)), args.direction,
+        position_list(args.positions), args.freeze_norm, args.separately,
     )
     names = [r if isinstance(r, str) else r.id for r in receivers]
     result = PathPatchingResult(
         sender=sender.id, receivers=names, receiver_input=list(args.receiver_input), direction=args.direction,
         positions=args.positions, freeze_norm=args.freeze_norm, n_pairs=ctx.data.n_pairs,
-        clean_metric=rounded(clean), corrupt_metric=rounded(corrupt), effect=rounded(effect),
+        clean_metric=rounded(clean), corrupt_metric=rounded(corrupt), effect=rounded(effect), edges=edges,
     )
     via = "".join(args.receiver_input) if any(isinstance(r, Component) for r in receivers) else ""
     summary = (
         f"Path patching ({args.direction}) {sender.id} -> {', '.join(names)}" + (f" (via {via})" if via else "")
         + f": effect {effect:+.3f} on logit diff (clean {clean:.3f}, corrupt {corrupt:.3f})."
     )
+    if edges:
+        strongest = sorted(edges, key=lambda e: -abs(e.effect))[:6]
+        summary += " Strongest single edges: " + ", ".join(
+            f"{e.receiver}.{e.input} {e.effect:+.3f}" for e in strongest) + "."
     return result, truncate(summary)
 
 

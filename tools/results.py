@@ -169,6 +169,21 @@ class AttributionPatchingResult(SweepResult):
     verified: dict[str, VerifiedEstimate] | None = None
 
 
+class PathEdge(ToolOutput):
+    """The sender's path into one input of one receiver head, every other path frozen.
+
+    ``attention_before`` / ``attention`` are the receiver's mean attention from the final position to each
+    task role (and ``first token``) without and with only this input patched: what the sender's change does
+    to where the receiver looks. Only a query or key path can move it, so value edges carry none.
+    """
+
+    receiver: str
+    input: str
+    effect: float
+    attention_before: dict[str, float] | None = None
+    attention: dict[str, float] | None = None
+
+
 class PathPatchingResult(ToolOutput):
     sender: str
     receivers: list[str]
@@ -181,6 +196,8 @@ class PathPatchingResult(ToolOutput):
     clean_metric: float
     corrupt_metric: float
     effect: float
+    #: with ``separately``: the path into each receiver head's each input on its own
+    edges: list[PathEdge] = Field(default_factory=list)
 
 
 class ProbeResult(ToolOutput):

@@ -1,7 +1,8 @@
 """``study_scripted``: the scripted researcher's loop over one component.
 
 analyse evidence -> propose hypotheses -> run the deciding experiments ->
-update each hypothesis -> follow up inconclusive ones -> describe. Every
+update each hypothesis -> follow up inconclusive ones -> measure whom it talks
+to, edge by edge -> ask through which input -> describe. Every
 hypothesis and status change is written to the store as it happens, linked
 to the experiment that decided it.
 """
@@ -97,8 +98,12 @@ def study_component(
             if not ev.has(follow):
                 measure(lab, follow, cid, ev, downstream, [h.id] if h.id else [], tokens)
             _apply(lab, h, ev, follow, rule)
-    # 6. when the effect goes through later circuit heads, ask through which of their inputs
+    # 6. whom it talks to: each later circuit head's query, key and value on its own (one experiment,
+    # also run when the direct path already carried the effect: the receivers' attention is evidence too)
     indirect = next((h for h in hyps if h.key == "indirect"), None)
+    if downstream and not ev.has("path_edges") and not lab.exhausted:
+        measure(lab, "path_edges", cid, ev, downstream, [indirect.id] if indirect and indirect.id else [], tokens)
+    # 7. when the effect goes through later circuit heads, ask through which of their inputs
     if indirect is not None and indirect.status == "supported" and not lab.exhausted:
         hyps += _composition(lab, cid, ev, downstream, tokens)
     return hyps

@@ -103,25 +103,33 @@ def test_path_to_logits_with_real_norm(perturbed, data, name):
         assert out.result.effect == pytest.approx(manual_path_to_logits_with_real_norm(target, task, sender), abs=1e-4)
 
 
-def naive_path_to_heads(target, data, sender: str, receivers: list[str], queries_only: bool = False) -> float:
+def naive_path_to_heads(
+    target, data, sender: str, receivers: list[str], queries_only: bool = False, inputs: str = "qkv",
+    attention: dict[str, float] | None = None,
+) -> float:
     """Wang et al.'s three runs with plain hooked forwards.
 
     Run 2, once per receiver: sender patched to its corrupt value, every other
     head and MLP (other receivers included) frozen at its clean value; read the
-    receiver's z. With ``queries_only`` (Llama), the receiver layers' k_proj /
-    v_proj also get their clean input, so only the queries see the change.
-    Run 3: clean run with the receivers' z replaced, everything else free.
+    receiver's z. Only the projections named in ``inputs`` (Llama; ``queries_only``
+    is ``inputs="q"``) see the change: the receiver layers' other projections get
+    their clean input. Run 3: clean run with the receivers' z replaced, everything
+    else free. With ``attention`` (one receiver, an eager model), run 2 also adds
+    the receiver's attention from the last position to each task role and the
+    first token, read from Hugging Face's own ``output_attentions``, summed over pairs.
     """
     model, adapter = target.model, target.adapter
+    inputs = "q" if queries_only else inputs
     others = [c.id for c in all_heads(target.n_layers, target.n_heads) + all_mlps(target.n_layers)]
     layers = {int(r[1:].split(".")[0]) for r in receivers}
+    kept_clean = [p for p in "qkv" if p not in inputs]
     total = 0.0
     for bucket in data.buckets:
         clean_inputs: dict[int, torch.Tensor] = {}
         grab = [
             model.model.layers[layer].self_attn.k_proj.register_forward_pre_hook(
                 lambda _m, a, layer=layer, store=clean_inputs: store.__setitem__(layer, a[0].clone()))
-            for layer in (layers if queries_only else ())
+            for layer in (layers if kept_clean else ())
         ]
         with torch.no_grad():
             with trace(adapter, read=others) as clean:
@@ -135,17 +143,24 @@ def naive_path_to_heads(target, data, sender: str, receivers: list[str], queries
                 edits = {c: (lambda _x, v=clean[c]: v.clone()) for c in others if c not in (sender, receiver)}
                 edits[sender] = lambda _x, v=corrupt[sender]: v.clone()
                 handles = [
-                    proj.register_forward_pre_hook(lambda _m, _a, x=x: (x,))
+                    getattr(model.model.layers[layer].self_attn, f"{p}_proj").register_forward_pre_hook(
+                        lambda _m, _a, x=x: (x,))
                     for layer, x in clean_inputs.items()
-                    for proj in (model.model.layers[layer].self_attn.k_proj, model.model.layers[layer].self_attn.v_proj)
+                    for p in kept_clean
                 ]
                 try:
                     with trace(adapter, read=[receiver], edit=edits) as run2:
-                        model(bucket.clean)
+                        out = model(bucket.clean, output_attentions=attention is not None)
                 finally:
                     for h in handles:
                         h.remove()
                 new_z[receiver] = run2[receiver]
+                if attention is not None:
+                    layer, head = (int(x) for x in receiver[1:].split(".H"))
+                    row = out.attentions[layer][:, head, -1, :]  # [n, key]
+                    rows = torch.arange(bucket.n)
+                    for role, pos in {**bucket.roles, "first token": torch.zeros_like(rows)}.items():
+                        attention[role] = attention.get(role, 0.0) + float(row[rows, pos].sum())
             with trace(adapter, edit={r: (lambda _x, v=z: v.clone()) for r, z in new_z.items()}):
                 patched = logit_diff(model(bucket.clean).logits, bucket.answer, bucket.distractor)
         total += float((patched - base).sum())
@@ -177,6 +192,50 @@ def test_path_via_queries_only_on_gqa(load, data):
     assert q_only.result.effect != pytest.approx(every.result.effect, abs=1e-4)
 
 
+def test_each_edge_is_the_naive_three_runs_on_that_receivers_one_input(load, data):
+    """``separately``: each (receiver, input) edge and its receiver's attention against plain hooked runs."""
+    target, task = load("tiny-llama"), data("tiny-llama")
+    sender, receivers = "L0.MLP", ["L1.H2", "L2.H5"]
+    out = run_tool(get_tool("path_patching"), ToolContext(target, task),
+                   {"sender": sender, "receivers": receivers, "separately": True})
+    assert out.ok, out.error
+    assert sorted((e.receiver, e.input) for e in out.result.edges) == sorted((r, x) for r in receivers for x in "qkv")
+    # the naive runs read the last position: the task's END is it
+    assert all(bool(b.roles["END"].eq(b.clean.shape[1] - 1).all()) for b in task.buckets)
+    configs = [m.config for m in target.model.modules() if hasattr(m, "config")]
+    before_impl = [c._attn_implementation for c in configs]
+    for c in configs:
+        c._attn_implementation = "eager"  # Hugging Face materialises the patterns it attends with
+    try:
+        clean_attention: dict[str, dict[str, float]] = {}
+        for edge in out.result.edges:
+            patched: dict[str, float] = {}
+            expected = naive_path_to_heads(target, task, sender, [edge.receiver], inputs=edge.input,
+                                           attention=patched)
+            assert edge.effect == pytest.approx(expected, abs=1e-4), (edge.receiver, edge.input)
+            if edge.input == "v":
+                assert edge.attention is None and edge.attention_before is None
+                continue
+            # the clean attention is the patched run's with no input changed
+            unpatched = clean_attention.setdefault(edge.receiver, {})
+            if not unpatched:
+                naive_path_to_heads(target, task, sender, [edge.receiver], inputs="", attention=unpatched)
+            for role, value in patched.items():
+                assert edge.attention[role] == pytest.approx(value / task.n_pairs, abs=1e-4), (edge, role)
+                assert edge.attention_before[role] == pytest.approx(unpatched[role] / task.n_pairs, abs=1e-4)
+        moved = [e for e in out.result.edges if e.attention is not None
+                 and max(abs(e.attention[r] - e.attention_before[r]) for r in e.attention) > 1e-3]
+        assert moved, "no query or key edge moved its receiver's attention: the check would be vacuous"
+    finally:
+        for c, impl in zip(configs, before_impl, strict=True):
+            c._attn_implementation = impl
+    # the edges are not the joint path: the sum over one receiver's inputs differs from patching all three
+    joint = run_tool(get_tool("path_patching"), ToolContext(target, task),
+                     {"sender": sender, "receivers": [receivers[0]]}).result.effect
+    single = {e.input: e.effect for e in out.result.edges if e.receiver == receivers[0]}
+    assert abs(sum(single.values())) > 1e-4 and joint != pytest.approx(0.0, abs=1e-4)
+
+
 def test_path_patching_rejects_bad_receivers(load, data):
     ctx = ToolContext(load("tiny-llama"), data("tiny-llama"))
     tool = get_tool("path_patching")
@@ -186,3 +245,5 @@ def test_path_patching_rejects_bad_receivers(load, data):
     assert "must be a head id" in out.error
     out = run_tool(tool, ctx, {"sender": "L0.H0", "receivers": ["L1.H0"], "freeze_norm": True})
     assert "freeze_norm" in out.error
+    out = run_tool(tool, ctx, {"sender": "L0.H0", "receivers": ["logits"], "separately": True})
+    assert "receiver head" in out.error

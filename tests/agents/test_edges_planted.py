@@ -1,0 +1,66 @@
+"""Whom each head talks to and what makes it attend, checked against planted models' known mechanism.
+
+Both planted models work the way induction circuits do: a previous-token head writes the preceding
+token into each position, and a later head finds its target by *keys* that hold that token
+(K-composition). The truth (``engine.planted.truth``) names which heads do which job from attention
+scores on fresh sequences, with no code shared with the agent. So the edge-by-edge path patching the
+scripted agent records must show, for every previous-token head in its circuit, that its strongest
+edge goes into a later truth head's keys; for every later truth head, that the earlier member which
+moves its attention most does so through its keys; and the explanation must say so.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import autointerp
+from engine.planted import PLANTED, load_planted
+from store import load_run_for_audit, open_store
+from tools.results import PathPatchingResult
+
+pytestmark = pytest.mark.planted
+
+
+@pytest.mark.parametrize("name", PLANTED)
+def test_edges_and_attention_sources_follow_the_planted_k_composition(name, tmp_path):
+    truth = load_planted(name).truth
+    early, late = truth.roles["previous-token"], next(m for r, m in truth.roles.items() if r != "previous-token")
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    run = autointerp.explain(task=name, model=name, db=url, evaluate=False)
+    with open_store(url) as st:
+        audit = load_run_for_audit(st, run.run_id)
+    per_edge = [PathPatchingResult.model_validate(e["result"]) for e in audit["experiments"]
+                if e["tool"] == "path_patching" and e["args"].get("separately")]
+    by_sender = {r.sender: r for r in per_edge}
+    senders = [h for h in early if h in run.circuit]
+    assert len(senders) >= 3, run.circuit
+    assert set(senders) <= set(by_sender), "a previous-token head's edges were not measured"
+    # the sender side: into the later truth heads, the keys carry the previous-token heads' effect, not the queries
+    into = {x: sum(-e.effect for s in senders for e in by_sender[s].edges if e.input == x and e.receiver in late)
+            for x in "qk"}
+    assert into["k"] > 0.1 and into["k"] > 3 * abs(into["q"]), into
+    # the receiver side: what moves each later head's attention to the position it attends to
+    receivers = [h for h in late if h in run.circuit]
+    assert len(receivers) >= 3
+    largest = {}
+    for receiver in receivers:
+        edges = [(r.sender, e) for r in per_edge for e in r.edges if e.receiver == receiver and e.input != "v"]
+        assert edges and all(e.attention is not None and e.attention_before is not None for _, e in edges)
+        before = edges[0][1].attention_before
+        role = max(before, key=lambda k: before[k])
+        sender, edge = min(edges, key=lambda se: se[1].attention[role] - se[1].attention_before[role])
+        assert sender in early and edge.input == "k", (receiver, sender, edge)
+        largest[receiver] = edge.attention_before[role] - edge.attention[role]
+        # a query edge leaves where it looks almost unchanged: the query is the current token itself
+        assert all(abs(e.attention[role] - e.attention_before[role]) < 0.05 for _, e in edges if e.input == "q")
+    assert max(largest.values()) >= 0.1, largest
+    # the explanation says it, with the numbers measured
+    late_role = next(c for c in run.explanation["clusters"] if set(c["members"]) & set(receivers))
+    stated = re.findall(r"(L1\.H\d) attends to (\w+) \(\d+%\)[^;]*; that attention falls to (\d+)% when "
+                        r"(L0\.H\d)'s corrupt-run output reaches only its keys", late_role["description"])
+    assert {s[0] for s in stated} == {r for r, drop in largest.items() if drop >= 0.1}, late_role["description"]
+    for receiver, role, after, sender in stated:
+        edge = next(e for e in by_sender[sender].edges if e.receiver == receiver and e.input == "k")
+        assert int(after) == round(100 * edge.attention[role])
