@@ -54,7 +54,7 @@ from engine.attribution import component_output, direct_effects
 from engine.components import Component
 from engine.hooks import trace
 from engine.models import TargetModel
-from engine.patching import InputRun, final_metric, input_run, run_jobs, sides, task_metrics
+from engine.patching import InputRun, final_metric, input_run, run_jobs, sides
 from engine.tasks import Bucket, TaskData
 from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
 from tools.common import (
@@ -154,12 +154,16 @@ def path_patch(
     heads = [r for r in receivers if isinstance(r, Component)]
     to_logits = "logits" in receivers
     total = 0.0
+    metrics = {input_side: 0.0, source_side: 0.0}  # the unpatched runs' metrics: no forward of their own
     totals = _EdgeTotals()
     with torch.no_grad():
         for bucket in data.buckets:
             pos = bucket_positions(bucket, positions)
             run = input_run(target, bucket, input_side, [sender, *heads])
-            diff = input_run(target, bucket, source_side, [sender]).acts[sender.id] - run.acts[sender.id]
+            source = input_run(target, bucket, source_side, [sender])
+            metrics[input_side] += float(run.metric.sum())
+            metrics[source_side] += float(source.metric.sum())
+            diff = source.acts[sender.id] - run.acts[sender.id]
             if pos is not None:
                 keep = torch.zeros(diff.shape[:2], dtype=torch.bool, device=diff.device)
                 for p in pos:
@@ -204,8 +208,8 @@ def path_patch(
             total += float((final_metric(adapter, final, bucket)[0] - run.metric).sum())
             if separately:
                 _edge_effects(target, bucket, run, one_input, heads, totals)
-    clean, corrupt = task_metrics(target, data)
-    return total / data.n_pairs, clean, corrupt, totals.edges(data.n_pairs)
+    n = data.n_pairs
+    return total / n, metrics["clean"] / n, metrics["corrupt"] / n, totals.edges(n)
 
 
 def path_patching(ctx: ToolContext, args: PathPatchingArgs) -> tuple[PathPatchingResult, str]:

@@ -93,13 +93,28 @@ def test_path_to_logits_with_frozen_norm_is_the_direct_effect(perturbed, data, n
         assert abs(expected) > 1e-4
 
 
+def plain_metrics(target, data) -> tuple[float, float]:
+    """Mean clean and corrupt logit difference from plain forwards of the Hugging Face model."""
+    with torch.no_grad():
+        sums = [sum(float(logit_diff(target.model(getattr(b, side)).logits, b.answer, b.distractor).sum())
+                    for b in data.buckets) for side in ("clean", "corrupt")]
+    return sums[0] / data.n_pairs, sums[1] / data.n_pairs
+
+
 @pytest.mark.parametrize("name", TINY)
 def test_path_to_logits_with_real_norm(perturbed, data, name):
     target, task = perturbed(name), data(name)
     ctx = ToolContext(target, task)
+    clean, corrupt = plain_metrics(target, task)
+    assert abs(clean - corrupt) > 1e-3
     for sender in ("L1.H0", "L1.MLP", "L0.ATTN"):
+        for direction in ("noising", "denoising"):
+            out = run_tool(get_tool("path_patching"), ctx,
+                           {"sender": sender, "receivers": ["logits"], "direction": direction})
+            assert out.ok, out.error
+            # the reported metrics are the unpatched runs', whichever side the patch reads
+            assert (out.result.clean_metric, out.result.corrupt_metric) == pytest.approx((clean, corrupt), abs=1e-4)
         out = run_tool(get_tool("path_patching"), ctx, {"sender": sender, "receivers": ["logits"]})
-        assert out.ok, out.error
         assert out.result.effect == pytest.approx(manual_path_to_logits_with_real_norm(target, task, sender), abs=1e-4)
 
 
