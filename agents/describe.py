@@ -222,18 +222,26 @@ def _attends(cid: str, ev: ComponentEvidence, evidence: dict[str, ComponentEvide
     measured = attention_sources(cid, role, evidence)
     shown = moves(measured)
     if shown:
-        text += "; that attention " + " and ".join(_moves(s, i == 0) for i, s in enumerate(shown))
+        text += "; that attention " + _moves(shown)
     elif measured:
+        top = measured[0]
         text += (f"; no earlier circuit member's query or key path alone moves that attention by "
-                 f"{round(100 * ATTENTION_SHIFT)} points ({len(measured)} measured)")
+                 f"{round(100 * ATTENTION_SHIFT)} points (largest of {len(measured)}: {top.sender}'s into its "
+                 f"{INPUT_NAMES[top.input]}, {_pct(top.before)} to {_pct(top.after)})")
     return text, sorted({s.exp for s in (shown or measured) if s.exp is not None})
 
 
-def _moves(s: AttentionSource, first: bool) -> str:
-    """``falls to 31% when L8.H1's corrupt-run output reaches only its keys`` (later ones: ``L17.H4's``)."""
-    verb = "falls" if s.shift < 0 else "rises"
-    what = f"{s.sender}'s corrupt-run output" if first else f"{s.sender}'s"
-    return f"{verb} to {_pct(s.after)} when {what} reaches only its {INPUT_NAMES[s.input]}"
+def _moves(sources: list[AttentionSource]) -> str:
+    """``falls to 31% when L8.H1's corrupt-run output reaches only its keys and to 52% when L17.H4's output
+    reaches only its queries``."""
+    parts = []
+    for i, s in enumerate(sources):
+        verb = "falls" if s.shift < 0 else "rises"
+        same = i > 0 and (sources[i - 1].shift < 0) == (s.shift < 0)
+        what = "corrupt-run output" if i == 0 else "output"
+        parts.append(f"{'' if same else verb + ' '}to {_pct(s.after)} when {s.sender}'s {what} reaches only its "
+                     f"{INPUT_NAMES[s.input]}")
+    return " and ".join(parts)
 
 
 def _where(ev: ComponentEvidence) -> str:
@@ -254,7 +262,7 @@ def _talks_to(cid: str, ev: ComponentEvidence) -> str:
     text = f"{cid} acts mainly on their {through}" if through else ""
     if edges:
         named = " and ".join(_edge(e) for e in edges)
-        text = f"{text}, most on {named}" if text else f"{cid} most on {named}"
+        text = f"{text}, most on {named}" if text else f"{cid} acts most on {named}"
     return text
 
 

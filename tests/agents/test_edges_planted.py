@@ -44,7 +44,7 @@ def test_edges_and_attention_sources_follow_the_planted_k_composition(name, tmp_
     # the receiver side: what moves each later head's attention to the position it attends to
     receivers = [h for h in late if h in run.circuit]
     assert len(receivers) >= 3
-    largest = {}
+    largest, largest_from = {}, {}
     for receiver in receivers:
         edges = [(r.sender, e) for r in per_edge for e in r.edges if e.receiver == receiver and e.input != "v"]
         assert edges and all(e.attention is not None and e.attention_before is not None for _, e in edges)
@@ -53,6 +53,7 @@ def test_edges_and_attention_sources_follow_the_planted_k_composition(name, tmp_
         sender, edge = min(edges, key=lambda se: se[1].attention[role] - se[1].attention_before[role])
         assert sender in early and edge.input == "k", (receiver, sender, edge)
         largest[receiver] = edge.attention_before[role] - edge.attention[role]
+        largest_from[receiver] = sender
         # a query edge leaves where it looks almost unchanged: the query is the current token itself
         assert all(abs(e.attention[role] - e.attention_before[role]) < 0.05 for _, e in edges if e.input == "q")
     assert max(largest.values()) >= 0.1, largest
@@ -64,3 +65,10 @@ def test_edges_and_attention_sources_follow_the_planted_k_composition(name, tmp_
     for receiver, role, after, sender in stated:
         edge = next(e for e in by_sender[sender].edges if e.receiver == receiver and e.input == "k")
         assert int(after) == round(100 * edge.attention[role])
+    # a head no single sender moves by 10 points says so, naming the largest measured change
+    quiet = re.findall(r"(L1\.H\d) attends to \w+ \(\d+%\)[^;]*; no earlier circuit member's query or key path alone "
+                       r"moves that attention by 10 points \(largest of \d+: (L0\.H\d)'s into its keys",
+                       late_role["description"])
+    assert {r for r, _ in quiet} == {r for r, drop in largest.items() if drop < 0.1}
+    for receiver, sender in quiet:
+        assert sender == largest_from[receiver]
