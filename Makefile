@@ -27,7 +27,7 @@ demo: setup
 	$(BIN)/autointerp explain --task ioi --model smollm2-135m
 
 test: setup
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: setup
 	$(BIN)/ruff check autointerp engine tools agents store tests bench

@@ -226,7 +226,7 @@ def _attends(cid: str, ev: ComponentEvidence, evidence: dict[str, ComponentEvide
     elif measured:
         top = measured[0]
         text += (f"; no earlier circuit member's query or key path alone moves that attention by "
-                 f"{round(100 * ATTENTION_SHIFT)} points (largest of {len(measured)}: {top.sender}'s into its "
+                 f"{round(100 * ATTENTION_SHIFT)} points or more (largest of {len(measured)}: {top.sender}'s into its "
                  f"{INPUT_NAMES[top.input]}, {_pct(top.before)} to {_pct(top.after)})")
     return text, sorted({s.exp for s in (shown or measured) if s.exp is not None})
 

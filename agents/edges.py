@@ -74,7 +74,10 @@ def strongest_edges(cid: str, ev: ComponentEvidence, k: int = 2) -> list[Edge]:
 
 def attention_sources(receiver: str, role: str, evidence: dict[str, ComponentEvidence]) -> list[AttentionSource]:
     """Every measured query or key edge into ``receiver``, as what it does to the attention to ``role``,
-    largest change first (``moves`` keeps those that shift it by >= ``ATTENTION_SHIFT``)."""
+    largest change first (``moves`` keeps those that shift it by >= ``ATTENTION_SHIFT``).
+
+    The battery's path patching is noising (the sender takes its corrupt-run value on the clean prompts),
+    which is what the descriptions say ("when L8.H1's corrupt-run output reaches only its keys")."""
     found: list[AttentionSource] = []
     for sender, ev in evidence.items():
         edges = ev.path_edges

@@ -229,17 +229,21 @@ def run_jobs(
     positions: list[torch.Tensor] | None = None,
     max_rows: int | None = None,
     on_step: StepFn | None = None,
+    hold: Sequence[Sequence[Component]] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Patched metric minus unpatched metric [n] for each job (a set of components patched together).
 
     Each job's components take their ``replacements`` value (at ``positions``) in a copy of ``run``'s
     input; jobs starting at the same layer share one batched forward from there, as many copies a
-    batch as the memory budget (or ``max_rows``) allows. Keys are the jobs' ids joined by ``+``.
+    batch as the memory budget (or ``max_rows``) allows. ``hold[i]`` (optional) lists components job
+    ``i`` keeps at the input run's value everywhere, whatever the patch sends them (path patching's
+    other receivers). Keys are the jobs' ids joined by ``+``.
     """
     adapter, n = target.adapter, bucket.n
-    by_start: dict[int, list[Sequence[Component]]] = {}
+    held = list(hold) if hold is not None else [[] for _ in jobs]
+    by_start: dict[int, list[tuple[Sequence[Component], Sequence[Component]]]] = {}
     out: dict[str, torch.Tensor] = {}
-    for job in jobs:
+    for job, kept in zip(jobs, held, strict=True):
         if all(_unchanged(replacements[c.id], run.acts[c.id], positions) for c in job):
             # the patched run *is* the unpatched run: its effect is 0 by definition, no forward needed
             # (a batched forward could differ from the baseline's in the last float bits)
@@ -247,7 +251,7 @@ def run_jobs(
             if on_step:
                 on_step(1)
             continue
-        by_start.setdefault(min(c.layer for c in job), []).append(job)
+        by_start.setdefault(min(c.layer for c in job), []).append((job, kept))
     rows = rows_per_batch(target, bucket.seq_len) if max_rows is None else max_rows
     per_copy = max(1, rows // n)
     for start in sorted(by_start):
@@ -257,19 +261,21 @@ def run_jobs(
             k = len(chunk)
             resid = run.resids[start].repeat(k, 1, 1)
             edits: dict[str, list[EditFn]] = {}
-            for i, job in enumerate(chunk):
+            for i, (job, kept) in enumerate(chunk):
                 for c in job:
                     if c.kind == "resid" and c.layer == start:
                         _write(resid[i * n:(i + 1) * n], replacements[c.id], positions)
                     else:  # hooked; a later resid of a set is patched on its block's input
                         edits.setdefault(c.id, []).append(_writer(i, n, replacements[c.id], positions))
+                for c in kept:
+                    edits.setdefault(c.id, []).append(_writer(i, n, run.acts[c.id], None))
             final_edits = edits.pop(f"L{adapter.n_layers}.RESID", [])
             with torch.no_grad(), trace(adapter, edit={cid: _chain(fns) for cid, fns in edits.items()}):
                 final = runner.run_layers(adapter, resid, start)
             for fn in final_edits:
                 final = fn(final)
             metric = final_metric(adapter, final, bucket, k)
-            for i, job in enumerate(chunk):
+            for i, (job, _) in enumerate(chunk):
                 out[_job_key(job)] = metric[i] - run.metric
             if on_step:
                 on_step(k)

@@ -32,9 +32,12 @@ Under grouped-query attention a receiver's k/v input is patched for that query
 head only; the other query heads sharing its key/value head are untouched.
 
 ``separately`` asks the edge-by-edge question a circuit diagram needs: the
-path into *one* receiver's *one* input (its query, key or value), every
-other receiver and input frozen, for each receiver and input in turn. Step 3
-runs once per edge (batched: the edges of one layer share forwards). For a
+path into *one* receiver's *one* input (its query, key or value), the other
+inputs reading the unchanged stream and the later receivers held at their
+input-run output (the joint run, too, fixes every receiver's output, so no
+path runs receiver to receiver), for each receiver and input in turn.
+Step 3 runs once per edge (batched: the edges into one input of the receivers
+of one layer share forwards). For a
 query or key edge it also reads where the receiver looks from the final
 position with and without the sender's change: the receiver-side question
 "what makes this head attend where it does". That needs no extra forward:
@@ -99,17 +102,24 @@ class _EdgeTotals:
         self.effect: dict[tuple[str, str], float] = {}
         self.before: dict[str, dict[str, float]] = {}
         self.after: dict[tuple[str, str], dict[str, float]] = {}
+        #: pairs whose bucket names each role (a bucket keeps only the roles all its pairs share)
+        self.pairs: dict[str, int] = {}
+
+    def count_roles(self, bucket: Bucket) -> None:
+        for role in {"first token": None, **bucket.roles}:
+            self.pairs[role] = self.pairs.get(role, 0) + bucket.n
 
     def add_attention(self, into: dict[str, float], bucket: Bucket, pattern: torch.Tensor) -> None:
-        """Add the pattern's attention [n] from the final position to each task role and the first token."""
+        """Add the pattern's attention [n] from the final position to each task role and the first token
+        (a task role called ``first token`` keeps its own positions)."""
         rows = torch.arange(bucket.n, device=pattern.device)
         attn = pattern[rows, single_position(bucket, "END")]  # [n, key]
-        for role, pos in {**bucket.roles, "first token": torch.zeros_like(rows)}.items():
-            into[role] = into.get(role, 0.0) + float(attn[rows, pos].sum())
+        for role, pos in {"first token": torch.zeros_like(rows), **bucket.roles}.items():
+            into[role] = into.get(role, 0.0) + float(attn[rows, pos].double().sum())
 
     def edges(self, n_pairs: int) -> list[PathEdge]:
         def mean(d: dict[str, float] | None) -> dict[str, float] | None:
-            return None if d is None else {r: rounded(v / n_pairs) for r, v in d.items()}
+            return None if d is None else {r: rounded(v / self.pairs[r]) for r, v in d.items()}
 
         return [PathEdge(receiver=rid, input=x, effect=rounded(total / n_pairs),
                          attention_before=mean(self.before[rid]) if x != "v" else None,
@@ -121,11 +131,13 @@ def _edge_effects(
     target: TargetModel, bucket: Bucket, run: InputRun, patched_z: dict[str, dict[str, torch.Tensor]],
     heads: list[Component], totals: _EdgeTotals,
 ) -> None:
-    """Run step 3 once per (receiver, input): only that receiver's z takes its one-input value."""
+    """Run step 3 once per (receiver, input): only that receiver's z takes its one-input value; the later
+    receivers keep their input-run z, as the joint run holds them, so an edge is that one path only."""
+    later = [[o for o in heads if o.layer > h.layer] for h in heads]
     for x, new_z in patched_z.items():
-        effects = run_jobs(target, bucket, run, new_z, [[h] for h in heads])
+        effects = run_jobs(target, bucket, run, new_z, [[h] for h in heads], hold=later)
         for h in heads:
-            totals.effect[(h.id, x)] = totals.effect.get((h.id, x), 0.0) + float(effects[h.id].sum())
+            totals.effect[(h.id, x)] = totals.effect.get((h.id, x), 0.0) + float(effects[h.id].double().sum())
 
 
 def path_patch(
@@ -177,6 +189,8 @@ def path_patch(
                     continue
                 total += float((final_metric(adapter, final + delta, bucket)[0] - run.metric).sum())
                 continue
+            if separately:
+                totals.count_roles(bucket)
             ctx = adapter.block_context(run.resids[0])
             new_z: dict[str, torch.Tensor] = {}
             one_input: dict[str, dict[str, torch.Tensor]] = {x: {} for x in receiver_input} if separately else {}

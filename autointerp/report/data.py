@@ -203,7 +203,10 @@ def path_edges(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
 
     A path patched into several receivers at once has one joint value: it is
     drawn to each receiver with ``joint`` naming them all (a dashed edge),
-    never split into per-receiver numbers that were not measured.
+    never split into per-receiver numbers that were not measured. Where the
+    experiment also measured each receiver's inputs on their own (``edges``),
+    each receiver gets its strongest input's own value (``input`` names it),
+    and a later joint experiment does not overwrite it.
     """
     edges: dict[tuple[str, str], dict[str, Any]] = {}
     for exp in experiments:
@@ -218,7 +221,18 @@ def path_edges(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
         per = result.get("per_receiver")
         found = effects_of({"effects": per}) if isinstance(per, Mapping | list) else {}
         receivers = result.get("receivers") if isinstance(result.get("receivers"), list) else args.get("receivers")
-        if found:
+        single = [e for e in result.get("edges") or [] if isinstance(e, Mapping) and num(e.get("effect")) is not None]
+        if single:
+            strongest: dict[str, Mapping[str, Any]] = {}
+            for e in single:
+                r = str(e.get("receiver"))
+                if r not in strongest or abs(num(e.get("effect")) or 0.0) > abs(num(strongest[r].get("effect")) or 0.0):
+                    strongest[r] = e
+            for receiver, e in strongest.items():
+                edges[(str(sender), receiver)] = {"source": str(sender), "target": receiver,
+                                                  "weight": sign * (num(e.get("effect")) or 0.0),
+                                                  "experiment": exp.get("id"), "input": str(e.get("input"))}
+        elif found:
             for receiver, weight in found.items():
                 edges[(str(sender), receiver)] = {"source": str(sender), "target": receiver,
                                                   "weight": sign * weight, "experiment": exp.get("id")}
@@ -227,6 +241,8 @@ def path_edges(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
                 [str(r) for r in receivers] if isinstance(receivers, list) else []
             joint = ", ".join(targets) if len(targets) > 1 else None
             for target in targets:
+                if joint and "input" in edges.get((str(sender), target), {}):
+                    continue  # this receiver's own edge was measured: a joint value says less
                 edges[(str(sender), target)] = {"source": str(sender), "target": target, "weight": sign * total,
                                                 "experiment": exp.get("id"), "joint": joint}
     return list(edges.values())

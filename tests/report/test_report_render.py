@@ -15,6 +15,7 @@ from sample_runs import CIRCUIT, PAYLOAD, XSS_IMG, XSS_SCRIPT, make_run
 
 from autointerp.report import build_view, csp, render_report
 from autointerp.report import svg as charts
+from autointerp.report.data import path_edges
 from autointerp.report.render import stylesheet
 
 
@@ -145,3 +146,24 @@ def test_empty_file_is_not_a_database(tmp_path: Path) -> None:
     proc = cli("report", "r", "-o", str(tmp_path / "x.html"), "--db", f"sqlite:///{empty}")
     assert proc.returncode == 2 and "has no autointerp runs" in proc.stderr
     assert empty.read_bytes() == b""
+
+
+def test_circuit_edges_draw_each_receivers_own_measured_edge() -> None:
+    """A per-edge experiment gives each receiver its strongest input's own value (contribution sign), and a
+    later joint experiment into the same receivers does not replace it with the shared number."""
+    separately = {"id": 7, "tool": "path_patching", "args": {"sender": "L0.H1", "separately": True},
+                  "result": {"sender": "L0.H1", "receivers": ["L1.H0", "L2.H3"], "direction": "noising",
+                             "effect": -0.9, "edges": [
+                                 {"receiver": "L1.H0", "input": "q", "effect": -0.1},
+                                 {"receiver": "L1.H0", "input": "k", "effect": -0.6},
+                                 {"receiver": "L1.H0", "input": "v", "effect": 0.2},
+                                 {"receiver": "L2.H3", "input": "v", "effect": 0.3}]}}
+    joint = {"id": 8, "tool": "path_patching", "args": {"sender": "L0.H1", "receiver_input": ["q"]},
+             "result": {"sender": "L0.H1", "receivers": ["L1.H0", "L2.H3"], "direction": "noising", "effect": -0.05}}
+    drawn = {(e["source"], e["target"]): e for e in path_edges([separately, joint])}
+    assert drawn[("L0.H1", "L1.H0")] == {"source": "L0.H1", "target": "L1.H0", "weight": 0.6, "experiment": 7,
+                                         "input": "k"}
+    assert drawn[("L0.H1", "L2.H3")]["weight"] == -0.3 and drawn[("L0.H1", "L2.H3")]["input"] == "v"
+    # without per-edge numbers the joint value is drawn dashed to every receiver, as before
+    alone = {(e["source"], e["target"]): e for e in path_edges([joint])}
+    assert alone[("L0.H1", "L1.H0")]["joint"] == "L1.H0, L2.H3" and alone[("L0.H1", "L1.H0")]["weight"] == 0.05

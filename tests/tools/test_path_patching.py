@@ -115,12 +115,13 @@ def test_path_to_logits_with_real_norm(perturbed, data, name):
             # the reported metrics are the unpatched runs', whichever side the patch reads
             assert (out.result.clean_metric, out.result.corrupt_metric) == pytest.approx((clean, corrupt), abs=1e-4)
         out = run_tool(get_tool("path_patching"), ctx, {"sender": sender, "receivers": ["logits"]})
+        assert out.ok, out.error
         assert out.result.effect == pytest.approx(manual_path_to_logits_with_real_norm(target, task, sender), abs=1e-4)
 
 
 def naive_path_to_heads(
     target, data, sender: str, receivers: list[str], queries_only: bool = False, inputs: str = "qkv",
-    attention: dict[str, float] | None = None,
+    attention: dict[str, list[float]] | None = None, frozen: tuple[str, ...] = (),
 ) -> float:
     """Wang et al.'s three runs with plain hooked forwards.
 
@@ -129,9 +130,10 @@ def naive_path_to_heads(
     receiver's z. Only the projections named in ``inputs`` (Llama; ``queries_only``
     is ``inputs="q"``) see the change: the receiver layers' other projections get
     their clean input. Run 3: clean run with the receivers' z replaced, everything
-    else free. With ``attention`` (one receiver, an eager model), run 2 also adds
-    the receiver's attention from the last position to each task role and the
-    first token, read from Hugging Face's own ``output_attentions``, summed over pairs.
+    else free but ``frozen`` (held at their clean value). With ``attention`` (one
+    receiver, an eager model), run 2 also collects the receiver's attention from
+    the last position to each task role and the first token, pair by pair, read
+    from Hugging Face's own ``output_attentions``.
     """
     model, adapter = target.model, target.adapter
     inputs = "q" if queries_only else inputs
@@ -174,8 +176,9 @@ def naive_path_to_heads(
                     layer, head = (int(x) for x in receiver[1:].split(".H"))
                     row = out.attentions[layer][:, head, -1, :]  # [n, key]
                     rows = torch.arange(bucket.n)
-                    for role, pos in {**bucket.roles, "first token": torch.zeros_like(rows)}.items():
-                        attention[role] = attention.get(role, 0.0) + float(row[rows, pos].sum())
+                    for role, pos in {"first token": torch.zeros_like(rows), **bucket.roles}.items():
+                        attention.setdefault(role, []).extend(row[rows, pos].tolist())
+            new_z.update({f: clean[f] for f in frozen})
             with trace(adapter, edit={r: (lambda _x, v=z: v.clone()) for r, z in new_z.items()}):
                 patched = logit_diff(model(bucket.clean).logits, bucket.answer, bucket.distractor)
         total += float((patched - base).sum())
@@ -222,11 +225,13 @@ def test_each_edge_is_the_naive_three_runs_on_that_receivers_one_input(load, dat
     for c in configs:
         c._attn_implementation = "eager"  # Hugging Face materialises the patterns it attends with
     try:
-        clean_attention: dict[str, dict[str, float]] = {}
+        clean_attention: dict[str, dict[str, list[float]]] = {}
         for edge in out.result.edges:
-            patched: dict[str, float] = {}
+            patched: dict[str, list[float]] = {}
+            # the other receivers keep their clean output, as the joint path fixes every receiver's
+            others = tuple(r for r in receivers if r != edge.receiver)
             expected = naive_path_to_heads(target, task, sender, [edge.receiver], inputs=edge.input,
-                                           attention=patched)
+                                           attention=patched, frozen=others)
             assert edge.effect == pytest.approx(expected, abs=1e-4), (edge.receiver, edge.input)
             if edge.input == "v":
                 assert edge.attention is None and edge.attention_before is None
@@ -235,9 +240,10 @@ def test_each_edge_is_the_naive_three_runs_on_that_receivers_one_input(load, dat
             unpatched = clean_attention.setdefault(edge.receiver, {})
             if not unpatched:
                 naive_path_to_heads(target, task, sender, [edge.receiver], inputs="", attention=unpatched)
-            for role, value in patched.items():
-                assert edge.attention[role] == pytest.approx(value / task.n_pairs, abs=1e-4), (edge, role)
-                assert edge.attention_before[role] == pytest.approx(unpatched[role] / task.n_pairs, abs=1e-4)
+            for role, values in patched.items():
+                assert edge.attention[role] == pytest.approx(sum(values) / len(values), abs=1e-4), (edge, role)
+                assert edge.attention_before[role] == pytest.approx(
+                    sum(unpatched[role]) / len(unpatched[role]), abs=1e-4)
         moved = [e for e in out.result.edges if e.attention is not None
                  and max(abs(e.attention[r] - e.attention_before[r]) for r in e.attention) > 1e-3]
         assert moved, "no query or key edge moved its receiver's attention: the check would be vacuous"
@@ -248,7 +254,11 @@ def test_each_edge_is_the_naive_three_runs_on_that_receivers_one_input(load, dat
     joint = run_tool(get_tool("path_patching"), ToolContext(target, task),
                      {"sender": sender, "receivers": [receivers[0]]}).result.effect
     single = {e.input: e.effect for e in out.result.edges if e.receiver == receivers[0]}
-    assert abs(sum(single.values())) > 1e-4 and joint != pytest.approx(0.0, abs=1e-4)
+    assert sum(single.values()) != pytest.approx(joint, abs=1e-4)
+    # and holding the other receivers matters: L1.H2's edges, L2.H5 left free, give other numbers
+    free = naive_path_to_heads(target, task, sender, [receivers[0]], inputs="k")
+    assert free != pytest.approx(next(e.effect for e in out.result.edges if e.receiver == receivers[0]
+                                      and e.input == "k"), abs=1e-4)
 
 
 def test_path_patching_rejects_bad_receivers(load, data):
