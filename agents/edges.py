@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agents.evidence import ComponentEvidence, finite_or
+from tools.results import PathEdge
 
 #: share of the sender's own contribution an edge must carry to be named as one of its edges
 EDGE_MIN = 0.1
@@ -54,12 +55,16 @@ class AttentionSource:
         return self.after - self.before
 
 
+def _measured(ev: ComponentEvidence) -> tuple[list[PathEdge], int | None]:
+    """The sender's measured edges as the tool reported them, and the experiment that measured them."""
+    measured = ev.path_edges
+    return (list(measured.value or []), measured.exp) if measured is not None else ([], None)
+
+
 def edges_of(cid: str, ev: ComponentEvidence) -> list[Edge]:
     """Every measured edge of sender ``cid``, in contribution orientation."""
-    measured = ev.path_edges
-    if measured is None or not measured.value:
-        return []
-    return [Edge(cid, e.receiver, e.input, -finite_or(e.effect), measured.exp) for e in measured.value]
+    edges, exp = _measured(ev)
+    return [Edge(cid, e.receiver, e.input, -finite_or(e.effect), exp) for e in edges]
 
 
 def strongest_edges(cid: str, ev: ComponentEvidence, k: int = 2) -> list[Edge]:
@@ -80,15 +85,13 @@ def attention_sources(receiver: str, role: str, evidence: dict[str, ComponentEvi
     which is what the descriptions say ("when L8.H1's corrupt-run output reaches only its keys")."""
     found: list[AttentionSource] = []
     for sender, ev in evidence.items():
-        edges = ev.path_edges
-        if edges is None or not edges.value:
-            continue
-        for e in edges.value:
+        edges, exp = _measured(ev)
+        for e in edges:
             if e.receiver != receiver or e.attention is None or e.attention_before is None:
                 continue
             if role in e.attention and role in e.attention_before:
                 found.append(AttentionSource(sender, e.input, role, finite_or(e.attention_before[role]),
-                                             finite_or(e.attention[role]), edges.exp))
+                                             finite_or(e.attention[role]), exp))
     return sorted(found, key=lambda s: (-abs(s.shift), s.sender, s.input))
 
 

@@ -221,17 +221,16 @@ def path_edges(experiments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
         per = result.get("per_receiver")
         found = effects_of({"effects": per}) if isinstance(per, Mapping | list) else {}
         receivers = result.get("receivers") if isinstance(result.get("receivers"), list) else args.get("receivers")
-        single = [e for e in result.get("edges") or [] if isinstance(e, Mapping) and num(e.get("effect")) is not None]
+        single = [(str(e.get("receiver")), str(e.get("input")), value) for e in result.get("edges") or []
+                  if isinstance(e, Mapping) and (value := num(e.get("effect"))) is not None]
         if single:
-            strongest: dict[str, Mapping[str, Any]] = {}
-            for e in single:
-                r = str(e.get("receiver"))
-                if r not in strongest or abs(num(e.get("effect")) or 0.0) > abs(num(strongest[r].get("effect")) or 0.0):
-                    strongest[r] = e
-            for receiver, e in strongest.items():
-                edges[(str(sender), receiver)] = {"source": str(sender), "target": receiver,
-                                                  "weight": sign * (num(e.get("effect")) or 0.0),
-                                                  "experiment": exp.get("id"), "input": str(e.get("input"))}
+            strongest: dict[str, tuple[str, float]] = {}
+            for receiver, which, value in single:
+                if receiver not in strongest or abs(value) > abs(strongest[receiver][1]):
+                    strongest[receiver] = (which, value)
+            for receiver, (which, value) in strongest.items():
+                edges[(str(sender), receiver)] = {"source": str(sender), "target": receiver, "weight": sign * value,
+                                                  "experiment": exp.get("id"), "input": which}
         elif found:
             for receiver, weight in found.items():
                 edges[(str(sender), receiver)] = {"source": str(sender), "target": receiver,
