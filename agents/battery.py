@@ -15,7 +15,10 @@ experiment. It has two parts:
   patches each later circuit head's query, key and value on its own: whom
   it talks to, and where each receiver then looks), then into only their
   queries, keys or values together (which input the component composes
-  with), resample ablation.
+  with), resample ablation;
+* for a head, what makes it attend where it does (``attention_inputs``): its
+  query or key input from the corrupt run, and with only the earlier circuit
+  members' change.
 
 Copy/suppression is read from two surveyed measurements and the task's
 tokens: a head that attends to a position whose token is the answer (or the
@@ -34,6 +37,7 @@ from engine.tasks import TaskData
 from tools.results import (
     AblationResult,
     ActivationPatchingResult,
+    AttentionInputsResult,
     AttentionPatternResult,
     HeadAttention,
     LogitLensResult,
@@ -133,6 +137,14 @@ def _path(
     if out is None or not isinstance(out.result, PathPatchingResult):
         return None, out
     return -out.result.effect, out
+
+
+def measure_attention_inputs(lab: Lab, cid: str, ev: ComponentEvidence, upstream: list[str]) -> None:
+    """What makes head ``cid`` attend where it does: its query or key input from the corrupt run, and with
+    only the ``upstream`` (earlier circuit members') change, one experiment."""
+    out = lab.run("attention_inputs", {"head": cid, "senders": upstream}, cid)
+    result = out.result if out is not None and isinstance(out.result, AttentionInputsResult) else None
+    ev.record("attention_inputs", result, out.id if out else None)
 
 
 def measure(

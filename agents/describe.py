@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from agents.edges import (
     ATTENTION_SHIFT,
+    AttentionSide,
     AttentionSource,
     Edge,
+    attention_sides,
     attention_sources,
     edges_of,
     moves,
@@ -97,6 +99,13 @@ def measured_sentences(cid: str, ev: ComponentEvidence) -> list[str]:
                    f"{copy:+.2f}){ev.cite('attention', 'dla')}.")
     corrupt = ev.value("attention_corrupt")
     role, _ = top_role(ev)
+    sides = attention_sides(ev, role) if role is not None else []
+    if sides:
+        each = "; ".join(
+            f"its {INPUT_NAMES[x.input]} from the corrupt run, {_pct(x.upstream)}"
+            + (f", with only the earlier circuit members' change, {_pct(x.circuit)}" if x.circuit is not None else "")
+            for x in sides)
+        out.append(f"Its attention to {role} is {_pct(sides[0].before)}; with {each}{ev.cite('attention_inputs')}.")
     if corrupt is not None and role in corrupt:
         out.append(f"On the corrupt prompts its attention to {role} is {_pct(finite_or(corrupt[role]))}"
                    f"{ev.cite('attention_corrupt')}.")
@@ -207,8 +216,8 @@ def _edge(e: Edge) -> str:
 
 def _attends(cid: str, ev: ComponentEvidence, evidence: dict[str, ComponentEvidence]) -> tuple[str, list[int]]:
     """``L23.H3 attends to S2 (66%) and lowers that token's logit (copy score -0.84), acting at END (93% of its
-    effect); that attention falls to 31% when L8.H1's corrupt-run output reaches only its keys``: where it
-    looks, then what moves that (the receiver-side QK evidence), and the experiments that measured the latter."""
+    effect); that attention follows its keys: ...; singly, ...``: where it looks, then what moves that (the
+    receiver-side QK evidence, whole input then one sender at a time), and the experiments behind the latter."""
     role, frac = top_role(ev)
     if role is None:
         return f"{cid}'s attention was not measured" + _where(ev), []
@@ -219,16 +228,49 @@ def _attends(cid: str, ev: ComponentEvidence, evidence: dict[str, ComponentEvide
     if copy is not None and abs(copy) >= 0.5:
         text += f" and {'raises' if copy > 0 else 'lowers'} that token's logit (copy score {copy:+.2f})"
     text += _where(ev)
+    sides = attention_sides(ev, role)
+    if sides:
+        text += "; " + _reads(sides)
     measured = attention_sources(cid, role, evidence)
     shown = moves(measured)
     if shown:
-        text += "; that attention " + _moves(shown)
+        text += "; singly, that attention " + _moves(shown)
     elif measured:
         top = measured[0]
-        text += (f"; no earlier circuit member's query or key path alone moves that attention by "
-                 f"{round(100 * ATTENTION_SHIFT)} points or more (largest of {len(measured)}: {top.sender}'s into its "
-                 f"{INPUT_NAMES[top.input]}, {_pct(top.before)} to {_pct(top.after)})")
-    return text, sorted({s.exp for s in (shown or measured) if s.exp is not None})
+        text += (f"; no single earlier member's query or key path moves it by {round(100 * ATTENTION_SHIFT)} points "
+                 f"or more (largest of {len(measured)}: {top.sender}'s into its {INPUT_NAMES[top.input]}, "
+                 f"{_pct(top.before)} to {_pct(top.after)})")
+    cited = {s.exp for s in sides} | {s.exp for s in (shown or measured)}
+    return text, sorted(i for i in cited if i is not None)
+
+
+def _reads(sides: list[AttentionSide]) -> str:
+    """``that attention follows its keys: with the corrupt run's keys it falls to 4% (with its queries 98%);
+    the earlier circuit members' outputs alone take it to 12% through its keys (92% of that change)``."""
+    moved = sorted((s for s in sides if abs(s.shift) >= ATTENTION_SHIFT), key=lambda s: -abs(s.shift))
+    if not moved:
+        each = ", ".join(f"{_pct(s.upstream)} with its {INPUT_NAMES[s.input]}" for s in sides)
+        return (f"the corrupt run's queries or keys leave that attention within {round(100 * ATTENTION_SHIFT)} "
+                f"points ({each})")
+    names = " and ".join(INPUT_NAMES[s.input] for s in moved)
+    parts = []
+    for i, s in enumerate(moved):
+        verb = "falls" if s.shift < 0 else "rises"
+        if i == 0:
+            parts.append(f"with the corrupt run's {INPUT_NAMES[s.input]} it {verb} to {_pct(s.upstream)}")
+        else:
+            same = (moved[0].shift < 0) == (s.shift < 0)
+            parts.append(f"with its {INPUT_NAMES[s.input]} {'' if same else verb + ' '}to {_pct(s.upstream)}")
+    changes = " and ".join(parts)
+    still = [s for s in sides if s not in moved]
+    text = f"that attention follows its {names}: {changes}" + "".join(
+        f" (with its {INPUT_NAMES[s.input]} {_pct(s.upstream)})" for s in still)
+    shares = [(s, share) for s in moved if s.circuit is not None and (share := s.circuit_share) is not None]
+    if shares:
+        text += "; the earlier circuit members' outputs alone take it to " + " and ".join(
+            f"{_pct(finite_or(s.circuit))} through its {INPUT_NAMES[s.input]} ({_pct(share)} of that change)"
+            for s, share in shares)
+    return text
 
 
 def _moves(sources: list[AttentionSource]) -> str:

@@ -11,6 +11,11 @@ and value on its own. Two different questions are read from it:
   from 66% to 31% when L8.H1's corrupt-run output reaches its keys"). This is
   the receiver's QK evidence, gathered over every sender that was measured.
 
+One sender at a time misses work that several share, so the receiver's own
+experiment (``attention_inputs``) changes its whole query or key input at once:
+from the corrupt run (the ceiling) and with only the earlier circuit members'
+summed change (their share). ``attention_sides`` reads it.
+
 Both keep the experiment id, so a description cites the run that measured it.
 Contributions are in the evidence's orientation: positive pushes towards the answer.
 """
@@ -53,6 +58,46 @@ class AttentionSource:
     @property
     def shift(self) -> float:
         return self.after - self.before
+
+
+@dataclass(frozen=True)
+class AttentionSide:
+    """A head's attention to one role with its query (``q``) or key (``k``) input changed.
+
+    ``upstream``: with that input from the corrupt run; ``circuit``: with only the earlier circuit
+    members' summed change (None when the head has no earlier member).
+    """
+
+    input: str
+    role: str
+    before: float
+    upstream: float
+    circuit: float | None
+    exp: int | None
+
+    @property
+    def shift(self) -> float:
+        return self.upstream - self.before
+
+    @property
+    def circuit_share(self) -> float | None:
+        """The earlier members' part of the corrupt run's change (None when either is unmeasured or the
+        change is under ``ATTENTION_SHIFT``: a share of nothing is noise)."""
+        if self.circuit is None or abs(self.shift) < ATTENTION_SHIFT:
+            return None
+        return (self.circuit - self.before) / self.shift
+
+
+def attention_sides(ev: ComponentEvidence, role: str) -> list[AttentionSide]:
+    """The head's query side then key side for ``role`` (empty when ``attention_inputs`` was not measured)."""
+    measured = ev.attention_inputs
+    result = measured.value if measured is not None else None
+    if result is None or role not in result.attention:
+        return []
+    found = {(s.source, s.input): finite_or(s.attention.get(role)) for s in result.swaps}
+    return [AttentionSide(x, role, finite_or(result.attention[role]), found[("upstream", x)],
+                          found.get(("senders", x)), measured.exp if measured else None)
+            for x in "qk" if ("upstream", x) in found]
 
 
 def _measured(ev: ComponentEvidence) -> tuple[list[PathEdge], int | None]:

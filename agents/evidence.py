@@ -25,17 +25,17 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from engine.attribution import AttributionMethod
-from tools.results import FaithfulnessResult, PathEdge
+from tools.results import AttentionInputsResult, FaithfulnessResult, PathEdge
 
 V = TypeVar("V")
 
 MeasureName = Literal[
     "exact", "attention", "dla", "path_logits", "path_downstream", "path_q", "path_k", "path_v", "path_edges",
-    "copy_score", "ablation", "ablation_resample", "attention_corrupt", "restore",
+    "copy_score", "ablation", "ablation_resample", "attention_corrupt", "restore", "attention_inputs",
 ]
 MEASURES: tuple[MeasureName, ...] = (
     "exact", "attention", "dla", "path_logits", "path_downstream", "path_q", "path_k", "path_v", "path_edges",
-    "copy_score", "ablation", "ablation_resample", "attention_corrupt", "restore",
+    "copy_score", "ablation", "ablation_resample", "attention_corrupt", "restore", "attention_inputs",
 )
 #: the receiver inputs the composition measures patch, in order (query, key, value)
 COMPOSITION: tuple[MeasureName, ...] = ("path_q", "path_k", "path_v")
@@ -69,6 +69,9 @@ class ComponentEvidence(BaseModel):
         path_edges: the path into each later circuit head's query, key and value on its own (tool
             orientation: ``effect`` is the raw noising effect), with the receiver's attention from the
             final position before and after each query or key edge.
+        attention_inputs: a head's attention from the final position by task role with its query or key
+            input from the corrupt run (the whole upstream) or with only the earlier circuit members'
+            change (what makes it attend where it does), and the head's effect under each swap.
         copy_score: DLA towards the attended token, relative to the component's own effect.
         ablation: mean-ablation contribution; ``ablation_resample`` the resample one.
         downstream: the later circuit heads ``path_downstream`` went through.
@@ -91,6 +94,7 @@ class ComponentEvidence(BaseModel):
     path_k: Measured[float] | None = None
     path_v: Measured[float] | None = None
     path_edges: Measured[list[PathEdge]] | None = None
+    attention_inputs: Measured[AttentionInputsResult] | None = None
     copy_score: Measured[float] | None = None
     ablation: Measured[float] | None = None
     ablation_resample: Measured[float] | None = None

@@ -28,6 +28,7 @@ from tools.registry import get_tool
 from tools.results import (
     AblationResult,
     ActivationPatchingResult,
+    AttentionInputsResult,
     AttentionPatternResult,
     AttributionPatchingResult,
     LogitLensResult,
@@ -79,6 +80,10 @@ class Lab:
     def attention_pattern(self, **args: Any) -> AttentionPatternResult:
         """Where heads attend, by token role and for an example prompt (``heads=[...]``)."""
         return self._call("attention_pattern", args)
+
+    def attention_inputs(self, **args: Any) -> AttentionInputsResult:
+        """A head's attention with its query or key input from the source run (``head=..., senders=[...]``)."""
+        return self._call("attention_inputs", args)
 
     def activation_patching(self, **args: Any) -> ActivationPatchingResult:
         """Exact patching effects of components (``components="heads"``, ``direction=...``)."""

@@ -106,6 +106,30 @@ def single_position(bucket: Bucket, position: Position) -> torch.Tensor:
     return resolved[0]
 
 
+class RoleAttention:
+    """Mean attention from one query position to each task role and the first token, over buckets.
+
+    Each role is averaged over the pairs whose bucket names it (a bucket keeps only the roles all its
+    pairs share); a task role called ``first token`` keeps its own positions. Sums are float64.
+    """
+
+    def __init__(self, query: Position = "END") -> None:
+        self.query = query
+        self.sums: dict[str, float] = {}
+        self.pairs: dict[str, int] = {}
+
+    def add(self, bucket: Bucket, pattern: torch.Tensor) -> None:
+        """Add one bucket's attention pattern [n, query, key] of one head."""
+        rows = torch.arange(bucket.n, device=pattern.device)
+        attn = pattern[rows, single_position(bucket, self.query)]  # [n, key]
+        for role, pos in {"first token": torch.zeros_like(rows), **bucket.roles}.items():
+            self.sums[role] = self.sums.get(role, 0.0) + float(attn[rows, pos].double().sum())
+            self.pairs[role] = self.pairs.get(role, 0) + bucket.n
+
+    def means(self) -> dict[str, float]:
+        return {role: rounded(total / self.pairs[role]) for role, total in self.sums.items()}
+
+
 def core_call(fn, *args, **kwargs):
     """Call a core function, turning its user errors into ``ToolError``."""
     try:

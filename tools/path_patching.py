@@ -64,11 +64,11 @@ from tools.common import (
     Direction,
     Position,
     Positions,
+    RoleAttention,
     bucket_positions,
     position_list,
     positions_field,
     rounded,
-    single_position,
     truncate,
 )
 from tools.results import PathEdge, PathPatchingResult
@@ -100,30 +100,13 @@ class _EdgeTotals:
 
     def __init__(self) -> None:
         self.effect: dict[tuple[str, str], float] = {}
-        self.before: dict[str, dict[str, float]] = {}
-        self.after: dict[tuple[str, str], dict[str, float]] = {}
-        #: pairs whose bucket names each role (a bucket keeps only the roles all its pairs share)
-        self.pairs: dict[str, int] = {}
-
-    def count_roles(self, bucket: Bucket) -> None:
-        for role in {"first token": None, **bucket.roles}:
-            self.pairs[role] = self.pairs.get(role, 0) + bucket.n
-
-    def add_attention(self, into: dict[str, float], bucket: Bucket, pattern: torch.Tensor) -> None:
-        """Add the pattern's attention [n] from the final position to each task role and the first token
-        (a task role called ``first token`` keeps its own positions)."""
-        rows = torch.arange(bucket.n, device=pattern.device)
-        attn = pattern[rows, single_position(bucket, "END")]  # [n, key]
-        for role, pos in {"first token": torch.zeros_like(rows), **bucket.roles}.items():
-            into[role] = into.get(role, 0.0) + float(attn[rows, pos].double().sum())
+        self.before: dict[str, RoleAttention] = {}
+        self.after: dict[tuple[str, str], RoleAttention] = {}
 
     def edges(self, n_pairs: int) -> list[PathEdge]:
-        def mean(d: dict[str, float] | None) -> dict[str, float] | None:
-            return None if d is None else {r: rounded(v / self.pairs[r]) for r, v in d.items()}
-
         return [PathEdge(receiver=rid, input=x, effect=rounded(total / n_pairs),
-                         attention_before=mean(self.before[rid]) if x != "v" else None,
-                         attention=mean(self.after.get((rid, x))))
+                         attention_before=self.before[rid].means() if x != "v" else None,
+                         attention=self.after[(rid, x)].means() if (rid, x) in self.after else None)
                 for (rid, x), total in self.effect.items()]
 
 
@@ -189,8 +172,6 @@ def path_patch(
                     continue
                 total += float((final_metric(adapter, final + delta, bucket)[0] - run.metric).sum())
                 continue
-            if separately:
-                totals.count_roles(bucket)
             ctx = adapter.block_context(run.resids[0])
             new_z: dict[str, torch.Tensor] = {}
             one_input: dict[str, dict[str, torch.Tensor]] = {x: {} for x in receiver_input} if separately else {}
@@ -206,13 +187,13 @@ def path_patch(
                     new_z[h.id] = run.acts[h.id] + (patched - base)
                     if not separately:
                         continue
-                    totals.add_attention(totals.before.setdefault(h.id, {}), bucket, base_pattern)
+                    totals.before.setdefault(h.id, RoleAttention()).add(bucket, base_pattern)
                     for x in receiver_input:
                         only = {k: (x_mod if k == x else x_in) for k in "qkv"}
                         z, pattern = compute_head(adapter, layer, params, only["q"], ctx, xk=only["k"], xv=only["v"])
                         one_input[x][h.id] = run.acts[h.id] + (z - base)
                         if x != "v":
-                            totals.add_attention(totals.after.setdefault((h.id, x), {}), bucket, pattern)
+                            totals.after.setdefault((h.id, x), RoleAttention()).add(bucket, pattern)
             start = min(h.layer for h in heads)
             edits = {cid: (lambda _cur, z=z: z.clone()) for cid, z in new_z.items()}
             with trace(adapter, edit=edits):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from tools import (
     ablation,
     activation_patching,
+    attention_inputs,
     attention_pattern,
     attribution_patching,
     faithfulness,
@@ -24,7 +25,7 @@ from tools.base import ToolError, ToolSpec
 TOOLS: dict[str, ToolSpec] = {
     module.SPEC.name: module.SPEC
     for module in (
-        read_activations, logit_lens, attention_pattern, activation_patching, path_patching,
+        read_activations, logit_lens, attention_pattern, attention_inputs, activation_patching, path_patching,
         ablation, attribution_patching, probe, weight_swap, faithfulness,
     )
 }

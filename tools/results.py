@@ -12,6 +12,8 @@ validated back into it (``parse_result``).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from engine.attribution import AttributionMethod
@@ -198,6 +200,33 @@ class PathPatchingResult(ToolOutput):
     effect: float
     #: with ``separately``: the path into each receiver head's each input on its own
     edges: list[PathEdge] = Field(default_factory=list)
+
+
+class AttentionSwap(BaseModel):
+    """The head's attention and effect with its query and/or key input taken from ``source``.
+
+    ``source`` is ``upstream`` (the source run's residual stream: everything before the head changed) or
+    ``senders`` (the input run's plus the senders' summed change, every other path frozen); ``input`` is
+    ``q``, ``k`` or ``qk``. ``attention``: mean attention from the query position to each task role (and
+    ``first token``); ``effect``: change in the metric when the head's output takes this value.
+    """
+
+    source: Literal["upstream", "senders"]
+    input: Literal["q", "k", "qk"]
+    attention: dict[str, float]
+    effect: float
+
+
+class AttentionInputsResult(ToolOutput):
+    head: str
+    senders: list[str]
+    direction: str
+    query: PositionValue
+    metric: str = "logit_diff"
+    n_pairs: int
+    #: the head's attention on the input run, unchanged
+    attention: dict[str, float]
+    swaps: list[AttentionSwap]
 
 
 class ProbeResult(ToolOutput):

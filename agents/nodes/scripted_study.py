@@ -2,7 +2,8 @@
 
 analyse evidence -> propose hypotheses -> run the deciding experiments ->
 update each hypothesis -> follow up inconclusive ones -> measure whom it talks
-to, edge by edge -> ask through which input -> describe. Every
+to, edge by edge -> (a head) what makes it attend -> ask through which input
+-> describe. Every
 hypothesis and status change is written to the store as it happens, linked
 to the experiment that decided it.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agents.battery import measure, role_tokens
+from agents.battery import measure, measure_attention_inputs, role_tokens
 from agents.context import RunContext
 from agents.describe import describe_component
 from agents.evidence import (
@@ -35,6 +36,16 @@ def downstream_of(cid: str, circuit: list[str]) -> list[str]:
     """Circuit components in strictly later layers than ``cid``."""
     layer = parse_component(cid).layer
     return [c for c in circuit if parse_component(c).layer > layer]
+
+
+def upstream_of(cid: str, circuit: list[str]) -> list[str]:
+    """Circuit heads, ATTN and MLP components in strictly earlier layers than ``cid``: what writes into its
+    input (residual streams are sums of these, and a head whose layer's ATTN is listed is inside it)."""
+    layer = parse_component(cid).layer
+    comps = [parse_component(c) for c in circuit]
+    whole = {c.layer for c in comps if c.kind == "attn"}
+    return [c.id for c in comps if c.layer < layer and c.kind in ("head", "attn", "mlp")
+            and not (c.kind == "head" and c.layer in whole)]
 
 
 def initial_evidence(cid: str, state: ResearchState) -> ComponentEvidence:
@@ -103,7 +114,11 @@ def study_component(
     indirect = next((h for h in hyps if h.key == "indirect"), None)
     if downstream and not ev.has("path_edges") and not lab.exhausted:
         measure(lab, "path_edges", cid, ev, downstream, [indirect.id] if indirect and indirect.id else [], tokens)
-    # 7. when the effect goes through later circuit heads, ask through which of their inputs
+    # 7. a head: what makes it attend where it does -- its query or its key input, from the corrupt run and
+    # from the earlier circuit members only (one experiment)
+    if ev.kind == "head" and not ev.has("attention_inputs") and not lab.exhausted:
+        measure_attention_inputs(lab, cid, ev, upstream_of(cid, circuit))
+    # 8. when the effect goes through later circuit heads, ask through which of their inputs
     if indirect is not None and indirect.status == "supported" and not lab.exhausted:
         hyps += _composition(lab, cid, ev, downstream, tokens)
     return hyps

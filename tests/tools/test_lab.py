@@ -31,7 +31,7 @@ def tiny():
 
 def test_readme_example_runs_and_returns_typed_results(tiny, capsys):
     code = readme_example()
-    assert 'Lab("smollm2-135m", "ioi", n=16)' in code
+    assert 'Lab("smollm2-135m", "ioi", n=8)' in code
     # the same notebook code on the tiny model (the bundled one is the slow test below)
     namespace: dict = {}
     exec(compile(code.replace('Lab("smollm2-135m"', "Lab(_tiny"), "README.md", "exec"), {"_tiny": tiny}, namespace)

@@ -9,7 +9,7 @@ from tools.registry import TOOLS, get_tool, tool_schemas
 
 EXPECTED = {
     "read_activations", "logit_lens", "attention_pattern", "activation_patching",
-    "path_patching", "ablation", "attribution_patching", "probe",
+    "path_patching", "ablation", "attribution_patching", "probe", "attention_inputs",
 }
 
 # (tool, arguments with a bad component id in the field that takes one)
@@ -19,6 +19,7 @@ COMPONENT_ARGS = {
     "attention_pattern": lambda c: {"heads": [c]},
     "activation_patching": lambda c: {"components": [c]},
     "path_patching": lambda c: {"sender": c},
+    "attention_inputs": lambda c: {"head": c},
     "ablation": lambda c: {"components": [c]},
     "attribution_patching": lambda c: {"components": [c]},
     "probe": lambda c: {"component": c, "label": "clean_vs_corrupt"},

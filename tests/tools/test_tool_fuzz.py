@@ -37,6 +37,7 @@ VALID: dict[str, dict[str, Any]] = {
     "attention_pattern": {"heads": ["L1.H1"], "query": "END", "example_pair": 0},
     "activation_patching": {"components": ["L0.H0", "L2.MLP"], "positions": "all"},
     "path_patching": {"sender": "L0.H1", "receivers": ["logits"]},
+    "attention_inputs": {"head": "L2.H1", "senders": ["L0.H1", "L1.MLP"]},
     "ablation": {"components": ["L1.H2"], "kind": "mean"},
     "attribution_patching": {"components": "heads", "top_k": 3, "method": "ig", "ig_steps": 2},
     "probe": {"component": "L1.RESID", "label": "clean_vs_corrupt", "n_controls": 1},
