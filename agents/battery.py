@@ -139,19 +139,14 @@ def _path(
     return -out.result.effect, out
 
 
-def measure_attention_inputs(lab: Lab, cid: str, ev: ComponentEvidence, upstream: list[str]) -> None:
-    """What makes head ``cid`` attend where it does: its query or key input from the corrupt run, and with
-    only the ``upstream`` (earlier circuit members') change, one experiment."""
-    out = lab.run("attention_inputs", {"head": cid, "senders": upstream}, cid)
-    result = out.result if out is not None and isinstance(out.result, AttentionInputsResult) else None
-    ev.record("attention_inputs", result, out.id if out else None)
-
-
 def measure(
     lab: Lab, name: MeasureName, cid: str, ev: ComponentEvidence, downstream: list[str],
-    hypothesis_ids: list[int] | None = None, tokens: dict[str, str] | None = None,
+    hypothesis_ids: list[int] | None = None, tokens: dict[str, str] | None = None, upstream: list[str] | None = None,
 ) -> None:
     """Run the experiment behind measure ``name`` on ``cid`` and record it in ``ev``.
+
+    ``downstream`` / ``upstream``: the circuit's components in later / earlier layers (the receivers of its
+    paths; the senders into a head's query or key for ``attention_inputs``).
 
     A failed or budget-less experiment records a ``None`` value (with the
     experiment id when one was recorded), so judges report "could not be measured".
@@ -185,6 +180,10 @@ def measure(
         out = lab.run("attention_pattern", {"heads": [cid], "query": "END", "prompts": "corrupt"}, cid, hyps)
         table = out.result.heads if out and isinstance(out.result, AttentionPatternResult) else {}
         ev.record(name, _role_attention(table.get(cid)), out.id if out else None)
+    elif name == "attention_inputs":  # what makes a head attend: its query or key input, whole or the senders'
+        out = lab.run("attention_inputs", {"head": cid, "senders": upstream or []}, cid, hyps)
+        result = out.result if out is not None and isinstance(out.result, AttentionInputsResult) else None
+        ev.record(name, result, out.id if out else None)
     elif name == "copy_score":
         ev.record("copy_score", copy_score(ev, tokens or {}), ev.exp("dla"))
     else:

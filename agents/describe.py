@@ -9,9 +9,6 @@ the same number. Nothing here knows which task is being explained.
 from __future__ import annotations
 
 from agents.edges import (
-    ATTENTION_SHIFT,
-    AttentionSide,
-    AttentionSource,
     Edge,
     attention_sides,
     attention_sources,
@@ -28,6 +25,7 @@ from agents.evidence import (
     finite_or,
 )
 from agents.grouping import GROUPING_RULE, signature
+from agents.reads import inputs_sentence, pct, reads_sentence, senders_sentence
 from agents.scripted import INPUT_NAMES, PATH_OF, STRONG
 from agents.signatures import (
     KIND_NOUNS,
@@ -49,10 +47,6 @@ def order_ids(ids: list[str]) -> list[str]:
     return sorted(ids, key=lambda c: (parse_component(c).layer, parse_component(c).head is None, c))
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
-
-
 def measured_sentences(cid: str, ev: ComponentEvidence) -> list[str]:
     """One sentence per measurement, each citing the experiment behind it."""
     scale = max(finite_or(ev.scale, 1.0), 1e-6)
@@ -60,12 +54,12 @@ def measured_sentences(cid: str, ev: ComponentEvidence) -> list[str]:
     exact = ev.value("exact")
     if exact is not None:
         out.append(f"Patching {cid} with its corrupt-run activation changes the logit difference by "
-                   f"{-exact:+.3f} (contribution {exact:+.3f}, {_pct(abs(exact) / scale)} of the "
+                   f"{-exact:+.3f} (contribution {exact:+.3f}, {pct(abs(exact) / scale)} of the "
                    f"clean-corrupt gap){ev.cite('exact')}.")
     attn = ev.value("attention")
     if attn:
         ranked = sorted(attn.items(), key=lambda kv: -finite_or(kv[1]))[:3]
-        parts = ", ".join(f"{r} {_pct(finite_or(v))}" for r, v in ranked)
+        parts = ", ".join(f"{r} {pct(finite_or(v))}" for r, v in ranked)
         out.append(f"From the final position it attends to {parts}{ev.cite('attention')}.")
     dla = ev.value("dla")
     if dla is not None:
@@ -74,7 +68,7 @@ def measured_sentences(cid: str, ev: ComponentEvidence) -> list[str]:
     direct = ev.value("path_logits")
     if direct is not None:
         share = direct_share(ev)
-        share_txt = f", {_pct(share)} of its effect" if share is not None else ""
+        share_txt = f", {pct(share)} of its effect" if share is not None else ""
         out.append(f"Path patching into the logits only: contribution {direct:+.3f}{share_txt}"
                    f"{ev.cite('path_logits')}.")
     if ev.value("path_downstream") is not None:
@@ -83,7 +77,7 @@ def measured_sentences(cid: str, ev: ComponentEvidence) -> list[str]:
         out.append(f"Path patching into the later circuit heads only ({shown}): contribution "
                    f"{downstream_total(ev):+.3f}{ev.cite('path_downstream')}.")
     if (shares := composition(ev)) is not None:
-        paths = ", ".join(f"{INPUT_NAMES[x]} {ev.number(PATH_OF[x]):+.3f} ({_pct(shares[x])})" for x in "qkv")
+        paths = ", ".join(f"{INPUT_NAMES[x]} {ev.number(PATH_OF[x]):+.3f} ({pct(shares[x])})" for x in "qkv")
         out.append(f"Into only their queries, keys or values: {paths}{ev.cite('path_q', 'path_k', 'path_v')}.")
     edges = sorted(edges_of(cid, ev), key=lambda e: -abs(e.contribution))
     if edges:
@@ -100,19 +94,15 @@ def measured_sentences(cid: str, ev: ComponentEvidence) -> list[str]:
     corrupt = ev.value("attention_corrupt")
     role, _ = top_role(ev)
     sides = attention_sides(ev, role) if role is not None else []
-    if sides:
-        each = "; ".join(
-            f"its {INPUT_NAMES[x.input]} from the corrupt run, {_pct(x.upstream)}"
-            + (f", with only the earlier circuit members' change, {_pct(x.circuit)}" if x.circuit is not None else "")
-            for x in sides)
-        out.append(f"Its attention to {role} is {_pct(sides[0].before)}; with {each}{ev.cite('attention_inputs')}.")
+    if role is not None and sides:
+        out.append(f"{inputs_sentence(role, sides)}{ev.cite('attention_inputs')}.")
     if corrupt is not None and role in corrupt:
-        out.append(f"On the corrupt prompts its attention to {role} is {_pct(finite_or(corrupt[role]))}"
+        out.append(f"On the corrupt prompts its attention to {role} is {pct(finite_or(corrupt[role]))}"
                    f"{ev.cite('attention_corrupt')}.")
     at_shares = ev.position_shares()
     if at_shares:
         ranked = sorted(ev.at_position.items(), key=lambda kv: -abs(finite_or(kv[1].value)))
-        parts = ", ".join(f"{role} {finite_or(m.value):+.3f} ({_pct(at_shares.get(role, 0.0))})"
+        parts = ", ".join(f"{role} {finite_or(m.value):+.3f} ({pct(at_shares.get(role, 0.0))})"
                           for role, m in ranked)
         out.append(f"Patched at one task role's position at a time, its contribution is {parts} of the "
                    f"all-position one{ev.cite_positions()}.")
@@ -122,7 +112,7 @@ def measured_sentences(cid: str, ev: ComponentEvidence) -> list[str]:
     abl = ev.value("ablation")
     if abl is not None:
         out.append(f"{ev.ablation_kind.capitalize()}-ablating it changes the logit difference by {-abl:+.3f} "
-                   f"({_pct(abs(abl) / scale)} of the gap){ev.cite('ablation')}.")
+                   f"({pct(abs(abl) / scale)} of the gap){ev.cite('ablation')}.")
     return out
 
 
@@ -222,68 +212,21 @@ def _attends(cid: str, ev: ComponentEvidence, evidence: dict[str, ComponentEvide
     if role is None:
         return f"{cid}'s attention was not measured" + _where(ev), []
     if frac < ATTENDS_MIN:
-        return f"{cid} spreads its attention (at most {_pct(frac)} on one task role, {role})" + _where(ev), []
-    text = f"{cid} attends to {role} ({_pct(frac)})"
+        return f"{cid} spreads its attention (at most {pct(frac)} on one task role, {role})" + _where(ev), []
+    text = f"{cid} attends to {role} ({pct(frac)})"
     copy = ev.value("copy_score")
     if copy is not None and abs(copy) >= 0.5:
         text += f" and {'raises' if copy > 0 else 'lowers'} that token's logit (copy score {copy:+.2f})"
     text += _where(ev)
     sides = attention_sides(ev, role)
     if sides:
-        text += "; " + _reads(sides)
+        text += "; " + reads_sentence(sides)
     measured = attention_sources(cid, role, evidence)
     shown = moves(measured)
-    if shown:
-        text += "; singly, that attention " + _moves(shown)
-    elif measured:
-        top = measured[0]
-        text += (f"; no single earlier member's query or key path moves it by {round(100 * ATTENTION_SHIFT)} points "
-                 f"or more (largest of {len(measured)}: {top.sender}'s into its {INPUT_NAMES[top.input]}, "
-                 f"{_pct(top.before)} to {_pct(top.after)})")
+    if measured:
+        text += "; " + senders_sentence(measured, shown)
     cited = {s.exp for s in sides} | {s.exp for s in (shown or measured)}
     return text, sorted(i for i in cited if i is not None)
-
-
-def _reads(sides: list[AttentionSide]) -> str:
-    """``that attention follows its keys: with the corrupt run's keys it falls to 4% (with its queries 98%);
-    the earlier circuit members' outputs alone take it to 12% through its keys (92% of that change)``."""
-    moved = sorted((s for s in sides if abs(s.shift) >= ATTENTION_SHIFT), key=lambda s: -abs(s.shift))
-    if not moved:
-        each = ", ".join(f"{_pct(s.upstream)} with its {INPUT_NAMES[s.input]}" for s in sides)
-        return (f"the corrupt run's queries or keys leave that attention within {round(100 * ATTENTION_SHIFT)} "
-                f"points ({each})")
-    names = " and ".join(INPUT_NAMES[s.input] for s in moved)
-    parts = []
-    for i, s in enumerate(moved):
-        verb = "falls" if s.shift < 0 else "rises"
-        if i == 0:
-            parts.append(f"with the corrupt run's {INPUT_NAMES[s.input]} it {verb} to {_pct(s.upstream)}")
-        else:
-            same = (moved[0].shift < 0) == (s.shift < 0)
-            parts.append(f"with its {INPUT_NAMES[s.input]} {'' if same else verb + ' '}to {_pct(s.upstream)}")
-    changes = " and ".join(parts)
-    still = [s for s in sides if s not in moved]
-    text = f"that attention follows its {names}: {changes}" + "".join(
-        f" (with its {INPUT_NAMES[s.input]} {_pct(s.upstream)})" for s in still)
-    shares = [(s, share) for s in moved if s.circuit is not None and (share := s.circuit_share) is not None]
-    if shares:
-        text += "; the earlier circuit members' outputs alone take it to " + " and ".join(
-            f"{_pct(finite_or(s.circuit))} through its {INPUT_NAMES[s.input]} ({_pct(share)} of that change)"
-            for s, share in shares)
-    return text
-
-
-def _moves(sources: list[AttentionSource]) -> str:
-    """``falls to 31% when L8.H1's corrupt-run output reaches only its keys and to 52% when L17.H4's output
-    reaches only its queries``."""
-    parts = []
-    for i, s in enumerate(sources):
-        verb = "falls" if s.shift < 0 else "rises"
-        same = i > 0 and (sources[i - 1].shift < 0) == (s.shift < 0)
-        what = "corrupt-run output" if i == 0 else "output"
-        parts.append(f"{'' if same else verb + ' '}to {_pct(s.after)} when {s.sender}'s {what} reaches only its "
-                     f"{INPUT_NAMES[s.input]}")
-    return " and ".join(parts)
 
 
 def _where(ev: ComponentEvidence) -> str:
@@ -293,8 +236,8 @@ def _where(ev: ComponentEvidence) -> str:
         return ""
     role, share = at
     if share > 1.05:  # other positions offset part of it: the one position alone gives more than the whole
-        return f", acting at {role} (patched there alone: {_pct(share)} of its all-position contribution)"
-    return f", acting at {role} ({_pct(share)} of its effect)"
+        return f", acting at {role} (patched there alone: {pct(share)} of its all-position contribution)"
+    return f", acting at {role} ({pct(share)} of its effect)"
 
 
 def _talks_to(cid: str, ev: ComponentEvidence) -> str:
@@ -336,15 +279,15 @@ def describe_cluster(members: list[str], evidence: dict[str, ComponentEvidence])
         via = sum(sh["circuit"] for sh in shares) / len(shares)
         receivers = sorted({r for ev in evs for r in ev.downstream}, key=lambda c: (parse_component(c).layer, c))
         shown = f" ({', '.join(receivers[:6])}{' ...' if len(receivers) > 6 else ''})" if receivers else ""
-        sentences.append(f"on average {_pct(direct)} of {whose} effect goes straight to the logits and "
-                         f"{_pct(via)} through later circuit heads{shown} (path patching)")
+        sentences.append(f"on average {pct(direct)} of {whose} effect goes straight to the logits and "
+                         f"{pct(via)} through later circuit heads{shown} (path patching)")
         inputs = [_talks_to(m, ev) for m, ev in zip(members, evs, strict=True)]
         if any(inputs):
             sentences.append("into those heads " + ", ".join(t for t in inputs if t))
     total = sum(ev.number("exact") for ev in evs)
     verb = "contribute" if plural else "contributes"
     sentences.append(f"{'together they' if plural else 'it'} {verb} {total:+.3f} to the logit difference "
-                     f"({_pct(abs(total) / scale)} of the clean-corrupt gap)")
+                     f"({pct(abs(total) / scale)} of the clean-corrupt gap)")
     ids = sorted({i for ev in evs for i in ev.evidence_ids()} | cited)
     cites = " [" + ", ".join(f"E{i}" for i in ids) + "]" if ids else ""
     text = "; ".join(sentences) + cites + "."

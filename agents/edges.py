@@ -33,6 +33,11 @@ EDGE_MIN = 0.1
 ATTENTION_SHIFT = 0.1
 
 
+def moves_attention(shift: float) -> bool:
+    """Whether a change in attention reaches ``ATTENTION_SHIFT`` (with a float tolerance: 0.5 - 0.4 is 0.0999...)."""
+    return abs(shift) >= ATTENTION_SHIFT - 1e-9
+
+
 @dataclass(frozen=True)
 class Edge:
     """A sender's path into one input (``q``, ``k`` or ``v``) of one receiver head."""
@@ -62,7 +67,7 @@ class AttentionSource:
 
 @dataclass(frozen=True)
 class AttentionSide:
-    """A head's attention to one role with its query (``q``) or key (``k``) input changed.
+    """A head's attention to one role with its query (``q``), key (``k``) or both (``qk``) inputs changed.
 
     ``upstream``: with that input from the corrupt run; ``circuit``: with only the earlier circuit
     members' summed change (None when the head has no earlier member).
@@ -83,13 +88,14 @@ class AttentionSide:
     def circuit_share(self) -> float | None:
         """The earlier members' part of the corrupt run's change (None when either is unmeasured or the
         change is under ``ATTENTION_SHIFT``: a share of nothing is noise)."""
-        if self.circuit is None or abs(self.shift) < ATTENTION_SHIFT:
+        if self.circuit is None or not moves_attention(self.shift):
             return None
         return (self.circuit - self.before) / self.shift
 
 
 def attention_sides(ev: ComponentEvidence, role: str) -> list[AttentionSide]:
-    """The head's query side then key side for ``role`` (empty when ``attention_inputs`` was not measured)."""
+    """The head's query side, key side and both at once for ``role`` (empty when ``attention_inputs`` was not
+    measured)."""
     measured = ev.attention_inputs
     result = measured.value if measured is not None else None
     if result is None or role not in result.attention:
@@ -97,7 +103,7 @@ def attention_sides(ev: ComponentEvidence, role: str) -> list[AttentionSide]:
     found = {(s.source, s.input): finite_or(s.attention.get(role)) for s in result.swaps}
     return [AttentionSide(x, role, finite_or(result.attention[role]), found[("upstream", x)],
                           found.get(("senders", x)), measured.exp if measured else None)
-            for x in "qk" if ("upstream", x) in found]
+            for x in ("q", "k", "qk") if ("upstream", x) in found]
 
 
 def _measured(ev: ComponentEvidence) -> tuple[list[PathEdge], int | None]:
@@ -142,4 +148,4 @@ def attention_sources(receiver: str, role: str, evidence: dict[str, ComponentEvi
 
 def moves(sources: list[AttentionSource], k: int = 2) -> list[AttentionSource]:
     """The (up to ``k``) sources that shift the attention by >= ``ATTENTION_SHIFT``, largest first."""
-    return [s for s in sources if abs(s.shift) >= ATTENTION_SHIFT][:k]
+    return [s for s in sources if moves_attention(s.shift)][:k]

@@ -16,10 +16,12 @@ input run (clean prompts when noising):
   side at all. Query and key together give the head's own source-run pattern.
 * ``senders``: the input is recomputed from the input run's residual stream
   plus the chosen earlier components' summed change
-  ``sum_s out(s on source) - out(s on input)`` -- exactly what path patching
-  sends from one sender, from all of them at once, every other path frozen
-  (sender-to-sender paths included in the freeze). The share of the upstream
-  change this reaches is the circuit's share.
+  ``sum_s out(s on source) - out(s on input)`` -- what path patching sends
+  from one sender (Wang et al.'s run 2), from all of them at once, reaching the
+  head directly; every other component's write stays at the input run's. Each
+  sender's change is its whole source-run change, so it includes whatever
+  reached that sender from upstream, senders or not. The share of the
+  upstream change this reaches is what the senders' outputs carry.
 
 For each swap the result gives the head's mean attention from the query
 position (default ``END``) to each task role and the first token, and the
@@ -40,7 +42,15 @@ from engine.attribution import component_output
 from engine.components import Component
 from engine.patching import input_run, run_jobs, sides
 from tools.base import ToolArgs, ToolContext, ToolError, ToolSpec
-from tools.common import Direction, Position, RoleAttention, rounded, truncate
+from tools.common import (
+    Direction,
+    Position,
+    RoleAttention,
+    post_norm_refusal,
+    rounded,
+    single_position,
+    truncate,
+)
 from tools.results import AttentionInputsResult, AttentionSwap
 
 #: (source, input) of every swap, in the order reported
@@ -52,24 +62,28 @@ class AttentionInputsArgs(ToolArgs):
     senders: list[str] = Field(
         default_factory=list,
         description="Earlier heads, ATTN or MLP components whose summed change is sent into the head's query or key "
-                    "(e.g. the circuit's earlier members); empty: only the whole-upstream swaps.",
+                    "(e.g. the circuit's earlier members; a head inside a listed ATTN counts once, in the layer); "
+                    "empty: only the whole-upstream swaps.",
     )
     direction: Direction = Field("noising", description="'noising': clean prompts, inputs from the corrupt run; 'denoising': the reverse.")
     query: Position = Field("END", description="Query position whose attention is reported: a role name (default 'END') or an integer.")
 
 
 def _check_senders(ctx: ToolContext, head: Component, names: list[str]) -> list[Component]:
-    senders = [ctx.component(name) for name in dict.fromkeys(names)]
+    """The senders, each once; a head inside a listed ATTN is dropped (its change is in the layer's)."""
+    if not names:
+        return []
+    if ctx.target.adapter.post_norms:
+        raise ToolError(post_norm_refusal(ctx.target.adapter.family, "Sending the senders' change"))
+    senders = [ctx.component(name) for name in names]
     for s in senders:
         if s.kind not in ("head", "attn", "mlp"):
             raise ToolError(f"Sender {s.id} must be a head, ATTN or MLP component, not a residual stream.")
         if s.layer >= head.layer:
-            raise ToolError(f"Sender {s.id} must be in an earlier layer than the head {head.id} (layers 0..{head.layer - 1}).")
+            earlier = f"layers 0..{head.layer - 1}" if head.layer else "none: it is in layer 0"
+            raise ToolError(f"Sender {s.id} must be in an earlier layer than the head {head.id} ({earlier}).")
     whole = {s.layer for s in senders if s.kind == "attn"}
-    for s in senders:
-        if s.kind == "head" and s.layer in whole:
-            raise ToolError(f"Senders overlap: {s.id} is part of L{s.layer}.ATTN; name the layer or its heads, not both.")
-    return senders
+    return [s for s in dict.fromkeys(senders) if not (s.kind == "head" and s.layer in whole)]
 
 
 def attention_inputs(ctx: ToolContext, args: AttentionInputsArgs) -> tuple[AttentionInputsResult, str]:
@@ -78,6 +92,8 @@ def attention_inputs(ctx: ToolContext, args: AttentionInputsArgs) -> tuple[Atten
         raise ToolError(f"{head.id} is not an attention head; give a head id such as 'L9.H6'.")
     senders = _check_senders(ctx, head, args.senders)
     target, adapter = ctx.target, ctx.target.adapter
+    for bucket in ctx.data.buckets:  # an unknown query role is refused before any forward
+        single_position(bucket, args.query)
     input_side, source_side = sides(args.direction)
     swaps = [s for s in SWAPS if senders or s[0] == "upstream"]
     before = RoleAttention(args.query)
@@ -92,9 +108,10 @@ def attention_inputs(ctx: ToolContext, args: AttentionInputsArgs) -> tuple[Atten
             x_in, _ = runner.attention_input(adapter, head.layer, run.resids[head.layer], block)
             changed = {"upstream": runner.attention_input(adapter, head.layer, source.resids[head.layer], block)[0]}
             if senders:
-                delta = torch.stack([component_output(adapter, s, source.acts[s.id] - run.acts[s.id])
-                                     for s in senders]).sum(0)
-                changed["senders"] = runner.attention_input(adapter, head.layer, run.resids[head.layer] + delta, block)[0]
+                resid = run.resids[head.layer]
+                delta = torch.stack([component_output(adapter, s, source.acts[s.id] - run.acts[s.id]).float()
+                                     for s in senders]).sum(0).to(resid.dtype)  # summed in float32 (bf16 models)
+                changed["senders"] = runner.attention_input(adapter, head.layer, resid + delta, block)[0]
             base, pattern = compute_head(adapter, head.layer, params, x_in, block)
             before.add(bucket, pattern)
             for swap in swaps:

@@ -130,6 +130,12 @@ class RoleAttention:
         return {role: rounded(total / self.pairs[role]) for role, total in self.sums.items()}
 
 
+def post_norm_refusal(family: str, what: str) -> str:
+    """Why a sender's change cannot be sent on a family that normalises each block output (Gemma)."""
+    return (f"{what} is not supported on {family}: it normalises each attention and MLP output before it enters "
+            "the residual stream, so a sender's change there is not its output difference.")
+
+
 def core_call(fn, *args, **kwargs):
     """Call a core function, turning its user errors into ``ToolError``."""
     try:

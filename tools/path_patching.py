@@ -68,6 +68,7 @@ from tools.common import (
     bucket_positions,
     position_list,
     positions_field,
+    post_norm_refusal,
     rounded,
     truncate,
 )
@@ -209,6 +210,8 @@ def path_patch(
 
 def path_patching(ctx: ToolContext, args: PathPatchingArgs) -> tuple[PathPatchingResult, str]:
     sender = ctx.component(args.sender)
+    if ctx.target.adapter.post_norms:
+        raise ToolError(post_norm_refusal(ctx.target.adapter.family, "Path patching"))
     if sender.kind == "resid":
         raise ToolError(f"The sender {sender.id} must be a head, ATTN or MLP component, not a residual stream.")
     receivers: list[Component | str] = []

@@ -14,7 +14,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agents.battery import measure, measure_attention_inputs, role_tokens
+from agents.battery import measure, role_tokens
 from agents.context import RunContext
 from agents.describe import describe_component
 from agents.evidence import (
@@ -40,12 +40,9 @@ def downstream_of(cid: str, circuit: list[str]) -> list[str]:
 
 def upstream_of(cid: str, circuit: list[str]) -> list[str]:
     """Circuit heads, ATTN and MLP components in strictly earlier layers than ``cid``: what writes into its
-    input (residual streams are sums of these, and a head whose layer's ATTN is listed is inside it)."""
+    input (a residual stream is a sum of these, not a writer of its own)."""
     layer = parse_component(cid).layer
-    comps = [parse_component(c) for c in circuit]
-    whole = {c.layer for c in comps if c.kind == "attn"}
-    return [c.id for c in comps if c.layer < layer and c.kind in ("head", "attn", "mlp")
-            and not (c.kind == "head" and c.layer in whole)]
+    return [c for c in circuit if parse_component(c).layer < layer and parse_component(c).kind != "resid"]
 
 
 def initial_evidence(cid: str, state: ResearchState) -> ComponentEvidence:
@@ -117,7 +114,7 @@ def study_component(
     # 7. a head: what makes it attend where it does -- its query or its key input, from the corrupt run and
     # from the earlier circuit members only (one experiment)
     if ev.kind == "head" and not ev.has("attention_inputs") and not lab.exhausted:
-        measure_attention_inputs(lab, cid, ev, upstream_of(cid, circuit))
+        measure(lab, "attention_inputs", cid, ev, downstream, upstream=upstream_of(cid, circuit))
     # 8. when the effect goes through later circuit heads, ask through which of their inputs
     if indirect is not None and indirect.status == "supported" and not lab.exhausted:
         hyps += _composition(lab, cid, ev, downstream, tokens)

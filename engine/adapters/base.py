@@ -78,6 +78,9 @@ class ArchitectureAdapter(ABC):
     model_types: tuple[str, ...] = ()
     #: the family's prompts start with the tokenizer's BOS token (Llama, Mistral, Gemma)
     prepend_bos: bool = False
+    #: each attention and MLP output is normalised before it enters the residual stream (Gemma), so a
+    #: component's write there is not linear in its output (path patching cannot add output differences)
+    post_norms: bool = False
 
     def __init__(self, model: nn.Module):
         # HF modules resolve submodules dynamically; typed as Any so adapters stay readable.

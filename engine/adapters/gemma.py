@@ -45,6 +45,7 @@ class Gemma2Adapter(LlamaAdapter):
     family = "gemma2"
     model_types: tuple[str, ...] = ("gemma2",)
     prepend_bos = True
+    post_norms = True
 
     def __init__(self, model: Any):
         super().__init__(model)

@@ -158,8 +158,36 @@ def test_attention_inputs_refuses_bad_heads_and_senders(load, data):
     ctx = ToolContext(load("tiny-llama"), data("tiny-llama"))
     tool = get_tool("attention_inputs")
     assert "earlier layer" in run_tool(tool, ctx, {"head": "L1.H0", "senders": ["L1.H2"]}).error
+    assert "none: it is in layer 0" in run_tool(tool, ctx, {"head": "L0.H0", "senders": ["L0.MLP"]}).error
     assert "not an attention head" in run_tool(tool, ctx, {"head": "L1.MLP"}).error
     assert "residual stream" in run_tool(tool, ctx, {"head": "L2.H0", "senders": ["L1.RESID"]}).error
-    assert "overlap" in run_tool(tool, ctx, {"head": "L2.H0", "senders": ["L0.ATTN", "L0.H1"]}).error
     out = run_tool(tool, ctx, {"head": "L2.H99"})
     assert not out.ok and "L2.H99" in out.error
+    out = run_tool(tool, ctx, {"head": "L2.H0", "query": "NOPE"})
+    assert not out.ok and "NOPE" in out.error and "END" in out.error
+
+
+def test_each_sender_counts_once(load, data):
+    """A repeated sender, or a head inside a listed ATTN, is not added twice: the same numbers as once."""
+    ctx = ToolContext(load("tiny-llama"), data("tiny-llama"))
+    tool = get_tool("attention_inputs")
+    once = run_tool(tool, ctx, {"head": "L2.H5", "senders": ["L0.ATTN", "L1.H2"]}).result
+    again = run_tool(tool, ctx, {"head": "L2.H5", "senders": ["L1.H2", "L0.ATTN", "L0.H1", "L1.H2"]}).result
+    assert sorted(again.senders) == sorted(once.senders) == ["L0.ATTN", "L1.H2"]
+    assert [s.model_dump() for s in again.swaps] == [s.model_dump() for s in once.swaps]
+    doubled = run_tool(tool, ctx, {"head": "L2.H5", "senders": ["L0.ATTN"]}).result
+    assert [s.model_dump() for s in doubled.swaps] != [s.model_dump() for s in once.swaps]  # the senders matter
+
+
+@pytest.mark.parametrize("name", ["tiny-gemma2", "tiny-gemma3"])
+def test_senders_are_refused_where_block_outputs_are_normalised(load, data, name):
+    """Gemma normalises each attention and MLP output before the residual stream: an output difference is not
+    what reaches it, so sending one is refused (the whole-upstream swaps need no such sum and still run)."""
+    ctx = ToolContext(load(name), data(name))
+    out = run_tool(get_tool("attention_inputs"), ctx, {"head": "L1.H0", "senders": ["L0.MLP"]})
+    assert not out.ok and "not supported on gemma" in out.error and out.error.count(".") == 1
+    assert "not supported on gemma" in run_tool(get_tool("path_patching"), ctx, {"sender": "L0.MLP"}).error
+    whole = run_tool(get_tool("attention_inputs"), ctx, {"head": "L1.H0"})
+    assert whole.ok, whole.error
+    assert whole.result.swaps[2].attention == pytest.approx(hf_pattern_means(ctx.target, ctx.data, "L1.H0", "corrupt"),
+                                                            abs=1e-4)
