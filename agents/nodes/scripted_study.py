@@ -112,9 +112,11 @@ def study_component(
     if downstream and not ev.has("path_edges") and not lab.exhausted:
         measure(lab, "path_edges", cid, ev, downstream, [indirect.id] if indirect and indirect.id else [], tokens)
     # 7. a head: what makes it attend where it does -- its query or its key input, from the corrupt run and
-    # from the earlier circuit members only (one experiment)
+    # from the earlier circuit members only (one experiment; only the former where block outputs are normalised
+    # before the residual stream, as the tool cannot send output differences there)
     if ev.kind == "head" and not ev.has("attention_inputs") and not lab.exhausted:
-        measure(lab, "attention_inputs", cid, ev, downstream, upstream=upstream_of(cid, circuit))
+        senders = [] if lab.ctx.target.adapter.post_norms else upstream_of(cid, circuit)
+        measure(lab, "attention_inputs", cid, ev, downstream, upstream=senders)
     # 8. when the effect goes through later circuit heads, ask through which of their inputs
     if indirect is not None and indirect.status == "supported" and not lab.exhausted:
         hyps += _composition(lab, cid, ev, downstream, tokens)

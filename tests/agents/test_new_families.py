@@ -12,7 +12,7 @@ import pytest
 
 from autointerp import api
 from engine.errors import DeviceError
-from store import get_run, list_evaluations, list_runs, open_store
+from store import get_run, list_evaluations, list_runs, load_run_for_audit, open_store
 from tests.agents.test_scripted_tasks import check_evidence_based
 
 
@@ -26,6 +26,14 @@ def test_explain_runs_end_to_end_on_each_new_family(name, db, load):
     with open_store(db) as st:  # the scores say where and in what precision they were measured
         placements = {(e["params"]["device"], e["params"]["dtype"]) for e in list_evaluations(st, run.run_id)}
     assert placements == {(str(load(name).device), "float32")}
+    # what makes each head attend ran on every family; Gemma normalises block outputs, so there it sends no
+    # senders' change (the tool refuses that) and only the corrupt run's inputs are swapped
+    with open_store(db) as st:
+        experiments = load_run_for_audit(st, run.run_id)["experiments"]
+    swaps = [e for e in experiments if e["tool"] == "attention_inputs"]
+    assert swaps and all(e["error"] is None for e in swaps)
+    gemma = name.startswith("tiny-gemma")
+    assert all((e["result"]["senders"] == []) == gemma for e in swaps if int(e["args"]["head"][1:].split(".")[0]) > 0)
 
 
 def test_a_run_records_its_device_and_dtype_and_resume_checks_an_override(db):
