@@ -97,12 +97,12 @@ def attention_sides(ev: ComponentEvidence, role: str) -> list[AttentionSide]:
     """The head's query side, key side and both at once for ``role`` (empty when ``attention_inputs`` was not
     measured)."""
     measured = ev.attention_inputs
-    result = measured.value if measured is not None else None
-    if result is None or role not in result.attention:
+    if measured is None or measured.value is None or role not in measured.value.attention:
         return []
+    result = measured.value
     found = {(s.source, s.input): finite_or(s.attention.get(role)) for s in result.swaps}
     return [AttentionSide(x, role, finite_or(result.attention[role]), found[("upstream", x)],
-                          found.get(("senders", x)), measured.exp if measured else None)
+                          found.get(("senders", x)), measured.exp)
             for x in ("q", "k", "qk") if ("upstream", x) in found]
 
 

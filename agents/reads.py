@@ -19,18 +19,14 @@ from agents.scripted import INPUT_NAMES
 SIDE_NAMES = {**INPUT_NAMES, "qk": "queries and keys"}
 
 
-#: how the first of a list of swaps names the corrupt run ("with the corrupt run's keys 4%, with its queries ...")
-FIRST = "the corrupt run's"
-
-
 def pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
 def _share(s: AttentionSide) -> str | None:
     """``12% through its keys (92% of that change)``; the other way when the members push against it."""
-    share = s.circuit_share
-    if share is None or s.circuit is None:
+    share = s.circuit_share  # None when the members' change was not measured
+    if share is None:
         return None
     name = SIDE_NAMES[s.input]
     if share < 0:
@@ -97,8 +93,11 @@ def inputs_sentence(role: str, sides: list[AttentionSide]) -> str:
     """The finding's sentence: ``Its attention to B is 98%; with the corrupt run's queries 98%, with its keys 4%,
     with both 4%; with only the earlier circuit members' change: queries 98%, keys 4%, both 4%``."""
     names = {"q": "queries", "k": "keys", "qk": "both"}
-    upstream = ", ".join(f"with {FIRST + ' ' if i == 0 else '' if s.input == 'qk' else 'its '}{names[s.input]} "
-                         f"{pct(s.upstream)}" for i, s in enumerate(sides))
+    parts = []
+    for i, s in enumerate(sides):
+        whose = "the corrupt run's " if i == 0 else "" if s.input == "qk" else "its "
+        parts.append(f"with {whose}{names[s.input]} {pct(s.upstream)}")
+    upstream = ", ".join(parts)
     members = ", ".join(f"{names[s.input]} {pct(s.circuit)}" for s in sides if s.circuit is not None)
     text = f"Its attention to {role} is {pct(sides[0].before)}; {upstream}"
     return text + (f"; with only the earlier circuit members' change: {members}" if members else "")

@@ -10,32 +10,17 @@ their corrupt value, every other head and MLP frozen at its clean value).
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 import torch
 
 from engine.components import all_heads, all_mlps
 from engine.hooks import trace
 from engine.tasks import logit_diff
+from tests.tools.test_path_patching import eager
 from tools.base import ToolContext, run_tool
 from tools.registry import get_tool
 
 SENDERS = ["L0.MLP", "L1.H2", "L0.H4"]
-
-
-@contextlib.contextmanager
-def eager(model):
-    """Hugging Face materialises the attention patterns it uses (restored afterwards)."""
-    configs = [m.config for m in model.modules() if hasattr(m, "config")]
-    before = [c._attn_implementation for c in configs]
-    for c in configs:
-        c._attn_implementation = "eager"
-    try:
-        yield
-    finally:
-        for c, impl in zip(configs, before, strict=True):
-            c._attn_implementation = impl
 
 
 def _grab(module, store: list):

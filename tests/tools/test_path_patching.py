@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
@@ -12,6 +14,20 @@ from tools.base import ToolContext, run_tool
 from tools.registry import get_tool
 
 TINY = ("tiny-gpt2", "tiny-llama", "tiny-neox")
+
+
+@contextlib.contextmanager
+def eager(model):
+    """Run ``model`` with eager attention, so Hugging Face materialises its patterns (restored afterwards)."""
+    configs = [m.config for m in model.modules() if hasattr(m, "config")]
+    before = [c._attn_implementation for c in configs]
+    for c in configs:
+        c._attn_implementation = "eager"
+    try:
+        yield
+    finally:
+        for c, impl in zip(configs, before, strict=True):
+            c._attn_implementation = impl
 
 
 def o_proj_slice(model, layer: int, head: int, d_head: int) -> torch.Tensor:
@@ -220,11 +236,7 @@ def test_each_edge_is_the_naive_three_runs_on_that_receivers_one_input(load, dat
     assert sorted((e.receiver, e.input) for e in out.result.edges) == sorted((r, x) for r in receivers for x in "qkv")
     # the naive runs read the last position: the task's END is it
     assert all(bool(b.roles["END"].eq(b.clean.shape[1] - 1).all()) for b in task.buckets)
-    configs = [m.config for m in target.model.modules() if hasattr(m, "config")]
-    before_impl = [c._attn_implementation for c in configs]
-    for c in configs:
-        c._attn_implementation = "eager"  # Hugging Face materialises the patterns it attends with
-    try:
+    with eager(target.model):  # Hugging Face materialises the patterns it attends with
         clean_attention: dict[str, dict[str, list[float]]] = {}
         for edge in out.result.edges:
             patched: dict[str, list[float]] = {}
@@ -247,9 +259,6 @@ def test_each_edge_is_the_naive_three_runs_on_that_receivers_one_input(load, dat
         moved = [e for e in out.result.edges if e.attention is not None
                  and max(abs(e.attention[r] - e.attention_before[r]) for r in e.attention) > 1e-3]
         assert moved, "no query or key edge moved its receiver's attention: the check would be vacuous"
-    finally:
-        for c, impl in zip(configs, before_impl, strict=True):
-            c._attn_implementation = impl
     # the edges are not the joint path: the sum over one receiver's inputs differs from patching all three
     joint = run_tool(get_tool("path_patching"), ToolContext(target, task),
                      {"sender": sender, "receivers": [receivers[0]]}).result.effect
